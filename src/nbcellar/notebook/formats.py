@@ -1,0 +1,174 @@
+"""Reading and writing notebooks on disk: Jupyter ``.ipynb`` and percent-format scripts.
+
+Formats are declared as data (:data:`FORMATS`), looked up by file suffix. Every failure is turned
+into one :class:`~nbcellar.errors.NotebookError` naming the file and the problem, never a traceback
+from inside nbformat or jupytext.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from nbcellar.errors import NotebookError
+from nbcellar.notebook.model import (
+    CellId,
+    Notebook,
+    fill_missing_ids,
+    from_nbformat,
+    to_nbformat,
+)
+
+SUPPORTED_MAJORS = (3, 4)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A notebook file format: its name, the suffixes it owns, and how to read and write text."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    reads: Callable[[str, str], Notebook]
+    writes: Callable[[Notebook], str]
+
+
+def _read_ipynb_text(text: str, where: str) -> Notebook:
+    import nbformat
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotebookError(
+            where,
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "the file is damaged or is not a notebook; restore it from version control",
+        ) from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise NotebookError(
+            where,
+            "not a Jupyter notebook (JSON without an 'nbformat' field)",
+            "pass an .ipynb notebook or a percent-format .py script",
+        )
+    major = data.get("nbformat")
+    if not isinstance(major, int) or major not in SUPPORTED_MAJORS:
+        raise NotebookError(
+            where,
+            f"nbformat version {major!r} is not supported (nbcellar reads versions 3 and 4)",
+            "open and save it with a current Jupyter",
+        )
+    if major == 3:
+        data = nbformat.convert(nbformat.from_dict(data), 4)
+    fill_missing_ids(data)
+    try:
+        nbformat.validate(data)
+    except nbformat.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path)
+        location = f" at {path}" if path else ""
+        first_line = str(exc.message).splitlines()[0]
+        raise NotebookError(
+            where,
+            f"not a valid notebook{location}: {first_line}",
+            "repair the notebook, e.g. with 'jupyter nbconvert --to notebook'",
+        ) from None
+    return from_nbformat(data)
+
+
+def _write_ipynb_text(nb: Notebook) -> str:
+    import nbformat
+
+    node = to_nbformat(nb)
+    return str(nbformat.writes(node, version=nbformat.NO_CONVERT)) + "\n"
+
+
+def _read_percent_text(text: str, where: str) -> Notebook:
+    import jupytext
+
+    try:
+        node = jupytext.reads(text, fmt="py:percent")
+    except Exception as exc:  # jupytext raises many kinds; the user needs one line
+        raise NotebookError(where, f"cannot parse percent script: {exc}") from None
+    nb = from_nbformat(node)
+    # jupytext draws random ids on every read; a script's cells get stable ones instead.
+    cells = tuple(replace(c, id=CellId(f"cell-{i}")) for i, c in enumerate(nb.cells))
+    return replace(nb, cells=cells)
+
+
+def _write_percent_text(nb: Notebook) -> str:
+    import jupytext
+
+    return str(jupytext.writes(to_nbformat(nb), fmt="py:percent"))
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("ipynb", (".ipynb",), _read_ipynb_text, _write_ipynb_text),
+    Format("percent", (".py",), _read_percent_text, _write_percent_text),
+)
+
+
+def format_for(path: str | os.PathLike[str]) -> Format:
+    """The format owning ``path``'s suffix, or a NotebookError listing the known suffixes."""
+    suffix = Path(path).suffix.lower()
+    for fmt in FORMATS:
+        if suffix in fmt.suffixes:
+            return fmt
+    known = ", ".join(s for f in FORMATS for s in f.suffixes)
+    raise NotebookError(
+        str(path), f"unknown notebook format {suffix or '(no suffix)'!r}", f"use one of {known}"
+    )
+
+
+def reads(text: str, fmt: str = "ipynb", where: str = "<string>") -> Notebook:
+    """Parse notebook text in the named format (``"ipynb"`` or ``"percent"``)."""
+    for candidate in FORMATS:
+        if candidate.name == fmt:
+            return candidate.reads(text, where)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def writes(nb: Notebook, fmt: str = "ipynb") -> str:
+    """Serialise a notebook to text in the named format."""
+    for candidate in FORMATS:
+        if candidate.name == fmt:
+            return candidate.writes(nb)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def read_notebook(path: str | os.PathLike[str]) -> Notebook:
+    """Read an ``.ipynb`` notebook or a percent-format ``.py`` script from disk."""
+    where = str(path)
+    fmt = format_for(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotebookError(where, "no such file", "check the path") from None
+    except IsADirectoryError:
+        raise NotebookError(where, "is a directory, not a notebook") from None
+    except OSError as exc:
+        raise NotebookError(where, f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotebookError(
+            where, f"not UTF-8 text (byte {exc.start})", "notebooks and scripts are UTF-8 text"
+        ) from None
+    return fmt.reads(text, where)
+
+
+def write_notebook(nb: Notebook, path: str | os.PathLike[str]) -> Path:
+    """Write ``nb`` in the format its suffix names, atomically (temp file, then rename)."""
+    target = Path(path)
+    text = format_for(target).writes(nb)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,35 @@
+"""Shared fixtures and the ``--bench`` switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+CORPUS = DATA / "notebooks"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bench", action="store_true", help="also run tests marked 'bench' (benchmarks/)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--bench"):
+        return
+    selected = [i for i in items if "bench" not in i.keywords]
+    deselected = [i for i in items if "bench" in i.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def corpus_notebooks() -> list[Path]:
+    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".ipynb", ".py"))
+
+
+@pytest.fixture
+def corpus() -> Path:
+    return CORPUS
