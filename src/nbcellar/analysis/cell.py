@@ -1,0 +1,103 @@
+"""Analysis of one cell: a normalised code hash and the names it reads, writes and may mutate."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tokenize
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from io import StringIO
+from typing import NewType
+
+from nbcellar.analysis.ipython import expose_magics, python_source
+from nbcellar.analysis.names import FunctionInfo, module_names
+
+CodeHash = NewType("CodeHash", str)
+
+ANALYSIS_VERSION = 1
+_SALT = f"nbcellar-analysis-{ANALYSIS_VERSION}|py{sys.version_info[0]}.{sys.version_info[1]}|"
+
+
+@dataclass(frozen=True)
+class CellAnalysis:
+    """Everything nbcellar knows about a cell's source without running it.
+
+    ``reads`` are names loaded before the cell binds them (so their values come from earlier
+    cells); ``writes`` every name the cell may bind or delete; ``mutated`` names whose existing
+    objects the cell may change in place. ``functions`` describes the functions and classes the
+    cell defines by the globals their bodies use when called.
+    """
+
+    code_hash: CodeHash
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    deleted: frozenset[str] = frozenset()
+    mutated: frozenset[str] = frozenset()
+    imports: frozenset[str] = frozenset()
+    calls: frozenset[str] = frozenset()
+    functions: Mapping[str, FunctionInfo] = field(default_factory=dict, hash=False)
+    magics: frozenset[str] = frozenset()
+    writes_unknown: bool = False
+    reads_unknown: bool = False
+    silent: bool = False
+    syntax_error: str | None = None
+
+
+def _hash_text(text: str) -> CodeHash:
+    import xxhash
+
+    return CodeHash(xxhash.xxh3_128_hexdigest((_SALT + text).encode("utf-8")))
+
+
+def ends_with_semicolon(source: str) -> bool:
+    """True when IPython would not display the cell's value (its last token is ``;``)."""
+    if ";" not in source:
+        return False
+    last = None
+    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER, tokenize.DEDENT}
+    try:
+        for token in tokenize.generate_tokens(StringIO(source).readline):
+            if token.type not in skip:
+                last = token
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return last is not None and last.string == ";"
+
+
+@lru_cache(maxsize=4096)
+def analyze_cell(source: str) -> CellAnalysis:
+    """Analyse one code cell's source (IPython syntax allowed). Pure and cached by source."""
+    python = python_source(source)
+    try:
+        tree = ast.parse(python)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        return CellAnalysis(
+            code_hash=_hash_text("syntax-error|" + source.strip()),
+            syntax_error=f"{exc.msg} ({where})",
+        )
+    tree, effects = expose_magics(tree)
+    use = module_names(tree)
+    reads = use.reads | (effects.reads - use.writes)
+    writes = use.writes | effects.writes
+    return CellAnalysis(
+        code_hash=_hash_text(ast.dump(tree, annotate_fields=False, include_attributes=False)),
+        reads=frozenset(reads),
+        writes=frozenset(writes),
+        deleted=frozenset(use.deleted),
+        mutated=frozenset(use.mutated),
+        imports=frozenset(use.imports),
+        calls=frozenset(use.calls),
+        functions=dict(use.functions),
+        magics=frozenset(effects.magics),
+        writes_unknown=use.writes_unknown or effects.writes_unknown,
+        reads_unknown=use.reads_unknown or effects.reads_unknown,
+        silent=ends_with_semicolon(source),
+    )
+
+
+def code_hash(source: str) -> CodeHash:
+    """The normalised hash of a cell: blind to comments, blank lines, formatting, quote style."""
+    return analyze_cell(source).code_hash

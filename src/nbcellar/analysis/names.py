@@ -1,0 +1,383 @@
+"""Names a cell reads, writes, deletes and may mutate, found by walking its module-level code.
+
+The walk follows statement order and knows which names are *definitely* bound at each point, so
+``x = 1; print(x)`` does not read ``x`` while ``if c: x = 1`` followed by ``print(x)`` does (the
+value may come from before the cell). Nested scopes are summarised by :mod:`.scopes` and their
+free names count as read where the scope is created.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from nbcellar.analysis.ipython import IPYTHON_NAMES
+from nbcellar.analysis.scopes import (
+    COMPREHENSIONS,
+    DYNAMIC_CALLS,
+    ScopeNode,
+    call_mutation_roots,
+    outer_expressions,
+    pattern_captures,
+    root_name,
+    shared_roots,
+    summarise_scope,
+)
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """A function, lambda or class defined by a cell, seen as the globals it uses when called."""
+
+    name: str
+    globals_read: frozenset[str]
+    globals_written: frozenset[str] = frozenset()
+    globals_mutated: frozenset[str] = frozenset()
+
+
+@dataclass
+class NameUse:
+    """Mutable accumulator of one cell's name effects; frozen into a CellAnalysis at the end."""
+
+    reads: set[str] = field(default_factory=set)
+    writes: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    mutated: set[str] = field(default_factory=set)
+    imports: set[str] = field(default_factory=set)
+    calls: set[str] = field(default_factory=set)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    writes_unknown: bool = False
+    reads_unknown: bool = False
+
+
+class _ModuleWalker:
+    def __init__(self) -> None:
+        self.use = NameUse()
+        self.defined: set[str] = set()
+        # For each name bound by the cell: the outside names whose objects it may share.
+        self.aliases: dict[str, set[str]] = {}
+
+    # -- name events -------------------------------------------------------------------------
+
+    def load(self, name: str) -> None:
+        if name not in self.defined and name not in IPYTHON_NAMES:
+            self.use.reads.add(name)
+
+    def resolve(self, roots: Iterable[str]) -> set[str]:
+        """Outside names behind ``roots``: a name the cell bound stands for what it shares."""
+        resolved: set[str] = set()
+        for root in roots:
+            if root in self.aliases:
+                resolved |= self.aliases[root]
+                if root not in self.defined:
+                    resolved.add(root)
+            else:
+                resolved.add(root)
+        return resolved
+
+    def bind(self, name: str, roots: Iterable[str] = (), definite: bool = True) -> None:
+        roots = self.resolve(roots)
+        self.use.writes.add(name)
+        self.use.deleted.discard(name)
+        if definite:
+            self.defined.add(name)
+            self.aliases[name] = set(roots)
+        else:
+            self.aliases.setdefault(name, set()).update(roots)
+        self.use.functions.pop(name, None)
+
+    def unbind(self, name: str) -> None:
+        self.use.writes.add(name)
+        self.use.deleted.add(name)
+        self.defined.discard(name)
+        self.aliases.pop(name, None)
+        self.use.functions.pop(name, None)
+
+    def mutate(self, name: str | None) -> None:
+        if name is None or name in IPYTHON_NAMES:
+            return
+        if name in self.aliases:
+            self.use.mutated |= self.aliases[name]
+            if name not in self.defined:
+                self.use.mutated.add(name)
+        else:
+            self.use.mutated.add(name)
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def expr(self, node: ast.AST | None, conditional: bool = False) -> None:
+        if node is None:
+            return
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                self.load(node.id)
+        elif isinstance(node, ast.NamedExpr):
+            self.expr(node.value, conditional)
+            self.bind(node.target.id, shared_roots(node.value), definite=not conditional)
+        elif isinstance(node, ast.BoolOp):
+            self.expr(node.values[0], conditional)
+            for value in node.values[1:]:
+                self.expr(value, conditional=True)
+        elif isinstance(node, ast.IfExp):
+            self.expr(node.test, conditional)
+            self.expr(node.body, conditional=True)
+            self.expr(node.orelse, conditional=True)
+        elif isinstance(node, (ast.Lambda, *COMPREHENSIONS)):
+            self.scope(node)
+        elif isinstance(node, ast.Call):
+            self.call(node, conditional)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.expr(child, conditional)
+
+    def call(self, node: ast.Call, conditional: bool) -> None:
+        self.expr(node.func, conditional)
+        for arg in node.args:
+            self.expr(arg, conditional)
+        for keyword in node.keywords:
+            self.expr(keyword.value, conditional)
+        if isinstance(node.func, ast.Name):
+            self.use.calls.add(node.func.id)
+            if node.func.id in DYNAMIC_CALLS:
+                self.use.reads_unknown = self.use.writes_unknown = True
+        for name in call_mutation_roots(node):
+            self.mutate(name)
+
+    def scope(self, node: ScopeNode) -> FunctionInfo:
+        """A nested scope created here: outer parts run now, its free names are read now."""
+        for outer in outer_expressions(node):
+            self.expr(outer)
+        summary = summarise_scope(node)
+        own = getattr(node, "name", None)  # a function may call itself: its name is bound by then
+        for name in sorted(summary.free - {own}):
+            self.load(name)
+        for name in summary.walrus_targets:
+            self.bind(name, definite=False)
+        if summary.dynamic:
+            self.use.reads_unknown = True
+        for name in summary.global_mutates:
+            if isinstance(node, COMPREHENSIONS):
+                self.mutate(name)  # a comprehension runs now
+        if isinstance(node, COMPREHENSIONS):
+            self.use.calls |= summary.calls
+            self.use.writes |= summary.global_writes
+        label = "<lambda>"
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            label = node.name
+        return FunctionInfo(
+            name=label,
+            globals_read=summary.free,
+            globals_written=summary.global_writes,
+            globals_mutated=summary.global_mutates,
+        )
+
+    # -- assignment targets ------------------------------------------------------------------
+
+    def target(self, node: ast.expr, roots: set[str], definite: bool = True) -> None:
+        if isinstance(node, ast.Name):
+            self.bind(node.id, roots, definite)
+        elif isinstance(node, ast.Tuple | ast.List):
+            for element in node.elts:
+                self.target(element, roots, definite)
+        elif isinstance(node, ast.Starred):
+            self.target(node.value, roots, definite)
+        elif isinstance(node, ast.Attribute):
+            self.expr(node.value)
+            self.mutate(root_name(node))
+        elif isinstance(node, ast.Subscript):
+            self.expr(node.value)
+            self.expr(node.slice)
+            self.mutate(root_name(node))
+
+    # -- statements --------------------------------------------------------------------------
+
+    def block(self, statements: Iterable[ast.stmt]) -> None:
+        for statement in statements:
+            self.stmt(statement)
+
+    def branch(self, statements: Iterable[ast.stmt], start: set[str]) -> set[str]:
+        """Walk a block that may or may not run; return what is defined at its end."""
+        self.defined = set(start)
+        self.block(statements)
+        return self.defined
+
+    def stmt(self, node: ast.stmt) -> None:
+        handler = getattr(self, "stmt_" + type(node).__name__, None)
+        if handler is not None:
+            handler(node)
+        else:  # Expr, Return, Raise, Assert, Pass, Break, Continue, Global, Nonlocal
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child)
+
+    def stmt_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        info = self.scope(node)
+        self.bind(node.name)
+        self.use.functions[node.name] = info
+
+    stmt_AsyncFunctionDef = stmt_FunctionDef
+
+    def stmt_ClassDef(self, node: ast.ClassDef) -> None:
+        info = self.scope(node)
+        # The class body runs now; what it mutates is mutated by this cell.
+        for name in info.globals_mutated:
+            self.mutate(name)
+        self.bind(node.name)
+        self.use.functions[node.name] = info
+
+    def stmt_Assign(self, node: ast.Assign) -> None:
+        lambda_info = self.scope(node.value) if isinstance(node.value, ast.Lambda) else None
+        if lambda_info is None:
+            self.expr(node.value)
+        roots = shared_roots(node.value)
+        for target in node.targets:
+            self.target(target, roots)
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        if lambda_info is not None:
+            for name in names:  # f = lambda: ... is a function named f
+                self.use.functions[name] = replace(lambda_info, name=name)
+
+    def stmt_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name):
+            name = node.target.id
+            self.load(name)
+            self.expr(node.value)
+            self.mutate(name)
+            roots = self.aliases.get(name, set()) if name in self.defined else set()
+            self.bind(name, roots | shared_roots(node.value), definite=True)
+        else:
+            self.expr(node.value)
+            self.target(node.target, set())
+
+    def stmt_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.expr(node.annotation)
+        if node.value is not None:
+            self.expr(node.value)
+            self.target(node.target, shared_roots(node.value))
+        elif not isinstance(node.target, ast.Name):
+            self.expr(node.target)
+
+    def stmt_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self.delete(target)
+
+    def delete(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Name):
+            self.unbind(node.id)
+        elif isinstance(node, ast.Tuple | ast.List):
+            for element in node.elts:
+                self.delete(element)
+        else:
+            self.target(node, set())
+
+    def stmt_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.use.imports.add(alias.name)
+            self.bind(alias.asname or alias.name.split(".")[0])
+
+    def stmt_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        self.use.imports.add(module)
+        for alias in node.names:
+            if alias.name == "*":
+                self.use.writes_unknown = True
+            else:
+                self.bind(alias.asname or alias.name)
+
+    def stmt_If(self, node: ast.If) -> None:
+        self.expr(node.test)
+        start = set(self.defined)
+        after_body = self.branch(node.body, start)
+        after_else = self.branch(node.orelse, start)
+        self.defined = after_body & after_else
+
+    def stmt_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.expr(node.iter)
+        start = set(self.defined)
+        self.defined = set(start)
+        self.target(node.target, shared_roots(node.iter))
+        self.block(node.body)
+        self.branch(node.orelse, start)
+        self.defined = start
+
+    stmt_AsyncFor = stmt_For
+
+    def stmt_While(self, node: ast.While) -> None:
+        self.expr(node.test)
+        start = set(self.defined)
+        self.branch(node.body, start)
+        self.branch(node.orelse, start)
+        self.defined = start
+
+    def stmt_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.expr(item.context_expr)
+            if item.optional_vars is not None:
+                self.target(item.optional_vars, shared_roots(item.context_expr))
+        self.block(node.body)
+
+    stmt_AsyncWith = stmt_With
+
+    def stmt_Try(self, node: ast.Try) -> None:
+        start = set(self.defined)
+        self.block(node.body)
+        self.block(node.orelse)
+        ends = [self.defined]
+        for handler in node.handlers:
+            self.defined = set(start)
+            self.expr(handler.type)
+            if handler.name:
+                self.bind(handler.name)
+            self.block(handler.body)
+            if handler.name:  # Python deletes the name when the handler ends
+                self.unbind(handler.name)
+            ends.append(self.defined)
+        self.defined = set.intersection(*ends)
+        self.block(node.finalbody)
+
+    stmt_TryStar = stmt_Try
+
+    def stmt_Match(self, node: ast.Match) -> None:
+        self.expr(node.subject)
+        roots = shared_roots(node.subject)
+        start = set(self.defined)
+        for case in node.cases:
+            self.defined = set(start)
+            for part in ast.walk(case.pattern):
+                if isinstance(part, ast.MatchValue | ast.MatchClass):
+                    self.expr(part.value if isinstance(part, ast.MatchValue) else part.cls)
+                elif isinstance(part, ast.MatchMapping):
+                    for key in part.keys:
+                        self.expr(key)
+            for name in sorted(pattern_captures(case.pattern)):
+                self.bind(name, roots)
+            self.expr(case.guard)
+            self.block(case.body)
+        self.defined = start
+
+    def stmt_TypeAlias(self, node: ast.AST) -> None:
+        name = getattr(node, "name", None)
+        self.expr(getattr(node, "value", None))
+        if isinstance(name, ast.Name):
+            self.bind(name.id)
+
+
+def module_names(tree: ast.Module) -> NameUse:
+    """Walk a parsed cell and return what it reads, writes, deletes and may mutate."""
+    walker = _ModuleWalker()
+    walker.block(tree.body)
+    use = walker.use
+    # Functions the cell defines and also calls act on their globals now.
+    for name in sorted(use.calls & use.functions.keys()):
+        info = use.functions[name]
+        use.writes |= info.globals_written
+        for mutated in info.globals_mutated:
+            walker.mutate(mutated)
+    use.writes -= IPYTHON_NAMES
+    use.calls -= IPYTHON_NAMES
+    use.functions = {k: v for k, v in use.functions.items() if k in use.writes}
+    return use
+
+
+__all__ = ["FunctionInfo", "NameUse", "module_names"]
