@@ -1,0 +1,46 @@
+"""The ``nbcellar`` command: a click group whose errors reach the user as one line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from nbcellar import __version__
+from nbcellar.errors import NbcellarError
+
+
+class _Group(click.Group):
+    """Turns NbcellarError into ``nbcellar: error: ...`` and exit code 2; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NbcellarError as exc:
+            click.echo(f"nbcellar: error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("nbcellar: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="nbcellar")
+def cli() -> None:
+    """nbcellar gives Jupyter notebooks a memory."""
+
+
+def _register() -> None:
+    from nbcellar.cli.analyze import analyze
+    from nbcellar.cli.run import run
+
+    cli.add_command(run)
+    cli.add_command(analyze)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="nbcellar")

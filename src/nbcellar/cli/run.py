@@ -1,0 +1,99 @@
+"""``nbcellar run``: execute a notebook or percent script in a real kernel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nbcellar.cli.render import cell_table, console, source_summary
+
+
+def default_output(path: Path) -> Path:
+    """``analysis.ipynb`` -> ``analysis.out.ipynb``; scripts get an ``.ipynb`` beside them too."""
+    return path.with_name(path.stem + ".out.ipynb")
+
+
+@click.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where to write the executed notebook (default: NAME.out.ipynb beside the input).",
+)
+@click.option("--kernel", "kernel_name", help="Kernel to use (default: the notebook's own).")
+@click.option("--timeout", type=float, help="Seconds a single cell may run before it is stopped.")
+@click.option("--allow-errors", is_flag=True, help="Keep going after a cell raises, and exit 0.")
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Working directory of the kernel (default: the notebook's folder, as in Jupyter).",
+)
+def run(
+    notebook: Path,
+    output: Path | None,
+    kernel_name: str | None,
+    timeout: float | None,
+    allow_errors: bool,
+    cwd: Path | None,
+) -> None:
+    """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nbcellar.notebook import read_notebook, write_notebook
+    from nbcellar.runs.execute import CellRun, execute_notebook
+
+    nb = read_notebook(notebook)
+    target = output or default_output(notebook)
+    if target.resolve() == notebook.resolve():
+        raise click.BadParameter("the output would overwrite the input", param_hint="--output")
+    code_cells = nb.code_cells
+    err = console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[cell]}"),
+        console=err,
+        transient=True,
+    )
+
+    def started(index: int) -> None:
+        progress.update(task, cell=f"[{index + 1}] {source_summary(code_cells[index].source, 40)}")
+
+    def done(run: CellRun) -> None:
+        progress.advance(task)
+
+    with progress:
+        task = progress.add_task(notebook.name, total=len(code_cells), cell="starting kernel")
+        result = execute_notebook(
+            nb,
+            cwd=cwd or notebook.resolve().parent,
+            kernel_name=kernel_name,
+            timeout=timeout,
+            allow_errors=allow_errors,
+            on_cell_start=started,
+            on_cell_done=done,
+        )
+    write_notebook(result.notebook, target)
+
+    out = console()
+    out.print(cell_table(code_cells, result.cells))
+    ran = sum(c.status == "ran" for c in result.cells)
+    errors = [c for c in result.cells if c.status == "error"]
+    out.print(
+        f"{ran} of {len(code_cells)} cells ran in {result.seconds:.1f} s "
+        f"on kernel {result.kernel_name}; executed notebook: {target}",
+        soft_wrap=True,
+    )
+    if errors and not allow_errors:
+        first = errors[0]
+        click.echo(
+            f"nbcellar: error: cell [{first.index + 1}] of {notebook} raised {first.error}; "
+            f"see {target} for the traceback",
+            err=True,
+        )
+        sys.exit(1)

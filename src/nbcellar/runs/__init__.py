@@ -1,0 +1,3 @@
+"""Orchestration: executing notebooks in real kernels, parameters, grids and run records."""
+
+from __future__ import annotations
