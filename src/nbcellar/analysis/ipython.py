@@ -12,6 +12,8 @@ import ast
 import re
 import shlex
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 MARKER = "__ipython_magic__"
 """Name of the call that stands for a magic in the rewritten tree; never reported as a read."""
@@ -38,9 +40,14 @@ def python_source(source: str) -> str:
     first_line = source.lstrip("\r\n")[:1]
     if first_line not in (" ", "\t") and not _ESCAPES.search(source):
         return source
+    return str(_transformer().transform_cell(source))
+
+
+@lru_cache(maxsize=1)
+def _transformer() -> Any:
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return str(TransformerManager().transform_cell(source))
+    return TransformerManager()
 
 
 @dataclass

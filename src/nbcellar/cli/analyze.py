@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 def analyze(notebook: Path, as_json: bool) -> None:
     """Show, without running anything, the names each cell of NOTEBOOK reads, writes and
-    mutates, and which cells depend on which."""
+    may mutate, and which cells depend on which. Builtins are left out of the table unless a
+    cell rebinds them; --json lists every name."""
     from rich.table import Table
 
     from nbcellar.analysis import analyze_notebook
@@ -43,11 +45,16 @@ def analyze(notebook: Path, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
 
+    # Builtins (print, len, ...) are reads too, but only worth showing when a cell rebinds one.
+    written = set().union(*(a.writes for a in result.analyses))
+    hidden = set(dir(builtins)) - written
+
     def names(values: list[str]) -> str:
-        return ", ".join(values) if values else "-"
+        shown = [v for v in values if v not in hidden]
+        return ", ".join(shown) if shown else "-"
 
     table = Table(title=f"{notebook}: {len(rows)} code cells", title_justify="left")
-    for column in ("cell", "source", "reads", "writes", "mutates", "depends on"):
+    for column in ("cell", "source", "reads", "writes", "may mutate", "depends on"):
         table.add_column(column, overflow="fold")
     for row, cell in zip(rows, result.cells, strict=True):
         writes = names(row["writes"]) + (" + unknown (import *)" if row["writes_unknown"] else "")
