@@ -76,3 +76,24 @@ def test_hash_is_a_stable_hex_digest() -> None:
 def test_syntax_errors_still_hash_by_source() -> None:
     assert code_hash("def (:") == code_hash("def (:")
     assert code_hash("def (:") != code_hash("def ):")
+
+
+def _plain_python_cells() -> list[str]:
+    from nbcellar.analysis.ipython import python_source
+    from nbcellar.notebook import read_notebook
+    from tests.conftest import corpus_notebooks
+
+    cells = [c.source for p in corpus_notebooks() for c in read_notebook(p).code_cells]
+    return [s for s in cells if python_source(s) == s]
+
+
+@pytest.mark.parametrize("source", _plain_python_cells(), ids=lambda s: s.splitlines()[0][:30])
+def test_corpus_cells_hash_the_same_after_reformatting(source: str) -> None:
+    import ast
+
+    reformatted = ast.unparse(ast.parse(source))
+    commented = "\n\n".join(f"{line}  # note" if line.strip() else line
+                            for line in source.splitlines())  # fmt: skip
+    assert code_hash(reformatted) == code_hash(source)
+    if commented.strip() and not any(ch in source for ch in "\"'\\"):
+        assert code_hash(commented) == code_hash(source)
