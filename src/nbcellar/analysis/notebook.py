@@ -21,10 +21,6 @@ class NotebookAnalysis:
     def analyses(self) -> tuple[CellAnalysis, ...]:
         return self.graph.analyses
 
-    def label(self, node: int) -> str:
-        """How users see a code cell: its execution number in the notebook, ``[n]``."""
-        return f"[{node + 1}]"
-
     def node_of(self, cell_id: str) -> int:
         for node, cell in enumerate(self.cells):
             if cell.id == cell_id:

@@ -82,9 +82,6 @@ class Notebook:
         name = spec.get("name") if isinstance(spec, Mapping) else None
         return str(name) if name else None
 
-    def cells_tagged(self, tag: str) -> tuple[Cell, ...]:
-        return tuple(c for c in self.cells if c.has_tag(tag))
-
 
 def from_nbformat(node: Mapping[str, Any]) -> Notebook:
     """Build the model from an nbformat v4 notebook node (or the equivalent plain dict)."""
