@@ -1,0 +1,123 @@
+"""The state store: content-addressed, incremental, memory-mapped snapshots of namespaces.
+
+>>> from nbcellar.store import open_store
+>>> store = open_store()                    # .nbcellar/ found like .git, created on first use
+>>> snap = store.save_namespace({"x": 1})   # a Snapshot record
+>>> store.load_namespace(snap.id)           # {'x': 1}
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
+from nbcellar.store.index import Index
+from nbcellar.store.location import ENV_VAR, STORE_DIRNAME, find_store_root
+from nbcellar.store.maintenance import GcReport, StoreInfo, VerifyReport, gc, info, verify
+from nbcellar.store.namespace import NamespaceWriter, load, read_snapshot
+from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
+
+
+class RestoreWarning(UserWarning):
+    """A variable of a snapshot could not be loaded (damaged, or not storable)."""
+
+
+class Store:
+    """One store folder: ``objects/`` blobs, ``index.sqlite``, ``runs/``."""
+
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "runs").mkdir(exist_ok=True)
+        self.blobs = BlobStore(root / "objects", fsync=fsync)
+        self.index = Index(root / "index.sqlite")
+        self._writer = NamespaceWriter(self.blobs, self.index)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def save_namespace(
+        self,
+        namespace: Mapping[str, Any],
+        *,
+        label: str = "",
+        parent: SnapshotId | None = None,
+        changed: Iterable[str] | None = None,
+    ) -> Snapshot:
+        """Save every variable of ``namespace``; only values not already stored are written.
+
+        ``changed``: names the caller knows may have changed since this store object's last
+        save. Other names that still hold the very object saved then are not pickled again.
+        Without it every value is pickled and hashed (correct whatever happened in between).
+        """
+        return self._writer.save(namespace, label=label, parent=parent, changed=changed)
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        return read_snapshot(self.index, snapshot_id)
+
+    def snapshots(self) -> list[Snapshot]:
+        rows = self.index.db.execute("SELECT id FROM snapshots ORDER BY created").fetchall()
+        return [self.snapshot(row[0]) for row in rows]
+
+    def restore(self, snapshot_id: str, names: Iterable[str] | None = None) -> Restored:
+        """Load a snapshot's variables; say for each name that could not be loaded, why."""
+        return load(self.blobs, self.index, self.snapshot(snapshot_id), names)
+
+    def load_namespace(
+        self, snapshot_id: str, names: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """The snapshot's variables (or the named subset); arrays come back memory-mapped.
+
+        A variable that cannot be loaded (damaged in the store, never storable) is left out
+        with a :class:`RestoreWarning` naming it; the others load.
+        """
+        restored = self.restore(snapshot_id, names)
+        for name, reason in restored.missing.items():
+            warnings.warn(f"{name}: {reason}", RestoreWarning, stacklevel=2)
+        return dict(restored.values)
+
+    def info(self) -> StoreInfo:
+        return info(self.blobs, self.index)
+
+    def verify(self) -> VerifyReport:
+        return verify(self.blobs, self.index)
+
+    def gc(self) -> GcReport:
+        return gc(self.blobs, self.index)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Forget a snapshot; its blobs go at the next gc unless another snapshot uses them."""
+        with self.index.write() as db:
+            db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot_id,))
+            db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, fsync: bool = False) -> Store:
+    """Open (creating on first use) the store at ``path``, ``$NBCELLAR_STORE``, or the nearest
+    ``.nbcellar/`` above the working directory."""
+    return Store(find_store_root(path), fsync=fsync)
+
+
+__all__ = [
+    "ENV_VAR",
+    "STORE_DIRNAME",
+    "CorruptObject",
+    "GcReport",
+    "ObjectKey",
+    "RestoreWarning",
+    "Restored",
+    "Snapshot",
+    "SnapshotId",
+    "Store",
+    "StoreInfo",
+    "VariableRecord",
+    "VerifyReport",
+    "open_store",
+]

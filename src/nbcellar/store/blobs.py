@@ -1,0 +1,150 @@
+"""Content-addressed blobs on disk: ``objects/ab/cdef…`` named by the xxh3-128 of their bytes.
+
+A blob is written to a private temporary file and renamed into place, so a reader never sees a
+partial blob and a writer killed at any point leaves at worst a stray temporary file. Writing a
+blob that already exists costs a ``stat``. Large blobs are read back as copy-on-write memory maps:
+the caller gets writable memory that costs nothing until touched and never changes the file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NewType
+
+ObjectKey = NewType("ObjectKey", str)
+
+MAP_THRESHOLD = 1 << 20
+"""Blobs at least this large are memory-mapped on read; smaller ones are read into memory."""
+
+
+class CorruptObject(Exception):
+    """A blob's bytes no longer hash to its key, or the blob is missing."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"object {key}: {problem}")
+
+
+def hash_bytes(data: bytes | bytearray | memoryview) -> ObjectKey:
+    import xxhash
+
+    return ObjectKey(xxhash.xxh3_128_hexdigest(data))
+
+
+class BlobStore:
+    """The ``objects/`` folder of a store."""
+
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.tmp = root / "tmp"
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / key[2:]
+
+    def has(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def put(self, data: bytes | bytearray | memoryview, key: ObjectKey | None = None) -> ObjectKey:
+        """Store ``data`` (any C-contiguous buffer) and return its key; no copy is made."""
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        key = key or hash_bytes(view)
+        target = self.path(key)
+        if target.exists():
+            return key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as handle:
+                written = 0
+                while written < view.nbytes:
+                    written += handle.write(view[written : written + (256 << 20)])
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return key
+
+    def read(self, key: str, verify: bool = True) -> bytes:
+        """The whole blob in memory, checked against its key unless ``verify`` is False."""
+        try:
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise CorruptObject(key, "missing from the store") from None
+        if verify and hash_bytes(data) != key:
+            raise CorruptObject(key, "content does not match its hash (the file was damaged)")
+        return data
+
+    def load_buffer(self, key: str, size: int, signature: int | None = None) -> memoryview:
+        """A writable view of the blob: a private copy-on-write map when large, else a copy.
+
+        Small blobs are always checked against their key. A large blob is hashed only when its
+        modification time differs from ``signature`` (recorded when it was written), so a
+        restore does not read gigabytes; any rewrite of the file after it was stored is caught.
+        """
+        path = self.path(key)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below; the map outlives it
+        except FileNotFoundError:
+            raise CorruptObject(key, "missing from the store") from None
+        with handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size != size:
+                raise CorruptObject(key, f"has {stat.st_size} bytes, expected {size} (truncated?)")
+            if size < MAP_THRESHOLD:
+                view = memoryview(bytearray(handle.read()))
+                verify = True
+            else:
+                view = memoryview(mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY))
+                verify = signature != stat.st_mtime_ns
+        if verify and hash_bytes(view) != key:
+            raise CorruptObject(key, "content does not match its hash (the file was damaged)")
+        return view
+
+    def signature(self, key: str) -> int:
+        """The blob file's modification time in ns: changes whenever the file is rewritten."""
+        return self.path(key).stat().st_mtime_ns
+
+    def delete(self, key: str) -> int:
+        """Remove a blob; return the bytes freed (0 if it was already gone)."""
+        path = self.path(key)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def keys(self) -> Iterator[ObjectKey]:
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue
+            for entry in sorted(folder.iterdir()):
+                if not entry.name.startswith("."):
+                    yield ObjectKey(folder.name + entry.name)
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def stale_temporaries(self, older_than: float) -> list[Path]:
+        """Temporary files left by writers that died, older than ``older_than`` (epoch seconds)."""
+        if not self.tmp.is_dir():
+            return []
+        stale = []
+        for path in self.tmp.iterdir():
+            try:
+                if path.stat().st_mtime < older_than:
+                    stale.append(path)
+            except FileNotFoundError:  # renamed into place meanwhile
+                continue
+        return stale

@@ -1,0 +1,177 @@
+"""Looking after a store: what it holds, whether every blob is intact, and garbage collection."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+from nbcellar.store.blobs import BlobStore, CorruptObject, hash_bytes
+from nbcellar.store.index import Index
+from nbcellar.store.values import parse
+
+STALE_PENDING_SECONDS = 24 * 3600
+STALE_TEMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    root: str
+    schema_version: int
+    snapshots: int
+    variables: int
+    values: int
+    blobs: int
+    bytes_on_disk: int
+
+
+@dataclass(frozen=True)
+class Damage:
+    key: str
+    problem: str
+    used_by: tuple[tuple[str, str], ...]  # (snapshot id, variable name)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int
+    checked_bytes: int
+    damaged: tuple[Damage, ...]
+    unreferenced: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+
+@dataclass(frozen=True)
+class GcReport:
+    removed: int
+    freed_bytes: int
+    kept: int
+    removed_keys: tuple[str, ...] = field(default=(), repr=False)
+
+
+def info(blobs: BlobStore, index: Index) -> StoreInfo:
+    with index.read() as db:
+        counts = [
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("snapshots", "variables", "stored_values")
+        ]
+    keys = list(blobs.keys())
+    size = sum(blobs.size(k) for k in keys)
+    snapshots, variables, values = counts
+    return StoreInfo(
+        str(blobs.root.parent), index.schema_version, snapshots, variables, values, len(keys), size
+    )
+
+
+def _referenced(index: Index) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
+    """Every blob some snapshot needs, and which (snapshot, variable) needs each value."""
+    users: dict[str, list[tuple[str, str]]] = {}
+    db = index.db
+    for snapshot_id, name, key in db.execute(
+        "SELECT snapshot_id, name, value_key FROM variables WHERE value_key IS NOT NULL"
+    ):
+        users.setdefault(key, []).append((snapshot_id, name))
+    needed = set(users)
+    if users:
+        for value_key, blob_key in db.execute("SELECT value_key, blob_key FROM value_blobs"):
+            if value_key in users:
+                needed.add(blob_key)
+                users.setdefault(blob_key, []).extend(users[value_key])
+    return needed, users
+
+
+def verify(blobs: BlobStore, index: Index) -> VerifyReport:
+    """Hash every blob; report the damaged and missing ones with the variables they hold."""
+    with index.read() as db:
+        needed, users = _referenced(index)
+        signatures = dict(db.execute("SELECT key, signature FROM blobs").fetchall())
+    present: set[str] = set(blobs.keys())
+    damaged: list[Damage] = []
+    checked = checked_bytes = 0
+    refreshed: list[tuple[int, str]] = []
+    for key in sorted(present):
+        path = blobs.path(key)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            damaged.append(Damage(key, f"unreadable: {exc.strerror}", tuple(users.get(key, ()))))
+            continue
+        checked += 1
+        checked_bytes += len(data)
+        if hash_bytes(data) != key:
+            damaged.append(
+                Damage(key, "content does not match its hash", tuple(users.get(key, ())))
+            )
+            continue
+        if data.startswith(b"NBCV1\n"):
+            try:
+                parse(data, key)
+            except (CorruptObject, ValueError) as exc:
+                damaged.append(Damage(key, f"bad value header: {exc}", tuple(users.get(key, ()))))
+                continue
+        signature = path.stat().st_mtime_ns
+        if key in signatures and signatures[key] != signature:
+            refreshed.append((signature, key))
+    for key in sorted(needed - present):
+        damaged.append(Damage(key, "missing from the store", tuple(users.get(key, ()))))
+    if refreshed:  # intact blobs whose files were copied or touched: trust them again
+        with index.write() as db:
+            db.executemany("UPDATE blobs SET signature = ? WHERE key = ?", refreshed)
+    return VerifyReport(checked, checked_bytes, tuple(damaged), len(present - needed))
+
+
+def _writer_alive(writer: str, since: float) -> bool:
+    if time.time() - since > STALE_PENDING_SECONDS:
+        return False
+    host, _, rest = writer.partition(":")
+    if host != socket.gethostname():
+        return True
+    pid = int(rest.partition(":")[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def gc(blobs: BlobStore, index: Index) -> GcReport:
+    """Remove every blob no snapshot needs and no live writer is writing.
+
+    Runs inside one write transaction: a writer registers the blobs it is about to write before
+    writing them, so it either registered first (and is protected) or waits and then finds the
+    blob gone and writes it again.
+    """
+    removed: list[str] = []
+    freed = 0
+    with index.write() as db:
+        needed, _ = _referenced(index)
+        pending = db.execute("SELECT blob_key, writer, since FROM pending").fetchall()
+        dead = {w for _, w, since in pending if not _writer_alive(w, since)}
+        needed |= {key for key, writer, _ in pending if writer not in dead}
+        db.executemany("DELETE FROM pending WHERE writer = ?", [(w,) for w in dead])
+        kept = 0
+        for key in list(blobs.keys()):
+            if key in needed:
+                kept += 1
+                continue
+            freed += blobs.delete(key)
+            removed.append(key)
+        db.execute(
+            "DELETE FROM stored_values WHERE key NOT IN "
+            "(SELECT value_key FROM variables WHERE value_key IS NOT NULL)"
+        )
+        db.execute("DELETE FROM blobs WHERE key NOT IN (SELECT key FROM stored_values) "
+                   "AND key NOT IN (SELECT blob_key FROM value_blobs)")  # fmt: skip
+        for stale in blobs.stale_temporaries(time.time() - STALE_TEMP_SECONDS):
+            try:
+                freed += stale.stat().st_size
+                stale.unlink()
+            except FileNotFoundError:
+                continue
+    return GcReport(len(removed), freed, kept, tuple(removed))

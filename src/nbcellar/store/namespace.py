@@ -1,0 +1,320 @@
+"""Saving and loading namespaces: each variable its own stored value, aliases kept together.
+
+Saving pickles every variable on its own, then joins variables that hold the same mutable
+objects (``b = a``, a dict holding a list bound elsewhere, an array and its view) into one group
+pickled as a whole, so they come back sharing. Values that cannot be pickled are recorded with
+the reason; modules are recorded by name and imported again on load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import socket
+import time
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbcellar.store.blobs import BlobStore, CorruptObject
+from nbcellar.store.index import Index
+from nbcellar.store.pickling import Dumped, dump_values, unpicklable_reason
+from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
+from nbcellar.store.values import PreparedValue, prepare, read_value
+
+
+def new_snapshot_id() -> SnapshotId:
+    return SnapshotId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(4))
+
+
+def writer_id() -> str:
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def type_name(value: object) -> str:
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+@dataclass
+class _Saved:
+    """What this process last saved under a name: the object itself and its record."""
+
+    obj: Any
+    record: VariableRecord
+    shared: set[int] = field(default_factory=set)
+
+
+class _Groups:
+    """Union-find over variable names."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.parent = {n: n for n in names}
+
+    def find(self, name: str) -> str:
+        while self.parent[name] != name:
+            self.parent[name] = self.parent[self.parent[name]]
+            name = self.parent[name]
+        return name
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+    def members(self) -> list[list[str]]:
+        groups: dict[str, list[str]] = {}
+        for name in self.parent:
+            groups.setdefault(self.find(name), []).append(name)
+        return list(groups.values())
+
+
+def _group_by_sharing(dumps: Mapping[str, Dumped]) -> list[list[str]]:
+    groups = _Groups(dumps)
+    owner: dict[int, str] = {}
+    for name, dumped in dumps.items():
+        for ident in dumped.shared:
+            other = owner.setdefault(ident, name)
+            if other != name:
+                groups.union(name, other)
+    return groups.members()
+
+
+class NamespaceWriter:
+    """Saves namespaces into a store; remembers what it saved, for incremental saves."""
+
+    def __init__(self, blobs: BlobStore, index: Index) -> None:
+        self.blobs = blobs
+        self.index = index
+        self.saved: dict[str, _Saved] = {}
+
+    def save(
+        self,
+        namespace: Mapping[str, Any],
+        *,
+        label: str = "",
+        parent: SnapshotId | None = None,
+        changed: Iterable[str] | None = None,
+    ) -> Snapshot:
+        items = {
+            k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
+        }
+        records: dict[str, VariableRecord] = {}
+        reused = self._reusable(items, changed)
+        records.update({name: self.saved[name].record for name in reused})
+
+        dumps: dict[str, Dumped] = {}
+        for name, value in items.items():
+            if name in reused:
+                continue
+            if isinstance(value, types.ModuleType):
+                records[name] = VariableRecord(name, "module", module=value.__name__)
+                continue
+            try:
+                dumps[name] = dump_values({name: value})
+            except Exception as exc:  # any failure to pickle is recorded, never fatal
+                records[name] = VariableRecord(
+                    name, type_name(value), unserializable=unpicklable_reason(value, exc)
+                )
+
+        prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]] = []
+        for members in _group_by_sharing(dumps):
+            value = self._dump_group(members, items, dumps)
+            if value is None:
+                continue
+            prepared.append((members, prepare(value), {m: dumps[m] for m in members}))
+
+        written = self._write(prepared)
+        for members, value, member_dumps in prepared:
+            for name in members:
+                records[name] = VariableRecord(
+                    name, type_name(items[name]), value_key=value.key, nbytes=value.nbytes
+                )
+                self.saved[name] = _Saved(items[name], records[name], member_dumps[name].shared)
+        for name, record in records.items():
+            if record.value_key is None:
+                self.saved.pop(name, None)
+            elif name not in self.saved or self.saved[name].obj is not items[name]:
+                self.saved[name] = _Saved(items[name], record)
+
+        snapshot = Snapshot(
+            id=new_snapshot_id(),
+            created=time.time(),
+            variables=tuple(records[name] for name in items),
+            label=label,
+            parent=parent,
+            nbytes=sum({r.value_key: r.nbytes for r in records.values() if r.value_key}.values()),
+            written_bytes=written,
+        )
+        self._record(snapshot, prepared)
+        return snapshot
+
+    def _reusable(self, items: Mapping[str, Any], changed: Iterable[str] | None) -> set[str]:
+        """Names the caller says are unchanged and that still hold the object saved last time."""
+        if changed is None:
+            return set()
+        changed = set(changed)
+        candidates = {
+            n for n, v in items.items()
+            if n not in changed and n in self.saved and self.saved[n].obj is v
+            and self.saved[n].record.value_key is not None
+        }  # fmt: skip
+        # A group is reused whole or not at all.
+        by_value: dict[str, set[str]] = {}
+        for name, saved in self.saved.items():
+            if saved.record.value_key:
+                by_value.setdefault(saved.record.value_key, set()).add(name)
+        return {
+            n for n in candidates if by_value[self.saved[n].record.value_key or ""] <= candidates
+        }
+
+    def _dump_group(
+        self, members: list[str], items: Mapping[str, Any], dumps: dict[str, Dumped]
+    ) -> Dumped | None:
+        counts: dict[int, int] = {}
+        for member in members:
+            for root, count in dumps[member].roots.items():
+                counts[root] = counts.get(root, 0) + count
+        roots = {root for root, count in counts.items() if count > 1}
+        if len(members) == 1 and not roots:
+            return dumps[members[0]]
+        try:
+            return dump_values({m: items[m] for m in members}, shared_roots=roots)
+        except Exception:  # pickled alone each member worked; keep them apart then
+            return None
+
+    def _write(self, prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]]) -> int:
+        """Write every blob not already stored, protected from gc while in flight."""
+        keys = {v.key for _, v, _ in prepared} | {k for _, v, _ in prepared for k, _ in v.buffers}
+        me = writer_id()
+        with self.index.write() as db:
+            db.executemany(
+                "INSERT INTO pending VALUES (?, ?, ?)", [(k, me, time.time()) for k in keys]
+            )
+        self._writer = me
+        written = 0
+        for _, value, _ in prepared:
+            for (key, size), view in zip(value.buffers, value.views, strict=True):
+                if not self.blobs.has(key):
+                    self.blobs.put(view, key)
+                    written += size
+            if not self.blobs.has(value.key):
+                self.blobs.put(value.blob, value.key)
+                written += len(value.blob)
+        return written
+
+    def _record(
+        self,
+        snapshot: Snapshot,
+        prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]],
+    ) -> None:
+        with self.index.write() as db:
+            for members, value, _ in prepared:
+                db.execute(
+                    "INSERT OR IGNORE INTO stored_values VALUES (?, ?, ?)",
+                    (value.key, value.nbytes, ",".join(members)),
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO value_blobs VALUES (?, ?, ?)",
+                    [(value.key, i, k) for i, (k, _) in enumerate(value.buffers)],
+                )
+                for key, size in ((value.key, len(value.blob)), *value.buffers):
+                    db.execute(
+                        "INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)",
+                        (key, size, self.blobs.signature(key)),
+                    )
+            db.execute(
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                (snapshot.id, snapshot.created, snapshot.label, snapshot.parent, snapshot.nbytes),
+            )
+            db.executemany(
+                "INSERT INTO variables VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (snapshot.id, v.name, v.value_key, v.type_name, v.nbytes, v.module,
+                     v.unserializable)
+                    for v in snapshot.variables
+                ],
+            )  # fmt: skip
+            db.execute("DELETE FROM pending WHERE writer = ?", (self._writer,))
+
+
+def read_snapshot(index: Index, snapshot_id: str) -> Snapshot:
+    from nbcellar.errors import NbcellarError
+
+    with index.read() as db:
+        row = db.execute(
+            "SELECT id, created, label, parent, nbytes FROM snapshots WHERE id = ?", (snapshot_id,)
+        ).fetchone()
+        if row is None:
+            raise NbcellarError(f"no snapshot {snapshot_id!r} in {index.path.parent}")
+        variables = db.execute(
+            "SELECT name, type_name, value_key, nbytes, module, unserializable FROM variables "
+            "WHERE snapshot_id = ? ORDER BY rowid",
+            (snapshot_id,),
+        ).fetchall()
+    return Snapshot(
+        id=SnapshotId(row[0]),
+        created=row[1],
+        label=row[2],
+        parent=row[3],
+        nbytes=row[4],
+        variables=tuple(VariableRecord(*v) for v in variables),
+    )
+
+
+def load(
+    blobs: BlobStore, index: Index, snapshot: Snapshot, names: Iterable[str] | None = None
+) -> Restored:
+    """Load the named variables of a snapshot (all when ``names`` is None)."""
+    wanted = set(snapshot.names if names is None else names)
+    values: dict[str, object] = {}
+    missing: dict[str, str] = {}
+    by_value: dict[str, list[str]] = {}
+    for variable in snapshot.variables:
+        if variable.name not in wanted:
+            continue
+        if variable.unserializable:
+            missing[variable.name] = f"not stored: {variable.unserializable}"
+        elif variable.module:
+            try:
+                values[variable.name] = importlib.import_module(variable.module)
+            except ImportError as exc:
+                missing[variable.name] = f"module {variable.module} cannot be imported: {exc}"
+        elif variable.value_key:
+            by_value.setdefault(variable.value_key, []).append(variable.name)
+    for name in sorted(wanted - set(snapshot.names)):
+        missing[name] = "not in this snapshot"
+    signatures = _signatures(index, by_value)
+    for key, members in by_value.items():
+        try:
+            loaded = read_value(blobs, key, signatures)
+        except CorruptObject as exc:
+            for name in members:
+                missing[name] = f"damaged in the store: {exc}"
+            continue
+        except Exception as exc:  # e.g. a class that no longer imports
+            for name in members:
+                missing[name] = f"cannot be loaded: {unpicklable_reason(None, exc)}"
+            continue
+        for name in members:
+            values[name] = loaded[name]
+    ordered = {n: values[n] for n in snapshot.names if n in values}
+    return Restored(values=ordered, missing=missing)
+
+
+def _signatures(index: Index, by_value: Mapping[str, list[str]]) -> dict[str, int]:
+    if not by_value:
+        return {}
+    with index.read() as db:
+        marks = ",".join("?" * len(by_value))
+        rows = db.execute(
+            "SELECT b.key, b.signature FROM value_blobs v JOIN blobs b ON b.key = v.blob_key "
+            f"WHERE v.value_key IN ({marks})",
+            list(by_value),
+        ).fetchall()
+    return dict(rows)

@@ -1,0 +1,168 @@
+"""Values to bytes and back: pickle protocol 5, large buffers out of band, functions by value.
+
+``dump_values`` pickles a mapping of names to values into one small stream plus the list of raw
+buffers it refers to (numpy and pandas data, pyarrow buffers, large bytes), which the caller writes
+as separate blobs. It also reports which objects each value holds that another value might share,
+so the namespace layer can keep aliases together.
+
+Functions and classes defined in ``__main__`` (a notebook) are pickled by value with cloudpickle;
+importable ones by reference. Arrays that are views of a base array also being saved come back as
+views of that base (when both are pickled in one stream).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OUT_OF_BAND_THRESHOLD = 64 << 10
+"""Buffers at least this large are stored as blobs of their own; smaller ones stay in the stream."""
+
+# Objects of these types never count as shared state between two variables.
+_NOT_SHARED: tuple[type, ...] = (
+    str, bytes, int, float, complex, bool, type(None), tuple, frozenset, range, slice, type,
+    types.ModuleType, types.BuiltinFunctionType, types.CodeType, pickle.PickleBuffer, memoryview,
+)  # fmt: skip
+
+
+@dataclass
+class Dumped:
+    """One pickle stream, the raw buffers it refers to (in order), and its shareable objects."""
+
+    stream: bytes
+    buffers: list[memoryview]
+    shared: set[int] = field(default_factory=set)
+    # How many distinct arrays looked at each root array's memory.
+    roots: dict[int, int] = field(default_factory=dict)
+    # Every object the pickler met stays alive until grouping is done, so the ids in ``shared``
+    # cannot be reused by objects created while pickling other values.
+    keepalive: list[Any] = field(default_factory=list, repr=False)
+
+
+def _bytes_from(buffer: Any) -> bytes:
+    return bytes(buffer)
+
+
+def _bytearray_from(buffer: Any) -> bytearray:
+    return bytearray(buffer)
+
+
+def _view_of(
+    base: Any, offset: int, shape: tuple[int, ...], strides: tuple[int, ...], dtype: Any
+) -> Any:
+    import numpy as np
+
+    return np.ndarray(shape, dtype=dtype, buffer=base, offset=offset, strides=strides)
+
+
+def _contiguous(array: Any) -> Any:
+    return array
+
+
+def root_array(array: Any) -> Any:
+    """The ndarray that owns the memory ``array`` looks at (itself if it owns it)."""
+    import numpy as np
+
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _make_pickler_class() -> type:
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+        """cloudpickle with out-of-band bytes, contiguous copies of strided arrays, and views."""
+
+        shared_roots: set[int]
+        root_counts: dict[int, int]
+
+        def reducer_override(self, obj: Any) -> Any:
+            kind = type(obj)
+            if kind is bytes or kind is bytearray:
+                if len(obj) >= OUT_OF_BAND_THRESHOLD:
+                    rebuild = _bytes_from if kind is bytes else _bytearray_from
+                    return rebuild, (pickle.PickleBuffer(obj),)
+                return NotImplemented
+            numpy = sys.modules.get("numpy")
+            if numpy is not None and kind is numpy.ndarray and not obj.dtype.hasobject:
+                return self._reduce_array(obj, numpy)
+            return super().reducer_override(obj)
+
+        def _reduce_array(self, array: Any, np: Any) -> Any:
+            root = root_array(array)
+            self.root_counts[id(root)] = self.root_counts.get(id(root), 0) + 1
+            if root is not array and id(root) in self.shared_roots and root.flags.c_contiguous:
+                offset = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+                return _view_of, (root, offset, array.shape, array.strides, array.dtype)
+            if not (array.flags.c_contiguous or array.flags.f_contiguous):
+                return _contiguous, (np.ascontiguousarray(array),)
+            return NotImplemented
+
+    return Pickler
+
+
+_PICKLER: type | None = None
+
+
+def _pickler_class() -> type:
+    global _PICKLER
+    if _PICKLER is None:
+        _PICKLER = _make_pickler_class()
+    return _PICKLER
+
+
+def dump_values(values: Mapping[str, Any], shared_roots: Iterable[int] = ()) -> Dumped:
+    """Pickle ``values`` (a dict of names to values) into one stream plus out-of-band buffers.
+
+    ``shared_roots`` are ids of base arrays whose views should be pickled as views. Raises
+    whatever pickling raises for an unpicklable value.
+    """
+    buffers: list[memoryview] = []
+
+    def keep(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < OUT_OF_BAND_THRESHOLD:
+            return True
+        buffers.append(raw)
+        return False
+
+    sink = io.BytesIO()
+    pickler = _pickler_class()(sink, protocol=5, buffer_callback=keep)
+    pickler.shared_roots = set(shared_roots)
+    pickler.root_counts = {}
+    pickler.dump(dict(values))
+    memo = pickler.memo.copy()
+    shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
+    shared |= set(pickler.root_counts)
+    keepalive = [obj for _, obj in memo.values()]
+    return Dumped(sink.getvalue(), buffers, shared, dict(pickler.root_counts), keepalive)
+
+
+def _may_be_shared(obj: Any) -> bool:
+    if isinstance(obj, _NOT_SHARED):
+        return False
+    if isinstance(obj, types.FunctionType):
+        return obj.__module__ == "__main__"
+    numpy = sys.modules.get("numpy")
+    return not (numpy is not None and isinstance(obj, numpy.dtype | numpy.generic))
+
+
+def load_values(stream: bytes, buffers: Iterable[Any]) -> dict[str, Any]:
+    """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped."""
+    result = pickle.loads(stream, buffers=buffers)
+    if not isinstance(result, dict):
+        raise pickle.UnpicklingError("stream does not hold a namespace mapping")
+    return result
+
+
+def unpicklable_reason(value: Any, error: BaseException) -> str:
+    """One line saying why ``value`` could not be stored."""
+    text = str(error).strip().splitlines()
+    detail = text[0] if text else type(error).__name__
+    return f"{type(error).__name__}: {detail}"

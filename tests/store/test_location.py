@@ -1,0 +1,60 @@
+"""Finding the store: --store, $NBCELLAR_STORE, the nearest .nbcellar/ above, else here."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from nbcellar.store import open_store
+from nbcellar.store.index import SCHEMA_VERSION, StoreVersionError
+from nbcellar.store.location import find_store_root
+
+
+def test_walks_up_like_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NBCELLAR_STORE", raising=False)
+    (tmp_path / ".nbcellar").mkdir()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_store_root() == tmp_path / ".nbcellar"
+
+
+def test_created_on_first_use_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NBCELLAR_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    store = open_store()
+    assert store.root == tmp_path / ".nbcellar"
+    assert (tmp_path / ".nbcellar" / "objects").is_dir() is False  # made when a blob is written
+    store.save_namespace({"x": list(range(100_000))})
+    assert {"index.sqlite", "objects", "runs"} <= {p.name for p in store.root.iterdir()}
+
+
+def test_environment_variable_and_explicit_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBCELLAR_STORE", str(tmp_path / "from-env"))
+    assert find_store_root() == tmp_path / "from-env"
+    assert find_store_root(tmp_path / "explicit") == tmp_path / "explicit"
+
+
+def test_index_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s")
+    store.close()
+    db = sqlite3.connect(tmp_path / "s" / "index.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_store_from_a_newer_nbcellar_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path / "s").close()
+    db = sqlite3.connect(tmp_path / "s" / "index.sqlite")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreVersionError, match="schema version 99 is newer"):
+        open_store(tmp_path / "s")

@@ -1,0 +1,141 @@
+"""Saving namespaces: incremental writes, unserializable values, modules, selection."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sqlite3
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbcellar.store import RestoreWarning, Store
+
+
+class Unpicklable:
+    def __reduce__(self) -> tuple[object, ...]:
+        raise RuntimeError("refuses to be pickled")
+
+
+def test_second_identical_save_writes_nothing(store: Store) -> None:
+    ns = {"data": np.random.default_rng(0).random(200_000), "meta": {"k": [1, 2]}}
+    first = store.save_namespace(ns)
+    second = store.save_namespace(ns)
+    assert first.written_bytes > ns["data"].nbytes
+    assert second.written_bytes == 0
+    assert {v.value_key for v in first.variables} == {v.value_key for v in second.variables}
+
+
+def test_changing_one_small_variable_writes_only_it(store: Store) -> None:
+    ns = {"data": np.random.default_rng(0).random(200_000), "small": 1}
+    store.save_namespace(ns)
+    ns["small"] = 2
+    snap = store.save_namespace(ns)
+    assert 0 < snap.written_bytes < 1000
+    assert store.load_namespace(snap.id)["small"] == 2
+
+
+def test_in_place_mutation_is_seen_without_a_hint(store: Store) -> None:
+    data = np.zeros(200_000)
+    store.save_namespace({"data": data})
+    data[123] = 1.0
+    snap = store.save_namespace({"data": data})
+    assert store.load_namespace(snap.id)["data"][123] == 1.0
+
+
+def test_changed_hint_skips_unchanged_variables(store: Store) -> None:
+    data = np.zeros(200_000)
+    ns = {"data": data, "small": 1}
+    first = store.save_namespace(ns)
+    ns["small"] = 5
+    snap = store.save_namespace(ns, changed=["small"], parent=first.id)
+    assert snap.parent == first.id
+    assert snap["data"].value_key == first["data"].value_key
+    assert store.load_namespace(snap.id)["small"] == 5
+
+
+def test_changed_hint_never_reuses_a_rebound_name(store: Store) -> None:
+    ns = {"data": np.zeros(10), "small": 1}
+    store.save_namespace(ns)
+    ns["data"] = np.ones(10)  # rebound although the caller forgot to say so
+    snap = store.save_namespace(ns, changed=["small"])
+    np.testing.assert_array_equal(store.load_namespace(snap.id)["data"], np.ones(10))
+
+
+def test_changed_hint_keeps_groups_whole(store: Store) -> None:
+    items = [1]
+    ns = {"a": items, "b": items}
+    store.save_namespace(ns)
+    ns["b"] = items  # same object, still aliased
+    items.append(2)
+    snap = store.save_namespace(ns, changed=["a"])
+    values = store.load_namespace(snap.id)
+    assert values["a"] is values["b"]
+    assert values["b"] == [1, 2]
+
+
+def test_unserializable_values_are_recorded_and_the_rest_saved(
+    store: Store, tmp_path: Path
+) -> None:
+    handle = open(tmp_path / "f.txt", "w")  # noqa: SIM115
+    sock = socket.socket()
+    ns = {
+        "gen": (i for i in range(3)),
+        "lock": threading.Lock(),
+        "conn": sqlite3.connect(":memory:"),
+        "file": handle,
+        "sock": sock,
+        "weird": Unpicklable(),
+        "ok": [1, 2, 3],
+        "np": np,
+        "io": io,
+    }
+    try:
+        snap = store.save_namespace(ns)
+    finally:
+        handle.close()
+        sock.close()
+    reasons = snap.unserializable
+    assert set(reasons) == {"gen", "lock", "conn", "file", "sock", "weird"}
+    assert "refuses to be pickled" in reasons["weird"]
+    assert snap["conn"].type_name == "sqlite3.Connection"
+    assert snap["np"].module == "numpy"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = store.load_namespace(snap.id)
+    assert values["ok"] == [1, 2, 3]
+    assert values["np"] is np
+    assert values["io"] is io
+    assert "gen" not in values
+    assert {str(w.message).split(":")[0] for w in caught} == set(reasons)
+    assert all(w.category is RestoreWarning for w in caught)
+
+
+def test_load_a_subset_of_names(store: Store) -> None:
+    snap = store.save_namespace({"a": 1, "b": 2, "c": 3})
+    assert store.load_namespace(snap.id, ["a", "c"]) == {"a": 1, "c": 3}
+    restored = store.restore(snap.id, ["a", "zzz"])
+    assert restored.values == {"a": 1}
+    assert restored.missing == {"zzz": "not in this snapshot"}
+
+
+def test_dunder_names_are_not_saved(store: Store) -> None:
+    snap = store.save_namespace({"__name__": "__main__", "__builtins__": {}, "x": 1})
+    assert snap.names == ("x",)
+
+
+def test_snapshots_are_listed_in_order(store: Store) -> None:
+    ids = [store.save_namespace({"i": i}, label=f"step {i}").id for i in range(3)]
+    listed = store.snapshots()
+    assert [s.id for s in listed] == ids
+    assert [s.label for s in listed] == ["step 0", "step 1", "step 2"]
+
+
+def test_unknown_snapshot_is_one_clear_error(store: Store) -> None:
+    from nbcellar.errors import NbcellarError
+
+    with pytest.raises(NbcellarError, match="no snapshot 'nope'"):
+        store.load_namespace("nope")
