@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from nbcellar import __version__
+from nbcellar.cli.context import store_option
 from nbcellar.errors import NbcellarError
 
 
@@ -27,6 +28,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="nbcellar")
+@store_option
 def cli() -> None:
     """nbcellar gives Jupyter notebooks a memory."""
 
@@ -34,9 +36,11 @@ def cli() -> None:
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
     from nbcellar.cli.run import run
+    from nbcellar.cli.store import store
 
     cli.add_command(run)
     cli.add_command(analyze)
+    cli.add_command(store)
 
 
 _register()

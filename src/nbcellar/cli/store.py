@@ -1,0 +1,71 @@
+"""``nbcellar store``: look after the store (info, verify, gc)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nbcellar.cli.context import open_context_store, store_option
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+@click.group()
+@store_option
+def store() -> None:
+    """Inspect, check and clean the store (.nbcellar/)."""
+
+
+@store.command()
+@store_option
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """Where the store is, how big it is, and what it holds."""
+    details = open_context_store(ctx).info()
+    click.echo(f"store:      {details.root}")
+    click.echo(f"size:       {_size(details.bytes_on_disk)} in {details.blobs} objects")
+    click.echo(f"snapshots:  {details.snapshots} ({details.variables} variables, "
+               f"{details.values} distinct values)")  # fmt: skip
+    click.echo(f"schema:     version {details.schema_version}")
+
+
+@store.command()
+@store_option
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Check every object against its hash; exit 1 if anything is damaged or missing."""
+    report = open_context_store(ctx).verify()
+    click.echo(f"checked {report.checked} objects ({_size(report.checked_bytes)})")
+    if report.unreferenced:
+        click.echo(f"{report.unreferenced} objects are used by no snapshot ('nbcellar store gc')")
+    for damage in report.damaged:
+        users = ", ".join(f"{name} in snapshot {snap}" for snap, name in damage.used_by[:5])
+        more = f" and {len(damage.used_by) - 5} more" if len(damage.used_by) > 5 else ""
+        click.echo(f"damaged: object {damage.key}: {damage.problem}; holds {users or 'nothing'}"
+                   f"{more}", err=True)  # fmt: skip
+    if not report.ok:
+        click.echo(
+            f"nbcellar: error: {len(report.damaged)} damaged objects; the variables named above "
+            "cannot be restored, the rest of the store is fine",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo("store is intact")
+
+
+@store.command()
+@store_option
+@click.pass_context
+def gc(ctx: click.Context) -> None:
+    """Remove objects no snapshot uses; never anything reachable or being written."""
+    report = open_context_store(ctx).gc()
+    click.echo(f"removed {report.removed} objects, freed {_size(report.freed_bytes)}; "
+               f"kept {report.kept}")  # fmt: skip
