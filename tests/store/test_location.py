@@ -58,3 +58,24 @@ def test_store_from_a_newer_nbcellar_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreVersionError, match="schema version 99 is newer"):
         open_store(tmp_path / "s")
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_snapshots(tmp_path: Path) -> None:
+    from nbcellar.store.index import MIGRATIONS
+
+    path = tmp_path / "old" / "index.sqlite"
+    path.parent.mkdir()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    MIGRATIONS[1](db)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO snapshots VALUES ('s1', 0, 'old', NULL, 0)")
+    db.execute("INSERT INTO variables VALUES ('s1', 'm', NULL, 'module', 0, 'json', NULL)")
+    db.close()
+    store = open_store(tmp_path / "old")
+    assert store.index.schema_version == SCHEMA_VERSION
+    import json
+
+    assert store.load_namespace("s1") == {"m": json}
+    snap = store.save_namespace({"x": [1, 2]})
+    assert store.load_namespace(snap.id) == {"x": [1, 2]}

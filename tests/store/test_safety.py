@@ -43,7 +43,12 @@ def flip_a_bit(path: Path, offset: int, keep_mtime: bool = False) -> None:
 def damaged_namespace(store: Store) -> str:
     rng = np.random.default_rng(0)
     snap = store.save_namespace(
-        {"good": rng.random(300_000), "bad": rng.random(300_000), "small": list(range(50))}
+        {
+            "good": rng.random(300_000),
+            "bad": rng.random(300_000),
+            "small": list(range(3000)),  # a value file of its own, but not memory-mapped
+            "tiny": {"k": 1},  # kept inline in the index
+        }
     )
     return snap.id
 
@@ -53,7 +58,7 @@ def test_flipped_bit_in_a_large_blob_names_the_variable(store: Store) -> None:
     flip_a_bit(buffer_blob(store, "bad", snapshot_id), 1000)
     with pytest.warns(RestoreWarning, match=r"^bad: damaged in the store"):
         values = store.load_namespace(snapshot_id)
-    assert set(values) == {"good", "small"}
+    assert set(values) == {"good", "small", "tiny"}
     report = store.verify()
     assert not report.ok
     assert [d.used_by for d in report.damaged] == [((snapshot_id, "bad"),)]
@@ -67,7 +72,21 @@ def test_flipped_bit_in_a_small_value_is_caught_by_its_hash(store: Store) -> Non
     flip_a_bit(path, path.stat().st_size - 5, keep_mtime=True)
     with pytest.warns(RestoreWarning, match=r"^small: damaged"):
         values = store.load_namespace(snapshot_id)
-    assert set(values) == {"good", "bad"}
+    assert set(values) == {"good", "bad", "tiny"}
+
+
+def test_damaged_inline_value_is_caught_by_its_hash(store: Store) -> None:
+    snapshot_id = damaged_namespace(store)
+    key = store.snapshot(snapshot_id)["tiny"].value_key
+    with store.index.write() as db:
+        (data,) = db.execute("SELECT data FROM stored_values WHERE key = ?", (key,)).fetchone()
+        damaged = data[:-3] + bytes([data[-3] ^ 1]) + data[-2:]
+        db.execute("UPDATE stored_values SET data = ? WHERE key = ?", (damaged, key))
+    with pytest.warns(RestoreWarning, match=r"^tiny: damaged"):
+        values = store.load_namespace(snapshot_id)
+    assert set(values) == {"good", "bad", "small"}
+    report = store.verify()
+    assert [d.used_by for d in report.damaged] == [((snapshot_id, "tiny"),)]
 
 
 def test_verify_catches_damage_that_kept_the_file_time(store: Store) -> None:
@@ -85,7 +104,7 @@ def test_truncated_and_missing_blobs(store: Store) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         values = store.load_namespace(snapshot_id)
-    assert set(values) == {"small"}
+    assert set(values) == {"small", "tiny"}
     messages = sorted(str(w.message) for w in caught)
     assert "expected 2400000" in messages[0]
     assert "missing from the store" in messages[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nbcellar.errors import NbcellarError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreVersionError(NbcellarError):
@@ -78,7 +78,15 @@ def _create_v1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1}
+def _inline_values_v2(db: sqlite3.Connection) -> None:
+    """Small values live in the index itself (one row instead of one file each)."""
+    db.execute("ALTER TABLE stored_values ADD COLUMN data BLOB")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_v1,
+    2: _inline_values_v2,
+}
 """``MIGRATIONS[n]`` takes a store at version n - 1 (0: empty) to version n."""
 
 

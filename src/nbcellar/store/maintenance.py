@@ -47,9 +47,9 @@ class VerifyReport:
 
 @dataclass(frozen=True)
 class GcReport:
-    removed: int
+    removed: int  # blob files and values kept inline in the index
     freed_bytes: int
-    kept: int
+    kept: int  # blob files
     removed_keys: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -60,7 +60,10 @@ def info(blobs: BlobStore, index: Index) -> StoreInfo:
             for table in ("snapshots", "variables", "stored_values")
         ]
     keys = list(blobs.keys())
-    size = sum(blobs.size(k) for k in keys)
+    index_files = [index.path, index.path.with_name(index.path.name + "-wal")]
+    size = sum(blobs.size(k) for k in keys) + sum(
+        p.stat().st_size for p in index_files if p.exists()
+    )
     snapshots, variables, values = counts
     return StoreInfo(
         str(blobs.root.parent), index.schema_version, snapshots, variables, values, len(keys), size
@@ -89,8 +92,14 @@ def verify(blobs: BlobStore, index: Index) -> VerifyReport:
     with index.read() as db:
         needed, users = _referenced(index)
         signatures = dict(db.execute("SELECT key, signature FROM blobs").fetchall())
-    present: set[str] = set(blobs.keys())
+        inline = db.execute("SELECT key, data FROM stored_values WHERE data IS NOT NULL").fetchall()
     damaged: list[Damage] = []
+    for key, data in inline:
+        needed.discard(key)
+        if hash_bytes(data) != key:
+            problem = "inline value does not match its hash"
+            damaged.append(Damage(key, problem, tuple(users.get(key, ()))))
+    present: set[str] = set(blobs.keys())
     checked = checked_bytes = 0
     refreshed: list[tuple[int, str]] = []
     for key in sorted(present):
@@ -151,6 +160,7 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
     freed = 0
     with index.write() as db:
         needed, _ = _referenced(index)
+        needed -= {k for (k,) in db.execute("SELECT key FROM stored_values WHERE data IS NOT NULL")}
         pending = db.execute("SELECT blob_key, writer, since FROM pending").fetchall()
         dead = {w for _, w, since in pending if not _writer_alive(w, since)}
         needed |= {key for key, writer, _ in pending if writer not in dead}
@@ -162,10 +172,14 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
                 continue
             freed += blobs.delete(key)
             removed.append(key)
-        db.execute(
-            "DELETE FROM stored_values WHERE key NOT IN "
+        unused = (
+            "FROM stored_values WHERE key NOT IN "
             "(SELECT value_key FROM variables WHERE value_key IS NOT NULL)"
         )
+        inline_count, inline_bytes = db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) {unused} AND data IS NOT NULL"
+        ).fetchone()
+        db.execute(f"DELETE {unused}")
         db.execute("DELETE FROM blobs WHERE key NOT IN (SELECT key FROM stored_values) "
                    "AND key NOT IN (SELECT blob_key FROM value_blobs)")  # fmt: skip
         for stale in blobs.stale_temporaries(time.time() - STALE_TEMP_SECONDS):
@@ -174,4 +188,4 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
                 stale.unlink()
             except FileNotFoundError:
                 continue
-    return GcReport(len(removed), freed, kept, tuple(removed))
+    return GcReport(len(removed) + inline_count, freed + inline_bytes, kept, tuple(removed))

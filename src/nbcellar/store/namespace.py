@@ -14,7 +14,7 @@ import socket
 import time
 import types
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject
@@ -142,8 +142,9 @@ class NamespaceWriter:
             elif name not in self.saved or self.saved[name].obj is not items[name]:
                 self.saved[name] = _Saved(items[name], record)
 
+        snapshot_id = new_snapshot_id()
         snapshot = Snapshot(
-            id=new_snapshot_id(),
+            id=snapshot_id,
             created=time.time(),
             variables=tuple(records[name] for name in items),
             label=label,
@@ -151,8 +152,8 @@ class NamespaceWriter:
             nbytes=sum({r.value_key: r.nbytes for r in records.values() if r.value_key}.values()),
             written_bytes=written,
         )
-        self._record(snapshot, prepared)
-        return snapshot
+        written += self._record(snapshot, prepared)
+        return replace(snapshot, written_bytes=written)
 
     def _reusable(self, items: Mapping[str, Any], changed: Iterable[str] | None) -> set[str]:
         """Names the caller says are unchanged and that still hold the object saved last time."""
@@ -190,7 +191,8 @@ class NamespaceWriter:
 
     def _write(self, prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]]) -> int:
         """Write every blob not already stored, protected from gc while in flight."""
-        keys = {v.key for _, v, _ in prepared} | {k for _, v, _ in prepared for k, _ in v.buffers}
+        keys = {v.key for _, v, _ in prepared if not v.inline}
+        keys |= {k for _, v, _ in prepared for k, _ in v.buffers}
         me = writer_id()
         with self.index.write() as db:
             db.executemany(
@@ -203,7 +205,7 @@ class NamespaceWriter:
                 if not self.blobs.has(key):
                     self.blobs.put(view, key)
                     written += size
-            if not self.blobs.has(value.key):
+            if not value.inline and not self.blobs.has(value.key):
                 self.blobs.put(value.blob, value.key)
                 written += len(value.blob)
         return written
@@ -212,13 +214,24 @@ class NamespaceWriter:
         self,
         snapshot: Snapshot,
         prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]],
-    ) -> None:
+    ) -> int:
+        """Index the snapshot in one transaction; return the bytes of new inline values."""
+        written = 0
         with self.index.write() as db:
             for members, value, _ in prepared:
-                db.execute(
-                    "INSERT OR IGNORE INTO stored_values VALUES (?, ?, ?)",
-                    (value.key, value.nbytes, ",".join(members)),
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO stored_values (key, nbytes, names, data) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        value.key,
+                        value.nbytes,
+                        ",".join(members),
+                        value.blob if value.inline else None,
+                    ),
                 )
+                if value.inline:
+                    written += len(value.blob) * cursor.rowcount
+                    continue
                 db.executemany(
                     "INSERT OR IGNORE INTO value_blobs VALUES (?, ?, ?)",
                     [(value.key, i, k) for i, (k, _) in enumerate(value.buffers)],
@@ -241,6 +254,7 @@ class NamespaceWriter:
                 ],
             )  # fmt: skip
             db.execute("DELETE FROM pending WHERE writer = ?", (self._writer,))
+        return written
 
 
 def read_snapshot(index: Index, snapshot_id: str) -> Snapshot:
@@ -289,10 +303,10 @@ def load(
             by_value.setdefault(variable.value_key, []).append(variable.name)
     for name in sorted(wanted - set(snapshot.names)):
         missing[name] = "not in this snapshot"
-    signatures = _signatures(index, by_value)
+    signatures, inline = _lookups(index, by_value)
     for key, members in by_value.items():
         try:
-            loaded = read_value(blobs, key, signatures)
+            loaded = read_value(blobs, key, signatures, inline.get(key))
         except CorruptObject as exc:
             for name in members:
                 missing[name] = f"damaged in the store: {exc}"
@@ -307,14 +321,31 @@ def load(
     return Restored(values=ordered, missing=missing)
 
 
-def _signatures(index: Index, by_value: Mapping[str, list[str]]) -> dict[str, int]:
+def _lookups(
+    index: Index, by_value: Mapping[str, list[str]]
+) -> tuple[dict[str, int], dict[str, bytes]]:
+    """File signatures of the buffers of these values, and the values kept inline."""
     if not by_value:
-        return {}
+        return {}, {}
+    keys = list(by_value)
+    signatures: dict[str, int] = {}
+    inline: dict[str, bytes] = {}
     with index.read() as db:
-        marks = ",".join("?" * len(by_value))
-        rows = db.execute(
-            "SELECT b.key, b.signature FROM value_blobs v JOIN blobs b ON b.key = v.blob_key "
-            f"WHERE v.value_key IN ({marks})",
-            list(by_value),
-        ).fetchall()
-    return dict(rows)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            signatures.update(
+                db.execute(
+                    "SELECT b.key, b.signature FROM value_blobs v JOIN blobs b "
+                    f"ON b.key = v.blob_key WHERE v.value_key IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+            inline.update(
+                db.execute(
+                    f"SELECT key, data FROM stored_values WHERE key IN ({marks}) "
+                    "AND data IS NOT NULL",
+                    chunk,
+                ).fetchall()
+            )
+    return signatures, inline

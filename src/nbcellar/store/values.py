@@ -13,6 +13,8 @@ from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
 from nbcellar.store.pickling import Dumped, load_values
 
 MAGIC = b"NBCV1\n"
+INLINE_LIMIT = 4096
+"""Value blobs up to this size, with no buffers, are kept in the index rather than as files."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class PreparedValue:
     @property
     def nbytes(self) -> int:
         return len(self.blob) + sum(size for _, size in self.buffers)
+
+    @property
+    def inline(self) -> bool:
+        return not self.buffers and len(self.blob) <= INLINE_LIMIT
 
 
 def prepare(dumped: Dumped) -> PreparedValue:
@@ -46,8 +52,13 @@ def parse(blob: bytes, key: str) -> tuple[list[tuple[str, int]], bytes]:
     return [(str(k), int(n)) for k, n in header["buffers"]], blob[end + 1 :]
 
 
-def read_value(blobs: BlobStore, key: str, signatures: dict[str, int]) -> dict[str, object]:
+def read_value(
+    blobs: BlobStore, key: str, signatures: dict[str, int], inline: bytes | None = None
+) -> dict[str, object]:
     """Load a stored value (a mapping of names) with its buffers memory-mapped."""
-    buffer_list, stream = parse(blobs.read(key), key)
+    if inline is not None and hash_bytes(inline) != key:
+        raise CorruptObject(key, "content does not match its hash (the index was damaged)")
+    blob = inline if inline is not None else blobs.read(key)
+    buffer_list, stream = parse(blob, key)
     views = [blobs.load_buffer(k, n, signatures.get(k)) for k, n in buffer_list]
     return load_values(stream, views)
