@@ -139,3 +139,26 @@ def test_unknown_snapshot_is_one_clear_error(store: Store) -> None:
 
     with pytest.raises(NbcellarError, match="no snapshot 'nope'"):
         store.load_namespace("nope")
+
+
+def test_changed_hint_still_keeps_a_new_alias_of_an_unchanged_value(store: Store) -> None:
+    items = [1, 2]
+    ns: dict[str, object] = {"a": items}
+    store.save_namespace(ns)
+    ns["b"] = items  # the cell that ran wrote b only
+    snap = store.save_namespace(ns, changed=["b"])
+    values = store.load_namespace(snap.id)
+    assert values["a"] is values["b"]
+
+
+def test_a_dropped_value_is_not_kept_alive_by_the_store(store: Store) -> None:
+    import gc
+    import weakref
+
+    big = np.zeros(100_000)
+    watch = weakref.ref(big)
+    store.save_namespace({"big": big})
+    del big
+    store.save_namespace({"other": 1})
+    gc.collect()
+    assert watch() is None

@@ -8,12 +8,14 @@ the reason; modules are recorded by name and imported again on load.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import secrets
 import socket
 import time
 import types
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,11 +47,26 @@ def type_name(value: object) -> str:
 
 @dataclass
 class _Saved:
-    """What this process last saved under a name: the object itself and its record."""
+    """What this process last saved under a name: which object, its record, what it held."""
 
-    obj: Any
+    ref: Callable[[], Any]
     record: VariableRecord
     shared: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, obj: Any, record: VariableRecord, shared: set[int] | None = None) -> _Saved:
+        try:  # a weak reference when possible, so a dropped value is not kept alive
+            ref: Callable[[], Any] = weakref.ref(obj)
+        except TypeError:
+            ref = functools.partial(_same, obj)
+        return cls(ref, record, shared or set())
+
+    def holds(self, obj: Any) -> bool:
+        return self.ref() is obj
+
+
+def _same(obj: Any) -> Any:
+    return obj
 
 
 class _Groups:
@@ -105,42 +122,37 @@ class NamespaceWriter:
             k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
         }
         records: dict[str, VariableRecord] = {}
-        reused = self._reusable(items, changed)
-        records.update({name: self.saved[name].record for name in reused})
-
         dumps: dict[str, Dumped] = {}
-        for name, value in items.items():
-            if name in reused:
-                continue
-            if isinstance(value, types.ModuleType):
-                records[name] = VariableRecord(name, "module", module=value.__name__)
-                continue
-            try:
-                dumps[name] = dump_values({name: value})
-            except Exception as exc:  # any failure to pickle is recorded, never fatal
-                records[name] = VariableRecord(
-                    name, type_name(value), unserializable=unpicklable_reason(value, exc)
-                )
+        reused = self._reusable(items, changed)
+        self._dump_each([n for n in items if n not in reused], items, dumps, records)
+        while True:  # a new value may share objects with one the caller said was unchanged
+            new_ids = set().union(*(d.shared for d in dumps.values()))
+            pulled = {n for n in reused if self.saved[n].shared & new_ids}
+            if not pulled:
+                break
+            reused -= pulled
+            self._dump_each(sorted(pulled), items, dumps, records)
+        records.update({name: self.saved[name].record for name in reused})
 
         prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]] = []
         for members in _group_by_sharing(dumps):
-            value = self._dump_group(members, items, dumps)
-            if value is None:
-                continue
-            prepared.append((members, prepare(value), {m: dumps[m] for m in members}))
+            group = self._dump_group(members, items, dumps)
+            if group is not None:
+                prepared.append((members, prepare(group), {m: dumps[m] for m in members}))
+            else:  # pickled alone each member worked; keep them apart then
+                prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members]
 
-        written = self._write(prepared)
+        written, writer = self._write(prepared)
         for members, value, member_dumps in prepared:
             for name in members:
                 records[name] = VariableRecord(
                     name, type_name(items[name]), value_key=value.key, nbytes=value.nbytes
                 )
-                self.saved[name] = _Saved(items[name], records[name], member_dumps[name].shared)
+                self.saved[name] = _Saved.of(items[name], records[name], member_dumps[name].shared)
+        self.saved = {n: s for n, s in self.saved.items() if n in items and n in records}
         for name, record in records.items():
             if record.value_key is None:
                 self.saved.pop(name, None)
-            elif name not in self.saved or self.saved[name].obj is not items[name]:
-                self.saved[name] = _Saved(items[name], record)
 
         snapshot_id = new_snapshot_id()
         snapshot = Snapshot(
@@ -152,8 +164,28 @@ class NamespaceWriter:
             nbytes=sum({r.value_key: r.nbytes for r in records.values() if r.value_key}.values()),
             written_bytes=written,
         )
-        written += self._record(snapshot, prepared)
+        written += self._record(snapshot, prepared, writer)
         return replace(snapshot, written_bytes=written)
+
+    def _dump_each(
+        self,
+        names: Iterable[str],
+        items: Mapping[str, Any],
+        dumps: dict[str, Dumped],
+        records: dict[str, VariableRecord],
+    ) -> None:
+        """Pickle each named value on its own, or record why it cannot be stored."""
+        for name in names:
+            value = items[name]
+            if isinstance(value, types.ModuleType):
+                records[name] = VariableRecord(name, "module", module=value.__name__)
+                continue
+            try:
+                dumps[name] = dump_values({name: value})
+            except Exception as exc:  # any failure to pickle is recorded, never fatal
+                records[name] = VariableRecord(
+                    name, type_name(value), unserializable=unpicklable_reason(value, exc)
+                )
 
     def _reusable(self, items: Mapping[str, Any], changed: Iterable[str] | None) -> set[str]:
         """Names the caller says are unchanged and that still hold the object saved last time."""
@@ -162,7 +194,7 @@ class NamespaceWriter:
         changed = set(changed)
         candidates = {
             n for n, v in items.items()
-            if n not in changed and n in self.saved and self.saved[n].obj is v
+            if n not in changed and n in self.saved and self.saved[n].holds(v)
             and self.saved[n].record.value_key is not None
         }  # fmt: skip
         # A group is reused whole or not at all.
@@ -186,10 +218,12 @@ class NamespaceWriter:
             return dumps[members[0]]
         try:
             return dump_values({m: items[m] for m in members}, shared_roots=roots)
-        except Exception:  # pickled alone each member worked; keep them apart then
+        except Exception:
             return None
 
-    def _write(self, prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]]) -> int:
+    def _write(
+        self, prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
+    ) -> tuple[int, str]:
         """Write every blob not already stored, protected from gc while in flight."""
         keys = {v.key for _, v, _ in prepared if not v.inline}
         keys |= {k for _, v, _ in prepared for k, _ in v.buffers}
@@ -198,7 +232,6 @@ class NamespaceWriter:
             db.executemany(
                 "INSERT INTO pending VALUES (?, ?, ?)", [(k, me, time.time()) for k in keys]
             )
-        self._writer = me
         written = 0
         for _, value, _ in prepared:
             for (key, size), view in zip(value.buffers, value.views, strict=True):
@@ -208,12 +241,13 @@ class NamespaceWriter:
             if not value.inline and not self.blobs.has(value.key):
                 self.blobs.put(value.blob, value.key)
                 written += len(value.blob)
-        return written
+        return written, me
 
     def _record(
         self,
         snapshot: Snapshot,
         prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]],
+        writer: str,
     ) -> int:
         """Index the snapshot in one transaction; return the bytes of new inline values."""
         written = 0
@@ -253,7 +287,7 @@ class NamespaceWriter:
                     for v in snapshot.variables
                 ],
             )  # fmt: skip
-            db.execute("DELETE FROM pending WHERE writer = ?", (self._writer,))
+            db.execute("DELETE FROM pending WHERE writer = ?", (writer,))
         return written
 
 
