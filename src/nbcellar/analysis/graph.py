@@ -54,7 +54,7 @@ class CellGraph:
         return [(i, j, self.reasons[(i, j)]) for (i, j) in sorted(self.reasons)]
 
 
-def _reads_through_calls(
+def reads_through_calls(
     analysis: CellAnalysis, functions: Mapping[str, FunctionInfo]
 ) -> tuple[set[str], set[str], set[str]]:
     """Globals read, written and mutated by the earlier-defined functions a cell may call."""
@@ -87,7 +87,7 @@ def build_graph(analyses: Sequence[CellAnalysis]) -> CellGraph:
     effective: list[frozenset[str]] = []
 
     for j, cell in enumerate(analyses):
-        called_reads, called_writes, called_mutated = _reads_through_calls(cell, functions)
+        called_reads, called_writes, called_mutated = reads_through_calls(cell, functions)
         needed = cell.reads | cell.mutated | called_reads | called_mutated
         mine: set[int] = set()
         for name in needed:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from nbcellar.store import records_table
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
 from nbcellar.store.index import Index
 from nbcellar.store.location import ENV_VAR, STORE_DIRNAME, find_store_root
@@ -88,6 +90,26 @@ class Store:
 
     def gc(self) -> GcReport:
         return gc(self.blobs, self.index)
+
+    def put_record(
+        self, kind: str, key: str, payload: bytes, snapshot_id: str | None = None
+    ) -> None:
+        """Keep ``payload`` under ``(kind, key)``, replacing any earlier record."""
+        records_table.put_record(self.index, kind, key, payload, snapshot_id)
+
+    def get_record(self, kind: str, key: str) -> records_table.Record | None:
+        return records_table.get_record(self.index, kind, key)
+
+    def has_records(self, kind: str, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have a record of this kind."""
+        return records_table.has_records(self.index, kind, list(keys))
+
+    def delete_record(self, kind: str, key: str) -> None:
+        records_table.delete_record(self.index, kind, key)
+
+    def lock(self, name: str) -> AbstractContextManager[bool]:
+        """A lock across processes; yields True if it was free, False if we had to wait."""
+        return records_table.locked(self.index, name)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Forget a snapshot; its blobs go at the next gc unless another snapshot uses them."""

@@ -123,7 +123,7 @@ class BlobStore:
             return 0
         return size
 
-    def keys(self) -> Iterator[ObjectKey]:
+    def iter_keys(self) -> Iterator[ObjectKey]:
         if not self.root.is_dir():
             return
         for folder in sorted(self.root.iterdir()):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nbcellar.errors import NbcellarError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreVersionError(NbcellarError):
@@ -83,9 +83,32 @@ def _inline_values_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE stored_values ADD COLUMN data BLOB")
 
 
+def _records_and_locks_v3(db: sqlite3.Connection) -> None:
+    """Records that upper layers keep (cache entries, run records) and named locks."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS records (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            snapshot_id TEXT REFERENCES snapshots(id) ON DELETE SET NULL,
+            payload BLOB NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (kind, key)
+        );
+        CREATE TABLE IF NOT EXISTS locks (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            since REAL NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _inline_values_v2,
+    3: _records_and_locks_v3,
 }
 """``MIGRATIONS[n]`` takes a store at version n - 1 (0: empty) to version n."""
 

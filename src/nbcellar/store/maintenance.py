@@ -59,7 +59,7 @@ def info(blobs: BlobStore, index: Index) -> StoreInfo:
             db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("snapshots", "variables", "stored_values")
         ]
-    keys = list(blobs.keys())
+    keys = list(blobs.iter_keys())
     index_files = [index.path, index.path.with_name(index.path.name + "-wal")]
     size = sum(blobs.size(k) for k in keys) + sum(
         p.stat().st_size for p in index_files if p.exists()
@@ -99,7 +99,7 @@ def verify(blobs: BlobStore, index: Index) -> VerifyReport:
         if hash_bytes(data) != key:
             problem = "inline value does not match its hash"
             damaged.append(Damage(key, problem, tuple(users.get(key, ()))))
-    present: set[str] = set(blobs.keys())
+    present: set[str] = set(blobs.iter_keys())
     checked = checked_bytes = 0
     refreshed: list[tuple[int, str]] = []
     for key in sorted(present):
@@ -166,7 +166,7 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
         needed |= {key for key, writer, _ in pending if writer not in dead}
         db.executemany("DELETE FROM pending WHERE writer = ?", [(w,) for w in dead])
         kept = 0
-        for key in list(blobs.keys()):
+        for key in list(blobs.iter_keys()):
             if key in needed:
                 kept += 1
                 continue

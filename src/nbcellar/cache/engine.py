@@ -1,0 +1,368 @@
+"""The cell cache's decisions, for any executor: plan a cell, then restore it or record its run.
+
+``CellCache`` follows one namespace (a kernel's user namespace, or a plain dict in tests). For
+each cell it computes the key from the cell's normalised code and the versions of what it reads,
+then either restores the entry for that key (load values, replay outputs) or lets the cell run
+and records what changed: names rebound, created or deleted (seen by comparing bindings before
+and after) and names changed in place (candidates from the analysis whose fingerprint changed).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
+from nbcellar.analysis.graph import reads_through_calls
+from nbcellar.cache.entries import KIND, CacheEntry
+from nbcellar.cache.fingerprint import fingerprint, identity_version
+from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
+from nbcellar.cache.sources import file_version, module_version
+
+Action = Literal["restore", "replay", "run"]
+
+# Names IPython keeps for itself: never saved, never versioned; reading them disables caching.
+_IPYTHON_NAME = re.compile(r"^(_+|_i+|_i?\d+|_[ido]h|In|Out|exit|quit|get_ipython|_exit_code)$")
+
+
+def is_ipython_name(name: str) -> bool:
+    return bool(_IPYTHON_NAME.match(name)) or (name.startswith("__") and name.endswith("__"))
+
+
+class CacheEntryWarning(UserWarning):
+    """A cache entry could not be used (damaged values); the cell runs instead."""
+
+
+@dataclass(frozen=True)
+class Directives:
+    """Per-cell options, from cell tags (``nocache``, ``refresh``, ``depends:PATH``)."""
+
+    nocache: bool = False
+    refresh: bool = False
+    depends: tuple[str, ...] = ()
+    depends_content: tuple[str, ...] = ()
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[str]) -> Directives:
+        tags = list(tags)
+        return cls(
+            nocache="nocache" in tags,
+            refresh="refresh" in tags,
+            depends=tuple(t[len("depends:") :] for t in tags if t.startswith("depends:")),
+            depends_content=tuple(
+                t[len("depends-content:") :] for t in tags if t.startswith("depends-content:")
+            ),
+        )
+
+
+@dataclass
+class Plan:
+    """What to do with one cell, and what is needed afterwards to record it."""
+
+    action: Action
+    analysis: CellAnalysis
+    reason: str
+    key: CellKey | None = None
+    inputs: KeyInputs | None = None
+    entry: CacheEntry | None = None
+    record: bool = False
+    bindings: dict[str, int] = field(default_factory=dict)
+    candidates: dict[str, str | None] = field(default_factory=dict)
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a cell did, as the cache saw it."""
+
+    status: Literal["restored", "ran", "error"]
+    key: CellKey | None
+    seconds: float
+    saved_seconds: float = 0.0
+    written: tuple[str, ...] = ()
+    mutated: tuple[str, ...] = ()
+    recorded: bool = False
+
+
+class CellCache:
+    """Keys, lookups and records for the cells run in one namespace."""
+
+    def __init__(self, store: Any, project: Path) -> None:
+        self.store = store
+        self.project = project
+        self.versions: dict[str, str] = {}
+        self.functions: dict[str, FunctionInfo] = {}
+        self.last_outcome: Outcome | None = None
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def input_names(self, analysis: CellAnalysis) -> set[str]:
+        called, _, called_mutated = reads_through_calls(analysis, self.functions)
+        names = set(analysis.reads | analysis.mutated | called | called_mutated)
+        return {n for n in names if not is_ipython_name(n)}
+
+    def version_of(self, name: str, namespace: Mapping[str, Any]) -> str:
+        if name not in namespace:
+            return ABSENT
+        known = self.versions.get(name)
+        if known is not None:
+            return known
+        value = namespace[name]
+        version = fingerprint(value) or identity_version(value)
+        self.versions[name] = version
+        return version
+
+    def key_inputs(
+        self, analysis: CellAnalysis, directives: Directives, namespace: Mapping[str, Any]
+    ) -> KeyInputs:
+        names = {n: self.version_of(n, namespace) for n in sorted(self.input_names(analysis))}
+        modules = {m: module_version(m, self.project) for m in sorted(analysis.imports)}
+        files = {p: file_version(p, self.project) for p in directives.depends}
+        files |= {
+            f"content:{p}": file_version(p, self.project, content=True)
+            for p in directives.depends_content
+        }
+        return KeyInputs(analysis.code_hash, analysis.silent, names, modules, files)
+
+    def plan(
+        self, source: str, tags: Iterable[str], namespace: Mapping[str, Any], wait: bool = True
+    ) -> Plan:
+        """Decide whether the cell is restored or run; call before it would execute."""
+        analysis = analyze_cell(source)
+        directives = Directives.from_tags(tags)
+        uncacheable = self._uncacheable(analysis, directives, source)
+        if uncacheable:
+            return self._run_plan(analysis, uncacheable, namespace, None, None, record=False)
+        inputs = self.key_inputs(analysis, directives, namespace)
+        key = inputs.key()
+        if directives.refresh:
+            return self._run_plan(analysis, "tagged refresh", namespace, key, inputs, record=True)
+        entry = self.lookup(key)
+        if entry is None and wait:
+            entry = self._wait_for_other_writer(key)
+        if entry is not None:
+            action: Action = "replay" if entry.unserializable else "restore"
+            return Plan(action, analysis, "unchanged", key, inputs, entry)
+        return self._run_plan(
+            analysis, self.why_missed(inputs), namespace, key, inputs, record=True
+        )
+
+    def _uncacheable(self, analysis: CellAnalysis, directives: Directives, source: str) -> str:
+        if not source.strip():
+            return "empty"
+        if analysis.syntax_error:
+            return "syntax error"
+        if directives.nocache:
+            return "tagged nocache"
+        if analysis.reads_unknown:
+            return "reads names nbcellar cannot see (eval, exec, globals(), %run -i)"
+        volatile = sorted(n for n in analysis.reads if is_ipython_name(n))
+        if volatile:
+            return f"reads IPython's {', '.join(volatile)}"
+        return ""
+
+    def _run_plan(
+        self,
+        analysis: CellAnalysis,
+        reason: str,
+        namespace: Mapping[str, Any],
+        key: CellKey | None,
+        inputs: KeyInputs | None,
+        record: bool,
+    ) -> Plan:
+        candidates = self._mutation_candidates(analysis, namespace)
+        return Plan(
+            "run",
+            analysis,
+            reason,
+            key,
+            inputs,
+            record=record,
+            bindings={n: id(v) for n, v in namespace.items() if not is_ipython_name(n)},
+            candidates={n: fingerprint(namespace[n]) for n in candidates},
+            started=time.perf_counter(),
+        )
+
+    def _mutation_candidates(
+        self, analysis: CellAnalysis, namespace: Mapping[str, Any]
+    ) -> set[str]:
+        _, _, called_mutated = reads_through_calls(analysis, self.functions)
+        names = set(analysis.mutated | called_mutated)
+        if analysis.writes_unknown or analysis.reads_unknown:
+            names = set(namespace)
+        return {n for n in names if n in namespace and not is_ipython_name(n)}
+
+    def lookup(self, key: CellKey) -> CacheEntry | None:
+        record = self.store.get_record(KIND, key)
+        if record is None:
+            return None
+        return CacheEntry.from_bytes(key, record.snapshot_id, record.payload)
+
+    def _wait_for_other_writer(self, key: CellKey) -> CacheEntry | None:
+        """If another process is computing this key right now, wait for it and use its entry."""
+        from nbcellar.store.records_table import try_lock, unlock
+
+        name = f"cell:{key}"
+        if try_lock(self.store.index, name):
+            unlock(self.store.index, name)
+            return None
+        with self.store.lock(name):
+            return self.lookup(key)
+
+    def why_missed(self, inputs: KeyInputs) -> str:
+        """Which input changed since the last recorded run of the same code, in words."""
+        latest = self.store.get_record("cell-latest", inputs.code_hash)
+        if latest is None:
+            return "never run"
+        earlier = self.lookup(CellKey(latest.payload.decode()))
+        if earlier is None:
+            return "never run"
+        differences = inputs.differences(earlier.inputs)
+        return "; ".join(differences) if differences else "not cached"
+
+    # -- after the cell ----------------------------------------------------------------------
+
+    def restore(self, plan: Plan, namespace: MutableMapping[str, Any]) -> Sequence[Any]:
+        """Load the entry's values into the namespace; return the outputs to replay.
+
+        Raises :class:`CacheEntryWarning` (as an exception) when a value cannot be loaded, so the
+        caller runs the cell instead.
+        """
+        entry = plan.entry
+        assert entry is not None
+        assert plan.key is not None
+        values: dict[str, Any] = {}
+        names = entry.stored_names
+        if names:
+            restored = self.store.restore(entry.snapshot_id, names)
+            if restored.missing:
+                name, reason = next(iter(restored.missing.items()))
+                raise CacheEntryWarning(f"cache entry for this cell is unusable: {name}: {reason}")
+            values = restored.values
+        for name in entry.deleted:
+            namespace.pop(name, None)
+        namespace.update(values)
+        self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
+        self.last_outcome = Outcome(
+            "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
+        )
+        return entry.outputs
+
+    def finish_replay(
+        self, plan: Plan, namespace: MutableMapping[str, Any], seconds: float
+    ) -> None:
+        """After re-running a cell whose entry has unserializable values: use the stored rest."""
+        entry = plan.entry
+        assert entry is not None
+        assert plan.key is not None
+        if entry.stored_names:
+            restored = self.store.restore(entry.snapshot_id, entry.stored_names)
+            namespace.update(restored.values)
+        self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
+        self.last_outcome = Outcome(
+            "restored", plan.key, seconds, max(entry.seconds - seconds, 0.0),
+            entry.written, entry.mutated,
+        )  # fmt: skip
+
+    def finish_run(
+        self,
+        plan: Plan,
+        namespace: Mapping[str, Any],
+        outputs: Sequence[Mapping[str, Any]],
+        succeeded: bool,
+    ) -> Outcome:
+        """Record what a cell that ran did; store an entry if it succeeded and may be cached."""
+        seconds = time.perf_counter() - plan.started
+        current = {n: id(v) for n, v in namespace.items() if not is_ipython_name(n)}
+        deleted = tuple(sorted(set(plan.bindings) - set(current)))
+        written = (
+            tuple(sorted(n for n, ident in current.items() if plan.bindings.get(n) != ident))
+            + deleted
+        )
+        mutated = tuple(
+            sorted(
+                n for n, before in plan.candidates.items()
+                if n in current and current[n] == plan.bindings.get(n)
+                and before is not None and fingerprint(namespace[n]) != before
+            )
+        )  # fmt: skip
+        recorded = False
+        if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
+            self._record(plan, namespace, written, mutated, deleted, outputs, seconds)
+            recorded = True
+            self._settle(plan, written, mutated, deleted, _constant(plan.key))
+        else:
+
+            def measured(name: str) -> str:
+                value = namespace[name]
+                return fingerprint(value) or identity_version(value)
+
+            self._settle(plan, written, mutated, deleted, measured)
+        status: Literal["ran", "error"] = "ran" if succeeded else "error"
+        self.last_outcome = Outcome(status, plan.key, seconds, 0.0, written, mutated, recorded)
+        return self.last_outcome
+
+    def _record(
+        self,
+        plan: Plan,
+        namespace: Mapping[str, Any],
+        written: tuple[str, ...],
+        mutated: tuple[str, ...],
+        deleted: tuple[str, ...],
+        outputs: Sequence[Mapping[str, Any]],
+        seconds: float,
+    ) -> None:
+        assert plan.key is not None
+        assert plan.inputs is not None
+        names = [n for n in (*written, *mutated) if n not in deleted]
+        snapshot = self.store.save_namespace(
+            {n: namespace[n] for n in names}, label=f"cell {plan.key}"
+        )
+        entry = CacheEntry(
+            key=plan.key,
+            inputs=plan.inputs,
+            snapshot_id=snapshot.id,
+            written=tuple(n for n in written if n not in deleted),
+            mutated=mutated,
+            deleted=deleted,
+            unserializable=snapshot.unserializable,
+            outputs=tuple(outputs),
+            seconds=seconds,
+        )
+        self.store.put_record(KIND, plan.key, entry.to_bytes(), snapshot.id)
+        self.store.put_record("cell-latest", plan.inputs.code_hash, plan.key.encode())
+
+    def _settle(
+        self,
+        plan: Plan,
+        written: Iterable[str],
+        mutated: Iterable[str],
+        deleted: Iterable[str],
+        version: Callable[[str], str],
+    ) -> None:
+        """New versions for what the cell changed, and the functions it (re)defined."""
+        for name in deleted:
+            self.versions.pop(name, None)
+            self.functions.pop(name, None)
+        gone = set(deleted)
+        for name in (*written, *mutated):
+            if name not in gone:
+                self.versions[name] = version(name)
+        for name in written:
+            if name in plan.analysis.functions:
+                self.functions[name] = plan.analysis.functions[name]
+            else:
+                self.functions.pop(name, None)
+
+
+def _constant(key: CellKey) -> Callable[[str], str]:
+    return lambda _name: key
+
+
+def warn_unusable(message: str) -> None:
+    warnings.warn(message, CacheEntryWarning, stacklevel=3)

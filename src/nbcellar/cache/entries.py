@@ -1,0 +1,64 @@
+"""Cache entries: what a cell run did, kept in the store under its key.
+
+An entry names the snapshot that holds the values the cell wrote or changed in place, the names
+it deleted, the values it made that cannot be stored (the cell is run again for those), its
+outputs in nbformat's shape, and how long it took.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbcellar.cache.keys import CellKey, KeyInputs
+
+KIND = "cell"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: CellKey
+    inputs: KeyInputs
+    snapshot_id: str | None
+    written: tuple[str, ...] = ()
+    mutated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    unserializable: Mapping[str, str] = field(default_factory=dict)
+    outputs: Sequence[Mapping[str, Any]] = ()
+    seconds: float = 0.0
+
+    @property
+    def stored_names(self) -> tuple[str, ...]:
+        return tuple(
+            n for n in (*self.written, *self.mutated)
+            if n not in self.unserializable and n not in self.deleted
+        )  # fmt: skip
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "inputs": self.inputs.to_json(),
+            "written": list(self.written),
+            "mutated": list(self.mutated),
+            "deleted": list(self.deleted),
+            "unserializable": dict(self.unserializable),
+            "outputs": list(self.outputs),
+            "seconds": self.seconds,
+        }
+        return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, key: str, snapshot_id: str | None, payload: bytes) -> CacheEntry:
+        data = json.loads(payload)
+        return cls(
+            key=CellKey(key),
+            inputs=KeyInputs.from_json(data["inputs"]),
+            snapshot_id=snapshot_id,
+            written=tuple(data["written"]),
+            mutated=tuple(data["mutated"]),
+            deleted=tuple(data["deleted"]),
+            unserializable=dict(data["unserializable"]),
+            outputs=tuple(data["outputs"]),
+            seconds=float(data["seconds"]),
+        )

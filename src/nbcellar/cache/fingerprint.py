@@ -1,0 +1,21 @@
+"""Content fingerprints of values whose origin nbcellar did not see, and of mutation candidates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fingerprint(value: Any) -> str | None:
+    """A hash of the value's pickled bytes and buffers; None when it cannot be pickled."""
+    from nbcellar.store.pickling import dump_values
+    from nbcellar.store.values import prepare
+
+    try:
+        return "fp:" + prepare(dump_values({"": value})).key
+    except Exception:  # unpicklable: its state cannot be read, so it cannot be compared
+        return None
+
+
+def identity_version(value: Any) -> str:
+    """The version of an unpicklable value of unknown origin: it changes with the object."""
+    return f"obj:{type(value).__qualname__}:{id(value):x}"

@@ -1,0 +1,139 @@
+"""Versions of what a cell depends on outside the namespace: imported modules and data files.
+
+A module from the project (a file under the project folder, outside site-packages) is versioned
+by the hash of its source and of the project modules it imports in turn; any other module by its
+distribution's version. Modules are located without being imported, so asking for a key has no
+side effects. Files named in ``depends:PATH`` tags are versioned by size and modification time,
+or by content for ``depends-content:PATH``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import importlib.metadata
+import os
+import sys
+import sysconfig
+from functools import lru_cache
+from pathlib import Path
+
+from nbcellar.cache.keys import ABSENT
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return tuple(sorted(os.path.realpath(r) for r in roots if r))
+
+
+def is_project_file(path: str, project: Path) -> bool:
+    real = os.path.realpath(path)
+    root = os.path.realpath(project)
+    if not real.startswith(root + os.sep):
+        return False
+    return not any(
+        real.startswith(lib + os.sep) for lib in _library_roots() if lib != root
+    ) and "site-packages" not in real.split(os.sep)
+
+
+def find_module_file(name: str, search: list[str]) -> str | None:
+    """The file a module would be imported from, found without importing anything."""
+    locations: list[str] | None = search
+    origin: str | None = None
+    for part in name.split("."):
+        spec = importlib.machinery.PathFinder.find_spec(part, locations)
+        if spec is None:
+            return None
+        origin = spec.origin if spec.has_location else None
+        locations = list(spec.submodule_search_locations or [])
+    return origin
+
+
+@lru_cache(maxsize=4096)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    import xxhash
+
+    with open(path, "rb") as handle:
+        return xxhash.xxh3_128_hexdigest(handle.read())
+
+
+def file_hash(path: str) -> str:
+    stat = os.stat(path)
+    return _file_hash(path, stat.st_size, stat.st_mtime_ns)
+
+
+def _imports_of(path: str, package: str) -> set[str]:
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                base = parts[: len(parts) - node.level + 1] if node.level > 1 else parts
+                prefix = ".".join(base)
+                module = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                module = node.module or ""
+            if module:
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def module_version(name: str, project: Path) -> str:
+    """Source hash for a project module (with the project modules it imports), else a version."""
+    if name.startswith("."):
+        return ABSENT
+    search = [str(project), *sys.path]
+    seen: dict[str, str] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        origin = find_module_file(current, search)
+        if origin is None or not os.path.isfile(origin) or not is_project_file(origin, project):
+            seen[current] = "" if current != name else _library_version(current, origin)
+            continue
+        seen[current] = file_hash(origin)
+        package = current if origin.endswith("__init__.py") else current.rpartition(".")[0]
+        todo.extend(_imports_of(origin, package))
+    if seen[name] and not seen[name].startswith(("lib:", ABSENT)):
+        parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
+        return "src:" + ";".join(parts)
+    return seen[name]
+
+
+def _library_version(name: str, origin: str | None) -> str:
+    if origin is None:
+        return ABSENT if name.split(".")[0] not in sys.builtin_module_names else "lib:builtin"
+    top = name.split(".")[0]
+    try:
+        return f"lib:{top}=={importlib.metadata.version(top)}"
+    except importlib.metadata.PackageNotFoundError:
+        distributions = importlib.metadata.packages_distributions().get(top, [])
+        for dist in distributions:
+            try:
+                return f"lib:{dist}=={importlib.metadata.version(dist)}"
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return f"lib:{top}@py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def file_version(path: str, base: Path, content: bool = False) -> str:
+    """``size:mtime`` of a file a cell depends on (its content hash when asked), or absent."""
+    target = Path(path) if os.path.isabs(path) else base / path
+    try:
+        stat = target.stat()
+    except OSError:
+        return ABSENT
+    if content:
+        return "content:" + file_hash(str(target))
+    return f"stat:{stat.st_size}:{stat.st_mtime_ns}"

@@ -1,0 +1,170 @@
+"""``%load_ext nbcellar``: cache every following cell of an IPython kernel.
+
+Before a cell runs (``pre_run_cell``) the cell cache plans it. A cell to restore gets its values
+loaded there and then, and an AST transformer swaps its code for a replay of its recorded
+outputs; a cell to run is left alone while its outputs are recorded, and is recorded after it
+ran (``post_run_cell``). Tags reach the kernel from ``nbcellar run``; in a notebook, a comment
+``# nbcellar: nocache`` (or ``refresh``, ``depends:PATH``) does the same.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from nbcellar.cache.engine import CacheEntryWarning, CellCache, Outcome, Plan
+from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
+
+_DIRECTIVE = re.compile(r"^\s*#\s*nbcellar:\s*(.+?)\s*$", re.MULTILINE)
+ATTRIBUTE = "nbcellar"
+
+
+def directives_in(source: str) -> list[str]:
+    """Tags written as ``# nbcellar: nocache depends:data.csv`` comments in the cell."""
+    return [tag for line in _DIRECTIVE.findall(source) for tag in re.split(r"[\s,]+", line) if tag]
+
+
+class _SwapForReplay(ast.NodeTransformer):
+    def __init__(self, extension: CellCacheExtension) -> None:
+        self.extension = extension
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        if self.extension.swap_pending:
+            self.extension.swap_pending = False
+            call = ast.parse(f"get_ipython().{ATTRIBUTE}.replay_outputs()", mode="eval").body
+            return ast.fix_missing_locations(ast.Module(body=[ast.Expr(call)], type_ignores=[]))
+        return node
+
+
+class CellCacheExtension:
+    """The cache as seen from one IPython shell."""
+
+    def __init__(self, shell: Any, cache: CellCache) -> None:
+        self.shell = shell
+        self.cache = cache
+        self.plan: Plan | None = None
+        self.recorder: OutputRecorder | None = None
+        self.next_tags: list[str] = []
+        self.swap_pending = False
+        self.history: list[Outcome] = []
+        self._transformer = _SwapForReplay(self)
+        self._outputs: list[Any] = []
+        self._replay_started = 0.0
+
+    # -- registration --------------------------------------------------------------------------
+
+    def register(self) -> None:
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self.shell.ast_transformers.append(self._transformer)
+        setattr(self.shell, ATTRIBUTE, self)
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and not hasattr(kernel, "_nbcellar_finish_metadata"):
+            kernel._nbcellar_finish_metadata = kernel.finish_metadata
+            kernel.finish_metadata = self._finish_metadata
+
+    def unregister(self) -> None:
+        self.shell.events.unregister("pre_run_cell", self.pre_run_cell)
+        self.shell.events.unregister("post_run_cell", self.post_run_cell)
+        if self._transformer in self.shell.ast_transformers:
+            self.shell.ast_transformers.remove(self._transformer)
+        if getattr(self.shell, ATTRIBUTE, None) is self:
+            delattr(self.shell, ATTRIBUTE)
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and hasattr(kernel, "_nbcellar_finish_metadata"):
+            kernel.finish_metadata = kernel._nbcellar_finish_metadata
+            del kernel._nbcellar_finish_metadata
+
+    # -- the hooks -----------------------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        tags = [*self.next_tags, *directives_in(info.raw_cell)]
+        meta = getattr(info, "cell_meta", None)
+        if isinstance(meta, dict):
+            tags += [str(t) for t in meta.get("tags", ())]
+        self.next_tags = []
+        self.plan = None
+        try:
+            plan = self.cache.plan(info.raw_cell, tags, self.shell.user_ns)
+            if plan.action == "restore":
+                try:
+                    self._outputs = list(self.cache.restore(plan, self.shell.user_ns))
+                    self.swap_pending = True
+                except CacheEntryWarning as exc:
+                    warnings.warn(f"{exc}; running the cell", CacheEntryWarning, stacklevel=1)
+                    plan = self.cache._run_plan(
+                        plan.analysis, "cache entry unusable", self.shell.user_ns,
+                        plan.key, plan.inputs, record=True,
+                    )  # fmt: skip
+        except Exception as exc:  # the cache must never stop a cell from running
+            warnings.warn(f"nbcellar: cache unavailable for this cell: {exc}", stacklevel=1)
+            return
+        self.plan = plan
+        if plan.action == "run":
+            self.recorder = OutputRecorder(self.shell)
+            self.recorder.start()
+        elif plan.action == "replay":
+            self._replay_started = time.perf_counter()
+
+    def replay_outputs(self) -> Replayed | None:
+        """Called by a restored cell in place of its code."""
+        outputs, self._outputs = self._outputs, []
+        return replay(self.shell, outputs)
+
+    def post_run_cell(self, result: Any) -> None:
+        plan, self.plan = self.plan, None
+        recorder, self.recorder = self.recorder, None
+        self.swap_pending = False
+        if plan is None:
+            return
+        try:
+            if plan.action == "run" and recorder is not None:
+                outputs = recorder.stop()
+                self.cache.finish_run(plan, self.shell.user_ns, outputs, bool(result.success))
+            elif plan.action == "replay":
+                seconds = time.perf_counter() - self._replay_started
+                if result.success:
+                    self.cache.finish_replay(plan, self.shell.user_ns, seconds)
+        except Exception as exc:  # recording failed: the cell ran all the same
+            warnings.warn(f"nbcellar: could not record this cell: {exc}", stacklevel=1)
+        finally:
+            if recorder is not None:
+                recorder.stop()
+        outcome = self.cache.last_outcome
+        if outcome is not None:
+            self.history.append(outcome)
+
+    def _finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
+        metadata = self.shell.kernel._nbcellar_finish_metadata(parent, metadata, reply_content)
+        outcome = self.cache.last_outcome
+        if outcome is not None and isinstance(metadata, dict):
+            metadata["nbcellar"] = {
+                "status": outcome.status,
+                "key": outcome.key,
+                "seconds": round(outcome.seconds, 6),
+                "saved_seconds": round(outcome.saved_seconds, 6),
+            }
+        self.cache.last_outcome = None
+        return metadata
+
+
+def load(shell: Any) -> CellCacheExtension:
+    from nbcellar.store import open_store
+
+    existing = getattr(shell, ATTRIBUTE, None)
+    if isinstance(existing, CellCacheExtension):
+        return existing
+    store = open_store()
+    extension = CellCacheExtension(shell, CellCache(store, Path(store.root).parent))
+    extension.register()
+    return extension
+
+
+def unload(shell: Any) -> None:
+    existing = getattr(shell, ATTRIBUTE, None)
+    if isinstance(existing, CellCacheExtension):
+        existing.unregister()

@@ -1,0 +1,216 @@
+"""The extension in an in-process IPython shell: restore after restart, edits, outputs, tags."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.kernel.conftest import Session
+
+NOTEBOOK = [
+    "import numpy as np",
+    "data = np.arange(10.0)\nprint('made data')",
+    "total = float(data.sum())\ntotal",
+    "squares = data ** 2\nsquares[:3]",
+]
+
+
+def statuses(session: Session) -> list[str]:
+    return [r.outcome.status if r.outcome else "-" for r in session.runs]
+
+
+def test_rerun_after_restart_restores_every_cell_with_the_same_outputs(session: Session) -> None:
+    first = session.run_all(NOTEBOOK)
+    assert [r.outcome.status for r in first if r.outcome] == ["ran"] * 4
+    session.start()
+    again = session.run_all(NOTEBOOK)
+    assert [r.outcome.status for r in again if r.outcome] == ["restored"] * 4
+    assert [r.stdout for r in again] == [r.stdout for r in first]
+    assert [r.result for r in again] == [r.result for r in first]
+    np.testing.assert_array_equal(session.ns["squares"], np.arange(10.0) ** 2)
+    assert session.ns["total"] == 45.0
+
+
+def test_editing_a_cell_reruns_it_and_its_dependants_only(session: Session) -> None:
+    session.run_all(NOTEBOOK)
+    session.start()
+    edited = [*NOTEBOOK]
+    edited[1] = "data = np.arange(5.0)\nprint('made data')"
+    runs = session.run_all(edited)
+    assert [r.outcome.status for r in runs if r.outcome] == ["restored", "ran", "ran", "ran"]
+    assert session.ns["total"] == 10.0
+
+
+def test_comment_and_formatting_changes_still_restore(session: Session) -> None:
+    session.run_all(NOTEBOOK)
+    session.start()
+    cosmetic = [*NOTEBOOK]
+    cosmetic[2] = "# the sum\ntotal = float( data.sum() )\ntotal"
+    runs = session.run_all(cosmetic)
+    assert all(r.outcome and r.outcome.status == "restored" for r in runs)
+
+
+def test_restored_cell_reports_time_saved(session: Session) -> None:
+    session.run("import time\ntime.sleep(0.3)\nslow = 1")
+    session.start()
+    run = session.run("import time\ntime.sleep(0.3)\nslow = 1")
+    assert run.outcome is not None
+    assert run.outcome.status == "restored"
+    assert run.outcome.saved_seconds >= 0.3
+
+
+def test_mutation_in_place_is_recorded_and_restored(session: Session) -> None:
+    cells = ["items = [3, 1, 2]", "items.sort()", "first = items[0]"]
+    runs = session.run_all(cells)
+    assert runs[1].outcome is not None
+    assert runs[1].outcome.mutated == ("items",)
+    session.start()
+    session.run_all(cells)
+    assert session.ns["items"] == [1, 2, 3]
+    assert session.ns["first"] == 1
+
+
+def test_cell_that_raises_is_not_cached(session: Session) -> None:
+    session.run("x = 1")
+    failing = session.run("y = x + 1\nraise ValueError('no')")
+    assert not failing.success
+    assert failing.outcome is not None
+    assert failing.outcome.status == "error"
+    session.start()
+    session.run("x = 1")
+    again = session.run("y = x + 1\nraise ValueError('no')")
+    assert again.outcome is not None
+    assert again.outcome.status == "error"
+
+
+def test_nocache_and_refresh_tags(session: Session) -> None:
+    session.run("import random\nvalue = random.random()", tags=["nocache"])
+    session.start()
+    again = session.run("import random\nvalue = random.random()", tags=["nocache"])
+    assert again.outcome is not None
+    assert again.outcome.status == "ran"
+    session.run("n = 1")
+    refreshed = session.run("n = 1", tags=["refresh"])
+    assert refreshed.outcome is not None
+    assert refreshed.outcome.status == "ran"
+
+
+def test_comment_directive_works_like_a_tag(session: Session) -> None:
+    session.run("# nbcellar: nocache\nstamp = 1")
+    session.start()
+    again = session.run("# nbcellar: nocache\nstamp = 1")
+    assert again.outcome is not None
+    assert again.outcome.status == "ran"
+
+
+def test_data_file_edited_between_runs(session: Session) -> None:
+    data = session.project / "data.csv"
+    data.write_text("1\n2\n")
+    cell = "with open('data.csv') as handle:\n    rows = handle.read().split()"
+    session.run(cell, tags=["depends:data.csv"])
+    session.start()
+    assert session.run(cell, tags=["depends:data.csv"]).outcome.status == "restored"  # type: ignore[union-attr]
+    time.sleep(0.01)
+    data.write_text("1\n2\n3\n")
+    session.start()
+    run = session.run(cell, tags=["depends:data.csv"])
+    assert run.outcome is not None
+    assert run.outcome.status == "ran"
+    assert session.ns["rows"] == ["1", "2", "3"]
+
+
+def test_project_module_edited_between_runs(session: Session) -> None:
+    module = session.project / "helpers_mod.py"
+    module.write_text("def double(v):\n    return v * 2\n")
+    cells = ["from helpers_mod import double", "out = double(21)"]
+    session.run_all(cells)
+    session.start()
+    assert statuses(session)[-2:] == ["ran", "ran"]
+    session.runs.clear()
+    session.run_all(cells)
+    assert statuses(session) == ["restored", "restored"]
+    module.write_text("def double(v):\n    return v * 3\n")
+    import sys
+
+    sys.modules.pop("helpers_mod", None)
+    session.start()
+    session.runs.clear()
+    session.run_all(cells)
+    assert statuses(session) == ["ran", "ran"]
+    assert session.ns["out"] == 63
+
+
+def test_database_connection_cell_reruns_while_the_query_stays_cached(session: Session) -> None:
+    db = session.project / "shop.db"
+    with sqlite3.connect(db) as setup:
+        setup.execute("CREATE TABLE sales (amount REAL)")
+        setup.executemany("INSERT INTO sales VALUES (?)", [(1.0,), (2.5,)])
+    cells = [
+        "import sqlite3\nconn = sqlite3.connect('shop.db')",
+        "import time\ntime.sleep(0.2)\ntotal = conn.execute('SELECT SUM(amount) FROM sales')"
+        ".fetchone()[0]",
+        "report = f'total {total}'",
+    ]
+    session.run_all(cells)
+    session.start()
+    session.runs.clear()
+    session.run_all(cells)
+    # The connection cannot be stored: its cell runs again; the query is restored, not re-run.
+    assert statuses(session) == ["restored", "restored", "restored"]
+    assert session.runs[0].outcome is not None
+    assert session.runs[0].outcome.seconds > 0  # really executed
+    assert session.runs[1].outcome is not None
+    assert session.runs[1].outcome.seconds == 0.0
+    assert session.ns["report"] == "total 3.5"
+    assert session.ns["conn"].execute("SELECT COUNT(*) FROM sales").fetchone()[0] == 2
+
+
+def test_corrupted_entry_is_a_miss_with_a_warning(session: Session) -> None:
+    import warnings
+
+    session.run("import numpy as np")
+    session.run("big = np.arange(300_000.0)")
+    store = session.extension.cache.store  # type: ignore[union-attr]
+    for key in store.blobs.iter_keys():
+        path = store.blobs.path(key)
+        if path.stat().st_size > 1_000_000:
+            with open(path, "r+b") as handle:
+                handle.seek(100)
+                handle.write(b"\xff\xff")
+    session.start()
+    session.run("import numpy as np")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = session.run("big = np.arange(300_000.0)")
+    assert run.outcome is not None
+    assert run.outcome.status == "ran"
+    assert any("unusable" in str(w.message) for w in caught)
+    assert float(session.ns["big"][-1]) == 299_999.0
+
+
+def test_outputs_replayed_in_order_with_displays(session: Session) -> None:
+    cell = (
+        "from IPython.display import display, HTML\n"
+        "print('before')\ndisplay(HTML('<b>bold</b>'))\nprint('after')\n42"
+    )
+    first = session.run(cell)
+    session.start()
+    again = session.run(cell)
+    assert again.outcome is not None
+    assert again.outcome.status == "restored"
+    assert again.stdout == first.stdout
+    assert again.stdout.startswith("before\nafter\n")
+    assert again.displays == first.displays
+    assert again.result == first.result == "42"
+
+
+def test_unloading_turns_caching_off(session: Session, tmp_path: Path) -> None:
+    assert session.extension is not None
+    session.extension.unregister()
+    session.extension = None
+    run = session.run("x = 1")
+    assert run.outcome is None
+    assert not hasattr(session.shell, "nbcellar")
