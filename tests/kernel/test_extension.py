@@ -214,3 +214,28 @@ def test_unloading_turns_caching_off(session: Session, tmp_path: Path) -> None:
     run = session.run("x = 1")
     assert run.outcome is None
     assert not hasattr(session.shell, "nbcellar")
+
+
+def test_restored_functions_and_methods_read_the_live_namespace(session: Session) -> None:
+    cells = [
+        "scale = 2",
+        "def scaled(v):\n    return v * scale\n"
+        "class Model:\n    def predict(self, v):\n        return v + scale\n"
+        "    @staticmethod\n    def twice(v):\n        return 2 * v * scale",
+    ]
+    session.run_all(cells)
+    session.start()
+    session.run_all(cells)
+    session.run("scale = 10")
+    assert session.ns["scaled"](1) == 10
+    assert session.ns["Model"]().predict(1) == 11
+    assert session.ns["Model"].twice(1) == 20
+
+
+def test_alias_made_by_a_restored_cell_is_the_live_object(session: Session) -> None:
+    cells = ["a = [1]", "b = a", "b.append(2)"]
+    session.run_all(cells)
+    session.start()
+    session.run_all(cells)
+    assert session.ns["a"] is session.ns["b"]
+    assert session.ns["a"] == [1, 2]

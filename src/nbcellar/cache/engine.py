@@ -23,6 +23,7 @@ from nbcellar.cache.entries import KIND, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, module_version
+from nbcellar.store.functions import bind_functions
 
 Action = Literal["restore", "replay", "run"]
 
@@ -121,6 +122,13 @@ class CellCache:
         self, analysis: CellAnalysis, directives: Directives, namespace: Mapping[str, Any]
     ) -> KeyInputs:
         names = {n: self.version_of(n, namespace) for n in sorted(self.input_names(analysis))}
+        # Changing an object in place changes it under every name bound to it: which names
+        # those are is part of what the cell does.
+        for name in sorted(self._mutation_candidates(analysis, namespace)):
+            others = aliases_of(name, namespace)
+            if others:
+                names[name] = f"{names.get(name) or self.version_of(name, namespace)}"
+                names[name] += "|same object as " + ",".join(others)
         modules = {m: module_version(m, self.project) for m in sorted(analysis.imports)}
         files = {p: file_version(p, self.project) for p in directives.depends}
         files |= {
@@ -239,14 +247,14 @@ class CellCache:
         values: dict[str, Any] = {}
         names = entry.stored_names
         if names:
-            restored = self.store.restore(entry.snapshot_id, names)
+            restored = self.store.restore(entry.snapshot_id, names, external=namespace)
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
                 raise CacheEntryWarning(f"cache entry for this cell is unusable: {name}: {reason}")
             values = restored.values
         for name in entry.deleted:
             namespace.pop(name, None)
-        namespace.update(values)
+        namespace.update(bind_functions(values, namespace))
         self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
         self.last_outcome = Outcome(
             "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
@@ -261,8 +269,8 @@ class CellCache:
         assert entry is not None
         assert plan.key is not None
         if entry.stored_names:
-            restored = self.store.restore(entry.snapshot_id, entry.stored_names)
-            namespace.update(restored.values)
+            restored = self.store.restore(entry.snapshot_id, entry.stored_names, namespace)
+            namespace.update(bind_functions(restored.values, namespace))
         self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
         self.last_outcome = Outcome(
             "restored", plan.key, seconds, max(entry.seconds - seconds, 0.0),
@@ -280,15 +288,21 @@ class CellCache:
         seconds = time.perf_counter() - plan.started
         current = {n: id(v) for n, v in namespace.items() if not is_ipython_name(n)}
         deleted = tuple(sorted(set(plan.bindings) - set(current)))
-        written = (
-            tuple(sorted(n for n, ident in current.items() if plan.bindings.get(n) != ident))
-            + deleted
-        )
+        # Rebound, created, or assigned by the code even when to the very same object (a second
+        # ``import math`` binds math all the same).
+        bound = {n for n, ident in current.items() if plan.bindings.get(n) != ident}
+        bound |= {n for n in plan.analysis.writes if n in current}
+        written = tuple(sorted(bound)) + deleted
+        changed = {
+            n for n, before in plan.candidates.items()
+            if n in current and current[n] == plan.bindings.get(n)
+            and before is not None and fingerprint(namespace[n]) != before
+        }  # fmt: skip
+        changed_objects = {current[n] for n in changed}
         mutated = tuple(
             sorted(
-                n for n, before in plan.candidates.items()
-                if n in current and current[n] == plan.bindings.get(n)
-                and before is not None and fingerprint(namespace[n]) != before
+                n for n, ident in current.items()
+                if ident in changed_objects and n not in written
             )
         )  # fmt: skip
         recorded = False
@@ -320,8 +334,10 @@ class CellCache:
         assert plan.key is not None
         assert plan.inputs is not None
         names = [n for n in (*written, *mutated) if n not in deleted]
+        saved = set(names)
+        external = {n: namespace[n] for n in plan.inputs.names if n in namespace and n not in saved}
         snapshot = self.store.save_namespace(
-            {n: namespace[n] for n in names}, label=f"cell {plan.key}"
+            {n: namespace[n] for n in names}, label=f"cell {plan.key}", external=external
         )
         entry = CacheEntry(
             key=plan.key,
@@ -358,6 +374,14 @@ class CellCache:
                 self.functions[name] = plan.analysis.functions[name]
             else:
                 self.functions.pop(name, None)
+
+
+def aliases_of(name: str, namespace: Mapping[str, Any]) -> list[str]:
+    """Other variables bound to the very object ``name`` is bound to."""
+    target = namespace[name]
+    return sorted(
+        n for n, v in namespace.items() if v is target and n != name and not is_ipython_name(n)
+    )
 
 
 def _constant(key: CellKey) -> Callable[[str], str]:

@@ -49,14 +49,21 @@ class Store:
         label: str = "",
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
+        external: Mapping[str, Any] | None = None,
     ) -> Snapshot:
         """Save every variable of ``namespace``; only values not already stored are written.
 
         ``changed``: names the caller knows may have changed since this store object's last
         save. Other names that still hold the very object saved then are not pickled again.
         Without it every value is pickled and hashed (correct whatever happened in between).
+
+        ``external``: variables that are not saved but that saved values may hold (an alias of
+        one, a list inside one): such objects are stored as references by name, and the same
+        mapping given to :meth:`restore` puts them back, so aliasing survives partial saves.
         """
-        return self._writer.save(namespace, label=label, parent=parent, changed=changed)
+        return self._writer.save(
+            namespace, label=label, parent=parent, changed=changed, external=external
+        )
 
     def snapshot(self, snapshot_id: str) -> Snapshot:
         return read_snapshot(self.index, snapshot_id)
@@ -65,9 +72,14 @@ class Store:
         rows = self.index.db.execute("SELECT id FROM snapshots ORDER BY created").fetchall()
         return [self.snapshot(row[0]) for row in rows]
 
-    def restore(self, snapshot_id: str, names: Iterable[str] | None = None) -> Restored:
+    def restore(
+        self,
+        snapshot_id: str,
+        names: Iterable[str] | None = None,
+        external: Mapping[str, Any] | None = None,
+    ) -> Restored:
         """Load a snapshot's variables; say for each name that could not be loaded, why."""
-        return load(self.blobs, self.index, self.snapshot(snapshot_id), names)
+        return load(self.blobs, self.index, self.snapshot(snapshot_id), names, external)
 
     def load_namespace(
         self, snapshot_id: str, names: Iterable[str] | None = None

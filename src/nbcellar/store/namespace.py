@@ -109,6 +109,7 @@ class NamespaceWriter:
         self.blobs = blobs
         self.index = index
         self.saved: dict[str, _Saved] = {}
+        self._external: dict[int, str] = {}
 
     def save(
         self,
@@ -117,7 +118,9 @@ class NamespaceWriter:
         label: str = "",
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
+        external: Mapping[str, Any] | None = None,
     ) -> Snapshot:
+        self._external = {id(v): n for n, v in (external or {}).items()}
         items = {
             k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
         }
@@ -181,7 +184,7 @@ class NamespaceWriter:
                 records[name] = VariableRecord(name, "module", module=value.__name__)
                 continue
             try:
-                dumps[name] = dump_values({name: value})
+                dumps[name] = dump_values({name: value}, external=self._external)
             except Exception as exc:  # any failure to pickle is recorded, never fatal
                 records[name] = VariableRecord(
                     name, type_name(value), unserializable=unpicklable_reason(value, exc)
@@ -217,7 +220,9 @@ class NamespaceWriter:
         if len(members) == 1 and not roots:
             return dumps[members[0]]
         try:
-            return dump_values({m: items[m] for m in members}, shared_roots=roots)
+            return dump_values(
+                {m: items[m] for m in members}, shared_roots=roots, external=self._external
+            )
         except Exception:
             return None
 
@@ -316,7 +321,11 @@ def read_snapshot(index: Index, snapshot_id: str) -> Snapshot:
 
 
 def load(
-    blobs: BlobStore, index: Index, snapshot: Snapshot, names: Iterable[str] | None = None
+    blobs: BlobStore,
+    index: Index,
+    snapshot: Snapshot,
+    names: Iterable[str] | None = None,
+    external: Mapping[str, Any] | None = None,
 ) -> Restored:
     """Load the named variables of a snapshot (all when ``names`` is None)."""
     wanted = set(snapshot.names if names is None else names)
@@ -340,7 +349,7 @@ def load(
     signatures, inline = _lookups(index, by_value)
     for key, members in by_value.items():
         try:
-            loaded = read_value(blobs, key, signatures, inline.get(key))
+            loaded = read_value(blobs, key, signatures, inline.get(key), external)
         except CorruptObject as exc:
             for name in members:
                 missing[name] = f"damaged in the store: {exc}"

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+EXTERNAL = "nbcellar-var"
 OUT_OF_BAND_THRESHOLD = 64 << 10
 """Buffers at least this large are stored as blobs of their own; smaller ones stay in the stream."""
 
@@ -81,6 +82,11 @@ def _make_pickler_class() -> type:
 
         shared_roots: set[int]
         root_counts: dict[int, int]
+        external: Mapping[int, str]
+
+        def persistent_id(self, obj: Any) -> Any:
+            name = self.external.get(id(obj))
+            return None if name is None else (EXTERNAL, name)
 
         def reducer_override(self, obj: Any) -> Any:
             kind = type(obj)
@@ -117,11 +123,17 @@ def _pickler_class() -> type:
     return _PICKLER
 
 
-def dump_values(values: Mapping[str, Any], shared_roots: Iterable[int] = ()) -> Dumped:
+def dump_values(
+    values: Mapping[str, Any],
+    shared_roots: Iterable[int] = (),
+    external: Mapping[int, str] | None = None,
+) -> Dumped:
     """Pickle ``values`` (a dict of names to values) into one stream plus out-of-band buffers.
 
-    ``shared_roots`` are ids of base arrays whose views should be pickled as views. Raises
-    whatever pickling raises for an unpicklable value.
+    ``shared_roots`` are ids of base arrays whose views should be pickled as views.
+    ``external`` maps ids of objects that live outside the values (another variable's value) to
+    that variable's name: they are stored as a reference by name, not copied, and must be given
+    back to :func:`load_values`. Raises whatever pickling raises for an unpicklable value.
     """
     buffers: list[memoryview] = []
 
@@ -136,6 +148,8 @@ def dump_values(values: Mapping[str, Any], shared_roots: Iterable[int] = ()) -> 
     pickler = _pickler_class()(sink, protocol=5, buffer_callback=keep)
     pickler.shared_roots = set(shared_roots)
     pickler.root_counts = {}
+    pickler.external = external or {}
+    pickler.shared_roots |= set(pickler.external)  # views of an outside array stay its views
     pickler.dump(dict(values))
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
@@ -153,9 +167,29 @@ def _may_be_shared(obj: Any) -> bool:
     return not (numpy is not None and isinstance(obj, numpy.dtype | numpy.generic))
 
 
-def load_values(stream: bytes, buffers: Iterable[Any]) -> dict[str, Any]:
+class MissingExternal(pickle.UnpicklingError):
+    """A stored value refers to a variable that is not there to refer to."""
+
+
+class _Unpickler(pickle.Unpickler):
+    external: Mapping[str, Any]
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == EXTERNAL:
+            name = str(pid[1])
+            if name in self.external:
+                return self.external[name]
+            raise MissingExternal(f"refers to variable {name!r}, which is not defined")
+        raise pickle.UnpicklingError(f"unknown persistent reference {pid!r}")
+
+
+def load_values(
+    stream: bytes, buffers: Iterable[Any], external: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped."""
-    result = pickle.loads(stream, buffers=buffers)
+    unpickler = _Unpickler(io.BytesIO(stream), buffers=buffers)
+    unpickler.external = external or {}
+    result = unpickler.load()
     if not isinstance(result, dict):
         raise pickle.UnpicklingError("stream does not hold a namespace mapping")
     return result

@@ -7,7 +7,9 @@ pickle stream. It names everything it needs, so a store can be checked from its 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
 from nbcellar.store.pickling import Dumped, load_values
@@ -53,7 +55,11 @@ def parse(blob: bytes, key: str) -> tuple[list[tuple[str, int]], bytes]:
 
 
 def read_value(
-    blobs: BlobStore, key: str, signatures: dict[str, int], inline: bytes | None = None
+    blobs: BlobStore,
+    key: str,
+    signatures: dict[str, int],
+    inline: bytes | None = None,
+    external: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
     """Load a stored value (a mapping of names) with its buffers memory-mapped."""
     if inline is not None and hash_bytes(inline) != key:
@@ -61,4 +67,4 @@ def read_value(
     blob = inline if inline is not None else blobs.read(key)
     buffer_list, stream = parse(blob, key)
     views = [blobs.load_buffer(k, n, signatures.get(k)) for k, n in buffer_list]
-    return load_values(stream, views)
+    return load_values(stream, views, external)

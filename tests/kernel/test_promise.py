@@ -1,0 +1,114 @@
+"""The promise, tested: a cached re-run ends exactly where a fresh run ends.
+
+Hypothesis writes notebooks of assignments, augmented assignments, list / dict / DataFrame
+mutation through methods and items, functions reading globals, classes, imports, ``del`` and
+aliasing; runs them once with the cache (filling it), edits some cells, then runs the edited
+notebook fresh (no cache) and cached (after a restart), and compares the namespaces and outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.kernel.conftest import Session
+
+SETUP = (
+    "import pandas as pd\n"
+    "i0 = i1 = i2 = 0\n"
+    "l0 = [0]\n"
+    "l1 = [0]\n"
+    "d0 = {}\n"
+    "df0 = pd.DataFrame({'a': [1, 2, 3]})\n"
+    "def f0():\n    return 0\n"
+    "class C0:\n    v = 0\n"
+)
+
+ints = st.integers(0, 2).map(lambda k: f"i{k}")
+lists = st.integers(0, 1).map(lambda k: f"l{k}")
+consts = st.integers(-3, 9)
+
+STATEMENTS = st.one_of(
+    st.builds("{} = {}".format, ints, consts),
+    st.builds("{} = {} + {}".format, ints, ints, consts),
+    st.builds("{} += {}".format, ints, consts),
+    st.builds("{}.append({})".format, lists, ints),
+    st.builds("{}[0] = {}".format, lists, ints),
+    st.builds("{} = {}".format, lists, lists),
+    st.builds("{} = list({})".format, lists, lists),
+    st.builds("{} = len({})".format, ints, lists),
+    st.builds("d0[{!r}] = {}".format, st.sampled_from(["x", "y"]), ints),
+    st.builds("d0.update(z={})".format, ints),
+    st.builds("df0['c'] = df0['a'] * {}".format, ints),
+    st.builds("df0.loc[0, 'a'] = {}".format, ints),
+    st.builds("def f0():\n    return {} * 2".format, ints),
+    st.builds("{} = f0()".format, ints),
+    st.builds("class C0:\n    v = {}".format, ints),
+    st.builds("{} = C0.v + {}".format, ints, consts),
+    st.builds("import math\n{} = int(math.sqrt(abs({})))".format, ints, ints),
+    st.just("tmp = [1]\ndel tmp"),
+    st.builds("print({}, {}, sorted(d0.items()))".format, ints, lists),
+    st.builds("{}".format, ints),
+    st.builds("{0} = {1}\n{0}".format, ints, consts),
+)
+
+CELLS = st.lists(STATEMENTS, min_size=1, max_size=7)
+
+
+def comparable(ns: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in ns.items():
+        if isinstance(value, pd.DataFrame):
+            out[name] = value.to_dict("list")
+        elif name == "f0":
+            out[name] = ("f0", value())
+        elif name == "C0":
+            out[name] = ("C0", value.v)
+        elif name in ("pd", "math"):
+            out[name] = value.__name__
+        else:
+            out[name] = value
+    out["aliased"] = ns.get("l0") is ns.get("l1")
+    return out
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(cells=CELLS, edits=st.lists(st.tuples(st.integers(0, 6), STATEMENTS), max_size=2))
+def test_cached_rerun_equals_fresh_run(
+    session: Session, cells: list[str], edits: list[Any]
+) -> None:
+    notebook = [SETUP, *cells]
+    session.start(cached=True)
+    session.run_all(notebook)  # fills the cache
+
+    edited = list(notebook)
+    for position, statement in edits:
+        edited[1 + position % len(cells)] = statement
+
+    session.start(cached=False)
+    session.runs.clear()
+    fresh = session.run_all(edited)
+    fresh_ns = comparable(session.ns)
+
+    session.start(cached=True)
+    session.runs.clear()
+    cached = session.run_all(edited)
+    cached_ns = comparable(session.ns)
+
+    assert [r.success for r in cached] == [r.success for r in fresh]
+    assert [r.stdout for r in cached] == [r.stdout for r in fresh]
+    assert [r.result for r in cached] == [r.result for r in fresh]
+    assert cached_ns == fresh_ns
+    unchanged_prefix = next(
+        (i for i, (a, b) in enumerate(zip(notebook, edited, strict=True)) if a != b), len(edited)
+    )
+    # Cells before the first edit see the same inputs as in the first run: all restored.
+    statuses = [r.outcome.status for r in cached[:unchanged_prefix] if r.outcome]
+    assert statuses == ["restored"] * unchanged_prefix
