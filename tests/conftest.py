@@ -26,6 +26,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = selected
 
 
+@pytest.fixture(autouse=True)
+def private_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets a store of its own unless it says where one is."""
+    root = tmp_path_factory.mktemp("store") / ".nbcellar"
+    monkeypatch.setenv("NBCELLAR_STORE", str(root))
+    return root
+
+
 def corpus_notebooks() -> list[Path]:
     return sorted(p for p in CORPUS.iterdir() if p.suffix in (".ipynb", ".py"))
 

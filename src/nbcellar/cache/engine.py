@@ -24,8 +24,16 @@ from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, module_version
 from nbcellar.store.functions import bind_functions
+from nbcellar.store.records import VariableRecord
 
 Action = Literal["restore", "replay", "run"]
+
+# Magics that only read or time code; any other magic or shell command may change the kernel or
+# the disk in ways a restore would not reproduce, so its cell always runs.
+PURE_MAGICS = frozenset(
+    {"time", "timeit", "prun", "capture", "pinfo", "pinfo2", "pdef", "pdoc", "psource", "pfile",
+     "who", "whos", "who_ls"}
+)  # fmt: skip
 
 # Names IPython keeps for itself: never saved, never versioned; reading them disables caching.
 _IPYTHON_NAME = re.compile(r"^(_+|_i+|_i?\d+|_[ido]h|In|Out|exit|quit|get_ipython|_exit_code)$")
@@ -172,6 +180,10 @@ class CellCache:
         volatile = sorted(n for n in analysis.reads if is_ipython_name(n))
         if volatile:
             return f"reads IPython's {', '.join(volatile)}"
+        effects = sorted(analysis.magics - PURE_MAGICS)
+        if effects:
+            shown = ", ".join("shell command" if m == "!" else f"%{m}" for m in effects)
+            return f"uses {shown}, whose effects a restore would not repeat"
         return ""
 
     def _run_plan(
@@ -226,10 +238,10 @@ class CellCache:
         """Which input changed since the last recorded run of the same code, in words."""
         latest = self.store.get_record("cell-latest", inputs.code_hash)
         if latest is None:
-            return "never run"
+            return "new or edited code (never run as it is now)"
         earlier = self.lookup(CellKey(latest.payload.decode()))
         if earlier is None:
-            return "never run"
+            return "new or edited code (never run as it is now)"
         differences = inputs.differences(earlier.inputs)
         return "; ".join(differences) if differences else "not cached"
 
@@ -255,7 +267,7 @@ class CellCache:
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
-        self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
+        self._settle(plan, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
             "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
         )
@@ -271,7 +283,7 @@ class CellCache:
         if entry.stored_names:
             restored = self.store.restore(entry.snapshot_id, entry.stored_names, namespace)
             namespace.update(bind_functions(restored.values, namespace))
-        self._settle(plan, entry.written, entry.mutated, entry.deleted, _constant(plan.key))
+        self._settle(plan, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
             "restored", plan.key, seconds, max(entry.seconds - seconds, 0.0),
             entry.written, entry.mutated,
@@ -307,9 +319,9 @@ class CellCache:
         )  # fmt: skip
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
-            self._record(plan, namespace, written, mutated, deleted, outputs, seconds)
+            entry = self._record(plan, namespace, written, mutated, deleted, outputs, seconds)
             recorded = True
-            self._settle(plan, written, mutated, deleted, _constant(plan.key))
+            self._settle(plan, written, mutated, deleted, entry.version)
         else:
 
             def measured(name: str) -> str:
@@ -330,12 +342,18 @@ class CellCache:
         deleted: tuple[str, ...],
         outputs: Sequence[Mapping[str, Any]],
         seconds: float,
-    ) -> None:
+    ) -> CacheEntry:
         assert plan.key is not None
         assert plan.inputs is not None
         names = [n for n in (*written, *mutated) if n not in deleted]
-        saved = set(names)
-        external = {n: namespace[n] for n in plan.inputs.names if n in namespace and n not in saved}
+        # Inputs the cell left as they were (same object, same content) are referred to by
+        # name, so a value holding one of them comes back holding whatever that name holds
+        # then: the same object, with its aliases, as in a run.
+        external = {
+            n: namespace[n]
+            for n in plan.inputs.names
+            if n in namespace and n not in mutated and plan.bindings.get(n) == id(namespace[n])
+        }
         snapshot = self.store.save_namespace(
             {n: namespace[n] for n in names}, label=f"cell {plan.key}", external=external
         )
@@ -349,9 +367,26 @@ class CellCache:
             unserializable=snapshot.unserializable,
             outputs=tuple(outputs),
             seconds=seconds,
+            versions={
+                v.name: self._content_version(v, plan.inputs)
+                for v in snapshot.variables
+                if v.value_key is not None
+            },
         )
         self.store.put_record(KIND, plan.key, entry.to_bytes(), snapshot.id)
         self.store.put_record("cell-latest", plan.inputs.code_hash, plan.key.encode())
+        return entry
+
+    def _content_version(self, variable: VariableRecord, inputs: KeyInputs) -> str:
+        """A stored value's content hash, with what it refers to instead of containing: the
+        source of project code, and the versions of other variables it holds by name."""
+        parts = [f"v:{variable.value_key}"]
+        for module in variable.references:
+            version = module_version(module, self.project)
+            if version.startswith("src:"):
+                parts.append(f"{module}={version}")
+        parts += [f"{n}@{inputs.names.get(n, ABSENT)}" for n in variable.refers_to]
+        return "+".join(parts)
 
     def _settle(
         self,
@@ -382,10 +417,6 @@ def aliases_of(name: str, namespace: Mapping[str, Any]) -> list[str]:
     return sorted(
         n for n, v in namespace.items() if v is target and n != name and not is_ipython_name(n)
     )
-
-
-def _constant(key: CellKey) -> Callable[[str], str]:
-    return lambda _name: key
 
 
 def warn_unusable(message: str) -> None:

@@ -28,6 +28,12 @@ class CacheEntry:
     unserializable: Mapping[str, str] = field(default_factory=dict)
     outputs: Sequence[Mapping[str, Any]] = ()
     seconds: float = 0.0
+    # Each stored name's version: its stored value's content hash, so a cell that produced
+    # the same value again does not make the cells reading it run again.
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def version(self, name: str) -> str:
+        return self.versions.get(name, self.key)
 
     @property
     def stored_names(self) -> tuple[str, ...]:
@@ -45,6 +51,7 @@ class CacheEntry:
             "unserializable": dict(self.unserializable),
             "outputs": list(self.outputs),
             "seconds": self.seconds,
+            "versions": dict(self.versions),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -61,4 +68,5 @@ class CacheEntry:
             unserializable=dict(data["unserializable"]),
             outputs=tuple(data["outputs"]),
             seconds=float(data["seconds"]),
+            versions=dict(data.get("versions", {})),
         )

@@ -36,9 +36,11 @@ def cli() -> None:
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
     from nbcellar.cli.run import run
+    from nbcellar.cli.status import status
     from nbcellar.cli.store import store
 
     cli.add_command(run)
+    cli.add_command(status)
     cli.add_command(analyze)
     cli.add_command(store)
 

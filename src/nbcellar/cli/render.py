@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from nbcellar.notebook.model import Cell
     from nbcellar.runs.execute import CellRun
 
-_STATUS_STYLE = {"ran": "green", "error": "bold red", "not run": "dim"}
+_STATUS_STYLE = {"ran": "yellow", "restored": "green", "error": "bold red", "not run": "dim"}
 
 
 def console(stderr: bool = False) -> Console:
@@ -35,6 +35,7 @@ def cell_table(cells: Sequence[Cell], runs: Sequence[CellRun]) -> Table:
     table.add_column("source")
     table.add_column("status")
     table.add_column("seconds", justify="right")
+    table.add_column("saved", justify="right")
     for cell, run in zip(cells, runs, strict=True):
         style = _STATUS_STYLE.get(run.status, "")
         status = run.status if run.error is None else f"{run.status}: {run.error}"
@@ -43,5 +44,6 @@ def cell_table(cells: Sequence[Cell], runs: Sequence[CellRun]) -> Table:
             source_summary(cell.source, 48),
             f"[{style}]{status}[/]",
             f"{run.seconds:.2f}",
+            f"{run.saved_seconds:.2f}" if run.status == "restored" else "",
         )
     return table

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nbcellar.cli.context import store_option, store_path
 from nbcellar.cli.render import cell_table, console, source_summary
 
 
@@ -31,15 +32,23 @@ def default_output(path: Path) -> Path:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Working directory of the kernel (default: the notebook's folder, as in Jupyter).",
 )
+@click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
+@store_option
+@click.pass_context
 def run(
+    ctx: click.Context,
     notebook: Path,
     output: Path | None,
     kernel_name: str | None,
     timeout: float | None,
     allow_errors: bool,
     cwd: Path | None,
+    no_cache: bool,
 ) -> None:
-    """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy."""
+    """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy.
+
+    Cells whose code and inputs did not change since they last ran are restored from the
+    cache instead of run; the table at the end says which, and the time saved."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nbcellar.notebook import read_notebook, write_notebook
@@ -47,6 +56,13 @@ def run(
 
     nb = read_notebook(notebook)
     target = output or default_output(notebook)
+    store_root = None
+    if not no_cache:
+        from nbcellar.store import open_store
+
+        store = open_store(store_path(ctx))
+        store_root = store.root
+        store.close()
     if target.resolve() == notebook.resolve():
         raise click.BadParameter("the output would overwrite the input", param_hint="--output")
     code_cells = nb.code_cells
@@ -75,6 +91,7 @@ def run(
             kernel_name=kernel_name,
             timeout=timeout,
             allow_errors=allow_errors,
+            store_root=store_root,
             on_cell_start=started,
             on_cell_done=done,
         )
@@ -83,9 +100,13 @@ def run(
     out = console()
     out.print(cell_table(code_cells, result.cells))
     ran = sum(c.status == "ran" for c in result.cells)
+    restored = sum(c.status == "restored" for c in result.cells)
     errors = [c for c in result.cells if c.status == "error"]
+    cache_note = ""
+    if result.cached:
+        cache_note = f", {restored} restored (saved {result.saved_seconds:.1f} s)"
     out.print(
-        f"{ran} of {len(code_cells)} cells ran in {result.seconds:.1f} s "
+        f"{ran} of {len(code_cells)} cells ran{cache_note} in {result.seconds:.1f} s "
         f"on kernel {result.kernel_name}; executed notebook: {target}",
         soft_wrap=True,
     )

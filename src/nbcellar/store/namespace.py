@@ -147,9 +147,17 @@ class NamespaceWriter:
 
         written, writer = self._write(prepared)
         for members, value, member_dumps in prepared:
+            refers_to = tuple(
+                sorted(set().union(*(d.external_used for d in member_dumps.values())))
+            )
             for name in members:
                 records[name] = VariableRecord(
-                    name, type_name(items[name]), value_key=value.key, nbytes=value.nbytes
+                    name,
+                    type_name(items[name]),
+                    value_key=value.key,
+                    nbytes=value.nbytes,
+                    references=tuple(sorted(member_dumps[name].references)),
+                    refers_to=refers_to,
                 )
                 self.saved[name] = _Saved.of(items[name], records[name], member_dumps[name].shared)
         self.saved = {n: s for n, s in self.saved.items() if n in items and n in records}

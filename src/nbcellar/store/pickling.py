@@ -43,6 +43,10 @@ class Dumped:
     # Every object the pickler met stays alive until grouping is done, so the ids in ``shared``
     # cannot be reused by objects created while pickling other values.
     keepalive: list[Any] = field(default_factory=list, repr=False)
+    # Modules whose functions or classes the stream names (stored by reference, not by value).
+    references: set[str] = field(default_factory=set)
+    # Outside variables the stream refers to by name (see ``external`` in dump_values).
+    external_used: set[str] = field(default_factory=set)
 
 
 def _bytes_from(buffer: Any) -> bytes:
@@ -83,13 +87,24 @@ def _make_pickler_class() -> type:
         shared_roots: set[int]
         root_counts: dict[int, int]
         external: Mapping[int, str]
+        references: set[str]
+        external_used: set[str]
 
         def persistent_id(self, obj: Any) -> Any:
             name = self.external.get(id(obj))
-            return None if name is None else (EXTERNAL, name)
+            if name is None:
+                return None
+            self.external_used.add(name)
+            return (EXTERNAL, name)
 
         def reducer_override(self, obj: Any) -> Any:
             kind = type(obj)
+            if kind is types.ModuleType:
+                self.references.add(obj.__name__)
+            elif isinstance(obj, types.FunctionType | type):
+                module = getattr(obj, "__module__", None)
+                if isinstance(module, str) and module not in ("__main__", "builtins"):
+                    self.references.add(module)
             if kind is bytes or kind is bytearray:
                 if len(obj) >= OUT_OF_BAND_THRESHOLD:
                     rebuild = _bytes_from if kind is bytes else _bytearray_from
@@ -149,13 +164,23 @@ def dump_values(
     pickler.shared_roots = set(shared_roots)
     pickler.root_counts = {}
     pickler.external = external or {}
+    pickler.references = set()
+    pickler.external_used = set()
     pickler.shared_roots |= set(pickler.external)  # views of an outside array stay its views
     pickler.dump(dict(values))
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
     shared |= set(pickler.root_counts)
     keepalive = [obj for _, obj in memo.values()]
-    return Dumped(sink.getvalue(), buffers, shared, dict(pickler.root_counts), keepalive)
+    return Dumped(
+        sink.getvalue(),
+        buffers,
+        shared,
+        dict(pickler.root_counts),
+        keepalive,
+        pickler.references,
+        pickler.external_used,
+    )
 
 
 def _may_be_shared(obj: Any) -> bool:

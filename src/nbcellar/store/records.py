@@ -18,6 +18,10 @@ class VariableRecord:
     nbytes: int = 0
     module: str | None = None
     unserializable: str | None = None
+    # Modules whose code the value refers to rather than contains; known right after a save.
+    references: tuple[str, ...] = field(default=(), compare=False)
+    # Other variables the stored value refers to by name; known right after a save.
+    refers_to: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def stored(self) -> bool:
