@@ -162,3 +162,24 @@ def test_a_dropped_value_is_not_kept_alive_by_the_store(store: Store) -> None:
     store.save_namespace({"other": 1})
     gc.collect()
     assert watch() is None
+
+
+def test_a_lock_held_by_a_dead_process_is_taken_over(store: Store) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from nbcellar.store.records_table import try_lock
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with store.index.write() as db:
+        db.execute(
+            "INSERT INTO locks VALUES (?, ?, 0)",
+            ("cell:k", f"{socket.gethostname()}:{dead.stdout.strip()}"),
+        )
+    assert try_lock(store.index, "cell:k")
+    with store.index.write() as db:
+        db.execute("UPDATE locks SET owner = ? WHERE name = 'cell:k'",
+                   (f"{socket.gethostname()}:1",))  # fmt: skip
+    assert not try_lock(store.index, "cell:k")  # pid 1 is alive: the lock is held

@@ -83,6 +83,7 @@ class Plan:
     bindings: dict[str, int] = field(default_factory=dict)
     candidates: dict[str, str | None] = field(default_factory=dict)
     started: float = 0.0
+    locked: bool = False  # this process holds the right to compute the key
 
 
 @dataclass(frozen=True)
@@ -160,13 +161,15 @@ class CellCache:
             return self._run_plan(analysis, "tagged refresh", namespace, key, inputs, record=True)
         entry = self.lookup(key)
         if entry is None and wait:
-            entry = self._wait_for_other_writer(key)
+            entry = self._claim(key)
         if entry is not None:
             action: Action = "replay" if entry.unserializable else "restore"
             return Plan(action, analysis, "unchanged", key, inputs, entry)
-        return self._run_plan(
+        plan = self._run_plan(
             analysis, self.why_missed(inputs), namespace, key, inputs, record=True
         )
+        plan.locked = wait
+        return plan
 
     def _uncacheable(self, analysis: CellAnalysis, directives: Directives, source: str) -> str:
         if not source.strip():
@@ -223,16 +226,27 @@ class CellCache:
             return None
         return CacheEntry.from_bytes(key, record.snapshot_id, record.payload)
 
-    def _wait_for_other_writer(self, key: CellKey) -> CacheEntry | None:
-        """If another process is computing this key right now, wait for it and use its entry."""
-        from nbcellar.store.records_table import try_lock, unlock
+    def _claim(self, key: CellKey) -> CacheEntry | None:
+        """Take the right to compute ``key``; if another process is computing it, wait for it
+        and return its entry (a process that died meanwhile leaves the right to us)."""
+        from nbcellar.store.records_table import try_lock
 
         name = f"cell:{key}"
-        if try_lock(self.store.index, name):
-            unlock(self.store.index, name)
-            return None
-        with self.store.lock(name):
-            return self.lookup(key)
+        while not try_lock(self.store.index, name):
+            time.sleep(0.05)
+            entry = self.lookup(key)
+            if entry is not None:
+                return entry
+        entry = self.lookup(key)  # finished between our lookup and our lock
+        if entry is not None:
+            self._release(key)
+        return entry
+
+    def _release(self, key: CellKey | None) -> None:
+        from nbcellar.store.records_table import unlock
+
+        if key is not None:
+            unlock(self.store.index, f"cell:{key}")
 
     def why_missed(self, inputs: KeyInputs) -> str:
         """Which input changed since the last recorded run of the same code, in words."""
@@ -297,6 +311,19 @@ class CellCache:
         succeeded: bool,
     ) -> Outcome:
         """Record what a cell that ran did; store an entry if it succeeded and may be cached."""
+        try:
+            return self._finish_run(plan, namespace, outputs, succeeded)
+        finally:
+            if plan.locked:
+                self._release(plan.key)
+
+    def _finish_run(
+        self,
+        plan: Plan,
+        namespace: Mapping[str, Any],
+        outputs: Sequence[Mapping[str, Any]],
+        succeeded: bool,
+    ) -> Outcome:
         seconds = time.perf_counter() - plan.started
         current = {n: id(v) for n, v in namespace.items() if not is_ipython_name(n)}
         deleted = tuple(sorted(set(plan.bindings) - set(current)))

@@ -1,0 +1,141 @@
+"""``nbcellar run`` with the cache, and ``nbcellar status``, on real kernels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from nbcellar.cli.main import cli
+
+pytestmark = pytest.mark.slow
+
+CELLS = [
+    "import time\nimport numpy as np",
+    "raw = np.arange(100_000.0)\ntime.sleep(0.5)\nprint('loaded', raw.size)",
+    "clean = raw[raw % 2 == 0]\nclean.size",
+    "other = 'independent'",
+    "summary = {'mean': float(clean.mean()), 'other': other}\nsummary",
+]
+
+
+def write(path: Path, sources: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"c{i}"
+    nbformat.write(nb, path)
+    return path
+
+
+def run(path: Path, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["run", str(path), *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def statuses(path: Path) -> list[str]:
+    nb = nbformat.read(path.with_name(path.stem + ".out.ipynb"), as_version=4)
+    return [c.metadata.get("nbcellar", {}).get("status", "-") for c in nb.cells]
+
+
+def outputs(path: Path) -> list[Any]:
+    nb = nbformat.read(path.with_name(path.stem + ".out.ipynb"), as_version=4)
+    return [c.outputs for c in nb.cells]
+
+
+def test_second_run_restores_every_cell_with_the_same_outputs(tmp_path: Path) -> None:
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    run(nb)
+    first = outputs(nb)
+    result = run(nb)
+    assert statuses(nb) == ["restored"] * 5
+    assert outputs(nb) == first
+    assert "0 of 5 cells ran, 5 restored" in result.stdout
+    saved = nbformat.read(tmp_path / "flow.out.ipynb", as_version=4).cells[1].metadata["nbcellar"]
+    assert saved["saved_seconds"] >= 0.5
+
+
+def test_editing_the_last_cell_runs_only_it(tmp_path: Path) -> None:
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    run(nb)
+    write(nb, [*CELLS[:4], "summary = {'mean': float(clean.mean())}\nsummary"])
+    run(nb)
+    assert statuses(nb) == ["restored"] * 4 + ["ran"]
+
+
+def test_editing_a_middle_cell_runs_it_and_its_dependants(tmp_path: Path) -> None:
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    run(nb)
+    edited = list(CELLS)
+    edited[2] = "clean = raw[raw % 3 == 0]\nclean.size"
+    write(nb, edited)
+    run(nb)
+    assert statuses(nb) == ["restored", "restored", "ran", "restored", "ran"]
+
+
+def test_no_cache_runs_everything_and_stores_nothing(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    result = run(nb, "--no-cache")
+    assert "5 of 5 cells ran in" in result.stdout
+    assert not (private_store / "objects").exists()
+
+
+def test_status_says_what_a_run_would_do_and_why(tmp_path: Path) -> None:
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    before = CliRunner().invoke(cli, ["status", str(nb)])
+    assert before.exit_code == 0
+    assert "0 of 5 cells would be restored" in before.stdout
+    run(nb)
+    after = CliRunner().invoke(cli, ["status", str(nb)])
+    assert "5 of 5 cells would be restored" in after.stdout
+    edited = list(CELLS)
+    edited[2] = "clean = raw[raw % 3 == 0]\nclean.size"
+    write(nb, edited)
+    changed = CliRunner().invoke(cli, ["status", str(nb)], terminal_width=200)
+    lines = {ln.split("│")[1].strip(): ln for ln in changed.stdout.splitlines() if "│ [" in ln}
+    assert "restore" in lines["[2]"]
+    assert "run" in lines["[3]"]
+    assert "new or edited code" in lines["[3]"]
+    assert "input clean changed" in lines["[5]"]
+    assert "restore" in lines["[4]"]
+
+
+def test_tags_reach_the_kernel(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import random\nvalue = random.random()",
+                                      metadata={"tags": ["nocache"]}),
+            nbformat.v4.new_code_cell("doubled = 2 * value"),
+        ]
+    )  # fmt: skip
+    path = tmp_path / "tags.ipynb"
+    nbformat.write(nb, path)
+    run(path)
+    run(path)
+    assert statuses(path) == ["ran", "ran"]  # a new random value makes its reader run too
+
+
+def test_two_runs_at_once_compute_a_slow_cell_once(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "slow.ipynb", ["import time\ntime.sleep(4)\nanswer = 42", "answer"])
+    exe = Path(sys.executable).with_name("nbcellar")
+    procs = [
+        subprocess.Popen(
+            [str(exe), "run", str(nb), "-o", str(tmp_path / f"out{i}.ipynb")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    first = [
+        nbformat.read(tmp_path / f"out{i}.ipynb", as_version=4).cells[0].metadata["nbcellar"]
+        for i in range(2)
+    ]
+    assert sorted(m["status"] for m in first) == ["ran", "restored"]
