@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,10 @@ def is_ipython_name(name: str) -> bool:
 
 class CacheEntryWarning(UserWarning):
     """A cache entry could not be used (damaged values); the cell runs instead."""
+
+
+class UnusableEntry(Exception):
+    """An entry's values cannot be loaded; the caller runs the cell instead."""
 
 
 @dataclass(frozen=True)
@@ -152,26 +155,25 @@ class CellCache:
         """Decide whether the cell is restored or run; call before it would execute."""
         analysis = analyze_cell(source)
         directives = Directives.from_tags(tags)
-        uncacheable = self._uncacheable(analysis, directives, source)
+        uncacheable = self.uncacheable(analysis, directives, source)
         if uncacheable:
-            return self._run_plan(analysis, uncacheable, namespace, None, None, record=False)
+            return self.run_plan(analysis, uncacheable, namespace, None, None, record=False)
         inputs = self.key_inputs(analysis, directives, namespace)
         key = inputs.key()
         if directives.refresh:
-            return self._run_plan(analysis, "tagged refresh", namespace, key, inputs, record=True)
+            return self.run_plan(analysis, "tagged refresh", namespace, key, inputs, record=True)
         entry = self.lookup(key)
         if entry is None and wait:
             entry = self._claim(key)
         if entry is not None:
             action: Action = "replay" if entry.unserializable else "restore"
             return Plan(action, analysis, "unchanged", key, inputs, entry)
-        plan = self._run_plan(
-            analysis, self.why_missed(inputs), namespace, key, inputs, record=True
-        )
+        plan = self.run_plan(analysis, self.why_missed(inputs), namespace, key, inputs, record=True)
         plan.locked = wait
         return plan
 
-    def _uncacheable(self, analysis: CellAnalysis, directives: Directives, source: str) -> str:
+    def uncacheable(self, analysis: CellAnalysis, directives: Directives, source: str) -> str:
+        """Why the cell must always run (empty when it may be cached)."""
         if not source.strip():
             return "empty"
         if analysis.syntax_error:
@@ -189,7 +191,7 @@ class CellCache:
             return f"uses {shown}, whose effects a restore would not repeat"
         return ""
 
-    def _run_plan(
+    def run_plan(
         self,
         analysis: CellAnalysis,
         reason: str,
@@ -198,6 +200,7 @@ class CellCache:
         inputs: KeyInputs | None,
         record: bool,
     ) -> Plan:
+        """A plan to run the cell: the bindings and fingerprints to compare with afterwards."""
         candidates = self._mutation_candidates(analysis, namespace)
         return Plan(
             "run",
@@ -264,8 +267,8 @@ class CellCache:
     def restore(self, plan: Plan, namespace: MutableMapping[str, Any]) -> Sequence[Any]:
         """Load the entry's values into the namespace; return the outputs to replay.
 
-        Raises :class:`CacheEntryWarning` (as an exception) when a value cannot be loaded, so the
-        caller runs the cell instead.
+        Raises :class:`UnusableEntry` when a value cannot be loaded (nothing is changed then), so
+        the caller runs the cell instead.
         """
         entry = plan.entry
         assert entry is not None
@@ -276,7 +279,7 @@ class CellCache:
             restored = self.store.restore(entry.snapshot_id, names, external=namespace)
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
-                raise CacheEntryWarning(f"cache entry for this cell is unusable: {name}: {reason}")
+                raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
             values = restored.values
         for name in entry.deleted:
             namespace.pop(name, None)
@@ -444,7 +447,3 @@ def aliases_of(name: str, namespace: Mapping[str, Any]) -> list[str]:
     return sorted(
         n for n, v in namespace.items() if v is target and n != name and not is_ipython_name(n)
     )
-
-
-def warn_unusable(message: str) -> None:
-    warnings.warn(message, CacheEntryWarning, stacklevel=3)

@@ -47,7 +47,7 @@ def predict(nb: Notebook, store: Any, project: Path) -> list[CellPrediction]:
     for index, cell in enumerate(nb.code_cells):
         analysis = analyze_cell(cell.source)
         directives = Directives.from_tags(cell.tags)
-        why_not = planner._uncacheable(analysis, directives, cell.source)
+        why_not = planner.uncacheable(analysis, directives, cell.source)
         if why_not:
             predictions.append(CellPrediction(index, "always runs", why_not))
             for name in analysis.writes:

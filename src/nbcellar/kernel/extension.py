@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from nbcellar.cache.engine import CacheEntryWarning, CellCache, Outcome, Plan
+from nbcellar.cache.engine import CacheEntryWarning, CellCache, Outcome, Plan, UnusableEntry
 from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
 
 _DIRECTIVE = re.compile(r"^\s*#\s*nbcellar:\s*(.+?)\s*$", re.MULTILINE)
@@ -94,9 +94,9 @@ class CellCacheExtension:
                 try:
                     self._outputs = list(self.cache.restore(plan, self.shell.user_ns))
                     self.swap_pending = True
-                except CacheEntryWarning as exc:
+                except UnusableEntry as exc:
                     warnings.warn(f"{exc}; running the cell", CacheEntryWarning, stacklevel=1)
-                    plan = self.cache._run_plan(
+                    plan = self.cache.run_plan(
                         plan.analysis, "cache entry unusable", self.shell.user_ns,
                         plan.key, plan.inputs, record=True,
                     )  # fmt: skip
