@@ -258,7 +258,8 @@ CASES = [
     case("mutate-then-rebind", "xs.sort()\nxs = []", reads="xs", writes="xs", mutated="xs"),
     # -- dynamic ---------------------------------------------------------------------------------
     case("exec", "exec(code)", reads="code exec", mutated="code"),
-    case("globals-write", "globals()['x'] = 1", reads="globals", mutated="globals"),
+    case("globals-write", "globals()['x'] = 1"),
+    case("globals-write-computed", "globals()[f'v{i}'] = i", reads="i"),
     # -- IPython syntax ---------------------------------------------------------------------------
     case("line-magic-time", "%time x = f(a)", reads="a f", writes="x", mutated="a"),
     case("line-magic-timeit-private", "%timeit -n 1 -r 1 y = g(b)", reads="b g", mutated="b"),
@@ -313,6 +314,8 @@ def test_table_is_large_enough() -> None:
         ("v = eval(expr)", True, True),
         ("x = 1", False, False),
         ("def f():\n    return globals()", False, True),
+        ("globals()['x'] = 1", True, False),
+        ("for i in range(3):\n    globals()[f'v{i}'] = i", True, False),
     ],
 )
 def test_unknown_effects_are_flagged(

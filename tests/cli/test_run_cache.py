@@ -139,3 +139,32 @@ def test_two_runs_at_once_compute_a_slow_cell_once(tmp_path: Path, private_store
         for i in range(2)
     ]
     assert sorted(m["status"] for m in first) == ["ran", "restored"]
+
+
+def test_database_and_project_module_in_a_real_kernel(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        db.execute("CREATE TABLE sales (amount REAL)")
+        db.executemany("INSERT INTO sales VALUES (?)", [(1.0,), (2.5,)])
+    (tmp_path / "pricing.py").write_text("def with_tax(v):\n    return round(v * 1.2, 2)\n")
+    nb = write(
+        tmp_path / "report.ipynb",
+        [
+            "import sqlite3\nconn = sqlite3.connect('shop.db')",
+            "import time\ntime.sleep(1)\n"
+            "total = conn.execute('SELECT SUM(amount) FROM sales').fetchone()[0]",
+            "from pricing import with_tax",
+            "print(with_tax(total))",
+        ],
+    )
+    run(nb)
+    assert outputs(nb)[3][0]["text"] == "4.2\n"
+    run(nb)
+    # The connection cannot be stored, so its cell runs; the slow query stays restored.
+    assert statuses(nb) == ["restored", "restored", "restored", "restored"]
+    assert outputs(nb)[3][0]["text"] == "4.2\n"
+    (tmp_path / "pricing.py").write_text("def with_tax(v):\n    return round(v * 1.5, 2)\n")
+    run(nb)
+    assert statuses(nb) == ["restored", "restored", "ran", "ran"]
+    assert outputs(nb)[3][0]["text"] == "5.25\n"

@@ -239,3 +239,14 @@ def test_alias_made_by_a_restored_cell_is_the_live_object(session: Session) -> N
     session.run_all(cells)
     assert session.ns["a"] is session.ns["b"]
     assert session.ns["a"] == [1, 2]
+
+
+def test_names_bound_through_globals_are_caught_at_run_time(session: Session) -> None:
+    cells = ["for i in range(3):\n    globals()[f'v{i}'] = i * 10", "total = v0 + v1 + v2"]
+    first = session.run_all(cells)
+    assert first[0].outcome is not None
+    assert set(first[0].outcome.written) >= {"v0", "v1", "v2", "i"}
+    session.start()
+    again = session.run_all(cells)
+    assert [r.outcome.status for r in again if r.outcome] == ["restored", "restored"]
+    assert session.ns["total"] == 30

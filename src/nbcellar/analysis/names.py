@@ -185,6 +185,10 @@ class _ModuleWalker:
         elif isinstance(node, ast.Attribute):
             self.expr(node.value)
             self.mutate(root_name(node))
+        elif isinstance(node, ast.Subscript) and _is_namespace_call(node.value):
+            # globals()["name"] = value binds a name nbcellar cannot read off the code
+            self.expr(node.slice)
+            self.use.writes_unknown = True
         elif isinstance(node, ast.Subscript):
             self.expr(node.value)
             self.expr(node.slice)
@@ -361,6 +365,17 @@ class _ModuleWalker:
         self.expr(getattr(node, "value", None))
         if isinstance(name, ast.Name):
             self.bind(name.id)
+
+
+def _is_namespace_call(node: ast.expr) -> bool:
+    """``globals()`` (or ``locals()`` / ``vars()`` at module level, the same dict)."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("globals", "locals", "vars")
+        and not node.args
+        and not node.keywords
+    )
 
 
 def module_names(tree: ast.Module) -> NameUse:

@@ -1,10 +1,10 @@
 """Versions of what a cell depends on outside the namespace: imported modules and data files.
 
-A module from the project (a file under the project folder, outside site-packages) is versioned
-by the hash of its source and of the project modules it imports in turn; any other module by its
-distribution's version. Modules are located without being imported, so asking for a key has no
-side effects. Files named in ``depends:PATH`` tags are versioned by size and modification time,
-or by content for ``depends-content:PATH``.
+A module of the user's own (a file outside the interpreter's libraries and installed packages) is
+versioned by the hash of its source and of the user modules it imports in turn; any other module
+by its distribution's version. Modules are located without being imported, so asking for a key
+has no side effects. Files named in ``depends:PATH`` tags are versioned by size and modification
+time, or by content for ``depends-content:PATH``.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots if r))
 
 
-def is_project_file(path: str, project: Path) -> bool:
+def is_project_file(path: str) -> bool:
+    """True for the user's own code: any module file outside the interpreter's libraries and
+    installed packages (an editable install of the user's package counts as their code)."""
     real = os.path.realpath(path)
-    root = os.path.realpath(project)
-    if not real.startswith(root + os.sep):
+    parts = real.split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
         return False
-    return not any(
-        real.startswith(lib + os.sep) for lib in _library_roots() if lib != root
-    ) and "site-packages" not in real.split(os.sep)
+    return not any(real.startswith(lib + os.sep) for lib in _library_roots())
 
 
 def find_module_file(name: str, search: list[str]) -> str | None:
@@ -99,7 +99,7 @@ def module_version(name: str, project: Path) -> str:
         if current in seen:
             continue
         origin = find_module_file(current, search)
-        if origin is None or not os.path.isfile(origin) or not is_project_file(origin, project):
+        if origin is None or not os.path.isfile(origin) or not is_project_file(origin):
             seen[current] = "" if current != name else _library_version(current, origin)
             continue
         seen[current] = file_hash(origin)
