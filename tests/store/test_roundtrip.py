@@ -249,3 +249,14 @@ def test_importable_functions_are_stored_by_reference(store: Store) -> None:
     assert values["dumps"] is json.dumps
     assert values["join"] is os.path.join
     assert snap["dumps"].nbytes < 200
+
+
+def test_a_closed_file_is_stored_as_a_closed_file(store: Store, tmp_path: Path) -> None:
+    with open(tmp_path / "notes.txt", "w") as handle:
+        handle.write("x")
+    values = roundtrip(store, handle=handle)
+    restored = values["handle"]
+    assert restored.closed
+    assert restored.name == str(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="closed file"):
+        restored.read()

@@ -69,6 +69,27 @@ def _contiguous(array: Any) -> Any:
     return array
 
 
+class ClosedFile:
+    """Stands for a file that was already closed when saved (``with open(...) as f`` leaves one
+    behind): it has the name and mode, and refuses I/O exactly as a closed file does."""
+
+    closed = True
+
+    def __init__(self, name: Any, mode: str) -> None:
+        self.name = name
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"<closed file {self.name!r}, mode {self.mode!r}>"
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise ValueError("I/O operation on closed file.")
+
+
+def _closed_file(name: Any, mode: str) -> ClosedFile:
+    return ClosedFile(name, mode)
+
+
 def root_array(array: Any) -> Any:
     """The ndarray that owns the memory ``array`` looks at (itself if it owns it)."""
     import numpy as np
@@ -113,6 +134,8 @@ def _make_pickler_class() -> type:
             numpy = sys.modules.get("numpy")
             if numpy is not None and kind is numpy.ndarray and not obj.dtype.hasobject:
                 return self._reduce_array(obj, numpy)
+            if isinstance(obj, io.IOBase) and obj.closed:
+                return _closed_file, (getattr(obj, "name", None), getattr(obj, "mode", ""))
             return super().reducer_override(obj)
 
         def _reduce_array(self, array: Any, np: Any) -> Any:
