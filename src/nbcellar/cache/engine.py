@@ -111,6 +111,9 @@ class CellCache:
         self.versions: dict[str, str] = {}
         self.functions: dict[str, FunctionInfo] = {}
         self.last_outcome: Outcome | None = None
+        # The last fingerprint taken of each mutation candidate, with the object's id: the next
+        # cell that may mutate it need not hash it again before it runs.
+        self._fingerprints: dict[str, tuple[int, str | None]] = {}
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -210,7 +213,7 @@ class CellCache:
             inputs,
             record=record,
             bindings={n: id(v) for n, v in namespace.items() if not is_ipython_name(n)},
-            candidates={n: fingerprint(namespace[n]) for n in candidates},
+            candidates={n: self._fingerprint(n, namespace) for n in candidates},
             started=time.perf_counter(),
         )
 
@@ -222,6 +225,13 @@ class CellCache:
         if analysis.writes_unknown or analysis.reads_unknown:
             names = set(namespace)
         return {n for n in names if n in namespace and not is_ipython_name(n)}
+
+    def _fingerprint(self, name: str, namespace: Mapping[str, Any]) -> str | None:
+        value = namespace[name]
+        known = self._fingerprints.get(name)
+        if known is not None and known[0] == id(value):
+            return known[1]
+        return fingerprint(value)
 
     def lookup(self, key: CellKey) -> CacheEntry | None:
         record = self.store.get_record(KIND, key)
@@ -284,6 +294,8 @@ class CellCache:
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
+        for name in (*entry.written, *entry.mutated, *entry.deleted):
+            self._fingerprints.pop(name, None)
         self._settle(plan, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
             "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
@@ -335,11 +347,15 @@ class CellCache:
         bound = {n for n, ident in current.items() if plan.bindings.get(n) != ident}
         bound |= {n for n in plan.analysis.writes if n in current}
         written = tuple(sorted(bound)) + deleted
-        changed = {
-            n for n, before in plan.candidates.items()
-            if n in current and current[n] == plan.bindings.get(n)
-            and before is not None and fingerprint(namespace[n]) != before
-        }  # fmt: skip
+        after = {
+            n: fingerprint(namespace[n])
+            for n, before in plan.candidates.items()
+            if before is not None and n in current and current[n] == plan.bindings.get(n)
+        }
+        changed = {n for n, fp in after.items() if fp != plan.candidates[n]}
+        for name in written:
+            self._fingerprints.pop(name, None)
+        self._fingerprints.update({n: (current[n], fp) for n, fp in after.items()})
         changed_objects = {current[n] for n in changed}
         mutated = tuple(
             sorted(

@@ -87,10 +87,16 @@ def _imports_of(path: str, package: str) -> set[str]:
     return found
 
 
+_LIBRARY_MODULES: dict[str, str] = {}
+
+
 def module_version(name: str, project: Path) -> str:
-    """Source hash for a project module (with the project modules it imports), else a version."""
+    """Source hash for a user module (with the user modules it imports), else a version."""
     if name.startswith("."):
         return ABSENT
+    known = _LIBRARY_MODULES.get(name)
+    if known is not None:  # installed libraries do not change while a kernel runs
+        return known
     search = [str(project), *sys.path]
     seen: dict[str, str] = {}
     todo = [name]
@@ -108,9 +114,17 @@ def module_version(name: str, project: Path) -> str:
     if seen[name] and not seen[name].startswith(("lib:", ABSENT)):
         parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
         return "src:" + ";".join(parts)
+    if seen[name].startswith("lib:"):
+        _LIBRARY_MODULES[name] = seen[name]
     return seen[name]
 
 
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return dict(importlib.metadata.packages_distributions())
+
+
+@lru_cache(maxsize=1024)
 def _library_version(name: str, origin: str | None) -> str:
     if origin is None:
         return ABSENT if name.split(".")[0] not in sys.builtin_module_names else "lib:builtin"
@@ -118,7 +132,7 @@ def _library_version(name: str, origin: str | None) -> str:
     try:
         return f"lib:{top}=={importlib.metadata.version(top)}"
     except importlib.metadata.PackageNotFoundError:
-        distributions = importlib.metadata.packages_distributions().get(top, [])
+        distributions = _distributions().get(top, [])
         for dist in distributions:
             try:
                 return f"lib:{dist}=={importlib.metadata.version(dist)}"
