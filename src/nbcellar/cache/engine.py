@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, module_version
 from nbcellar.store.functions import bind_functions
-from nbcellar.store.records import VariableRecord
+from nbcellar.store.records import Snapshot, VariableRecord
 
 Action = Literal["restore", "replay", "run"]
 
@@ -231,7 +232,7 @@ class CellCache:
         known = self._fingerprints.get(name)
         if known is not None and known[0] == id(value):
             return known[1]
-        return fingerprint(value)
+        return fingerprint(value, name)
 
     def lookup(self, key: CellKey) -> CacheEntry | None:
         record = self.store.get_record(KIND, key)
@@ -296,6 +297,11 @@ class CellCache:
         namespace.update(bind_functions(values, namespace))
         for name in (*entry.written, *entry.mutated, *entry.deleted):
             self._fingerprints.pop(name, None)
+        # A value stored alone, with nothing referred to by name: its version is its fingerprint.
+        shared = Counter(entry.versions.values())
+        for name, version in entry.versions.items():
+            if name in values and shared[version] == 1 and "+" not in version:
+                self._fingerprints[name] = (id(namespace[name]), "fp:" + version[2:])
         self._settle(plan, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
             "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
@@ -348,7 +354,7 @@ class CellCache:
         bound |= {n for n in plan.analysis.writes if n in current}
         written = tuple(sorted(bound)) + deleted
         after = {
-            n: fingerprint(namespace[n])
+            n: fingerprint(namespace[n], n)
             for n, before in plan.candidates.items()
             if before is not None and n in current and current[n] == plan.bindings.get(n)
         }
@@ -365,8 +371,20 @@ class CellCache:
         )  # fmt: skip
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
-            entry = self._record(plan, namespace, written, mutated, deleted, outputs, seconds)
+            entry, snapshot = self._record(
+                plan, namespace, written, mutated, deleted, outputs, seconds
+            )
             recorded = True
+            # A variable saved alone was just fingerprinted by its save.
+            groups = Counter(v.value_key for v in snapshot.variables)
+            for variable in snapshot.variables:
+                if (
+                    variable.value_key
+                    and groups[variable.value_key] == 1
+                    and not variable.refers_to
+                ):
+                    ident = id(namespace[variable.name])
+                    self._fingerprints[variable.name] = (ident, "fp:" + variable.value_key)
             self._settle(plan, written, mutated, deleted, entry.version)
         else:
 
@@ -388,7 +406,7 @@ class CellCache:
         deleted: tuple[str, ...],
         outputs: Sequence[Mapping[str, Any]],
         seconds: float,
-    ) -> CacheEntry:
+    ) -> tuple[CacheEntry, Snapshot]:
         assert plan.key is not None
         assert plan.inputs is not None
         names = [n for n in (*written, *mutated) if n not in deleted]
@@ -421,7 +439,7 @@ class CellCache:
         )
         self.store.put_record(KIND, plan.key, entry.to_bytes(), snapshot.id)
         self.store.put_record("cell-latest", plan.inputs.code_hash, plan.key.encode())
-        return entry
+        return entry, snapshot
 
     def _content_version(self, variable: VariableRecord, inputs: KeyInputs) -> str:
         """A stored value's content hash, with what it refers to instead of containing: the

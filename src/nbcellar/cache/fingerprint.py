@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def fingerprint(value: Any) -> str | None:
-    """A hash of the value's pickled bytes and buffers; None when it cannot be pickled."""
+def fingerprint(value: Any, name: str = "") -> str | None:
+    """A hash of the value's pickled bytes and buffers; None when it cannot be pickled.
+
+    With the variable's name it equals the key the store gives that variable saved on its own,
+    so a save doubles as a fingerprint.
+    """
     from nbcellar.store.pickling import dump_values
     from nbcellar.store.values import prepare
 
     try:
-        return "fp:" + prepare(dump_values({"": value})).key
+        return "fp:" + prepare(dump_values({name: value})).key
     except Exception:  # unpicklable: its state cannot be read, so it cannot be compared
         return None
 
