@@ -138,7 +138,7 @@ def test_two_runs_at_once_compute_a_slow_cell_once(tmp_path: Path, private_store
         nbformat.read(tmp_path / f"out{i}.ipynb", as_version=4).cells[0].metadata["nbcellar"]
         for i in range(2)
     ]
-    assert sorted(m["status"] for m in first) == ["ran", "restored"]
+    assert sorted(m["status"] for m in first) == ["ran", "restored"], (first, results)
 
 
 def test_database_and_project_module_in_a_real_kernel(tmp_path: Path) -> None:

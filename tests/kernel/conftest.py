@@ -40,7 +40,7 @@ class Session:
     def start(self, cached: bool = True) -> None:
         self.shell.reset(new_session=False)
         if self.extension is not None:
-            self.extension.unregister()
+            self.extension.unregister()  # waits for background writes, as a kernel exit does
             self.extension = None
         if cached:
             store = open_store(self.store_dir)

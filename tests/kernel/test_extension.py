@@ -173,6 +173,7 @@ def test_corrupted_entry_is_a_miss_with_a_warning(session: Session) -> None:
 
     session.run("import numpy as np")
     session.run("big = np.arange(300_000.0)")
+    session.extension.flush()  # type: ignore[union-attr]
     store = session.extension.cache.store  # type: ignore[union-attr]
     for key in store.blobs.iter_keys():
         path = store.blobs.path(key)

@@ -183,3 +183,37 @@ def test_a_lock_held_by_a_dead_process_is_taken_over(store: Store) -> None:
         db.execute("UPDATE locks SET owner = ? WHERE name = 'cell:k'",
                    (f"{socket.gethostname()}:1",))  # fmt: skip
     assert not try_lock(store.index, "cell:k")  # pid 1 is alive: the lock is held
+
+
+def test_background_save_is_written_and_indexed_after_flush(store: Store) -> None:
+    calls: list[bool] = []
+    data = np.arange(500_000.0)
+    snap = store.save_namespace(
+        {"data": data}, background=True, then=lambda _i, ok: calls.append(ok)
+    )
+    store.flush()
+    assert calls == [True]
+    np.testing.assert_array_equal(store.load_namespace(snap.id)["data"], data)
+    assert store.verify().ok
+
+
+def test_background_save_of_a_value_changed_while_writing_is_dropped(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = np.zeros(500_000)
+    original_put = store.blobs.put
+
+    def put_after_a_change(view: object, key: object = None) -> object:
+        data[10] = 1.0  # the next cell changes the array while it is being written
+        return original_put(view, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.blobs, "put", put_after_a_change)
+    calls: list[bool] = []
+    snap = store.save_namespace(
+        {"data": data}, background=True, then=lambda _i, ok: calls.append(ok)
+    )
+    store.flush()
+    assert calls == [False]
+    assert snap.id not in {s.id for s in store.snapshots()}
+    assert store.index.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
+    assert store.verify().ok

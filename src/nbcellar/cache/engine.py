@@ -10,6 +10,7 @@ and after) and names changed in place (candidates from the analysis whose finger
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -418,27 +419,57 @@ class CellCache:
             for n in plan.inputs.names
             if n in namespace and n not in mutated and plan.bindings.get(n) == id(namespace[n])
         }
-        snapshot = self.store.save_namespace(
-            {n: namespace[n] for n in names}, label=f"cell {plan.key}", external=external
-        )
-        entry = CacheEntry(
-            key=plan.key,
-            inputs=plan.inputs,
-            snapshot_id=snapshot.id,
-            written=tuple(n for n in written if n not in deleted),
-            mutated=mutated,
-            deleted=deleted,
-            unserializable=snapshot.unserializable,
-            outputs=tuple(outputs),
-            seconds=seconds,
-            versions={
-                v.name: self._content_version(v, plan.inputs)
-                for v in snapshot.variables
-                if v.value_key is not None
-            },
-        )
-        self.store.put_record(KIND, plan.key, entry.to_bytes(), snapshot.id)
-        self.store.put_record("cell-latest", plan.inputs.code_hash, plan.key.encode())
+        key, code_hash, release = plan.key, plan.inputs.code_hash, plan.locked
+        built: list[CacheEntry] = []
+        ready = threading.Event()
+
+        def commit(index: Any, ok: bool) -> None:
+            """In the writing thread: index the entry once its values are stored."""
+            from nbcellar.store.records_table import put_record, unlock
+
+            ready.wait()
+            try:
+                if ok and built:
+                    put_record(index, KIND, key, built[0].to_bytes(), built[0].snapshot_id)
+                    put_record(index, "cell-latest", code_hash, key.encode(), None)
+            finally:
+                if release:
+                    unlock(index, f"cell:{key}")
+
+        # The values are pickled and hashed now; they are written while the next cells run.
+        plan.locked = False  # the writing thread releases the lock once the entry is indexed
+        try:
+            snapshot = self.store.save_namespace(
+                {n: namespace[n] for n in names},
+                label=f"cell {plan.key}",
+                external=external,
+                background=True,
+                then=commit,
+            )
+        except BaseException:
+            plan.locked = release
+            ready.set()
+            raise
+        try:
+            entry = CacheEntry(
+                key=plan.key,
+                inputs=plan.inputs,
+                snapshot_id=snapshot.id,
+                written=tuple(n for n in written if n not in deleted),
+                mutated=mutated,
+                deleted=deleted,
+                unserializable=snapshot.unserializable,
+                outputs=tuple(outputs),
+                seconds=seconds,
+                versions={
+                    v.name: self._content_version(v, plan.inputs)
+                    for v in snapshot.variables
+                    if v.value_key is not None
+                },
+            )
+            built.append(entry)
+        finally:
+            ready.set()  # the writing thread waits for the entry, or for nothing
         return entry, snapshot
 
     def _content_version(self, variable: VariableRecord, inputs: KeyInputs) -> str:

@@ -68,6 +68,7 @@ class CellCacheExtension:
             kernel.finish_metadata = self._finish_metadata
 
     def unregister(self) -> None:
+        self.flush()
         self.shell.events.unregister("pre_run_cell", self.pre_run_cell)
         self.shell.events.unregister("post_run_cell", self.post_run_cell)
         if self._transformer in self.shell.ast_transformers:
@@ -109,6 +110,10 @@ class CellCacheExtension:
             self.recorder.start()
         elif plan.action == "replay":
             self._replay_started = time.perf_counter()
+
+    def flush(self) -> None:
+        """Wait until the values of the cells that ran are written to the store."""
+        self.cache.store.flush()
 
     def replay_outputs(self) -> Replayed | None:
         """Called by a restored cell in place of its code."""

@@ -217,6 +217,8 @@ def execute_notebook(
                         tags = list(cell.get("metadata", {}).get("tags", []))
                         silently(f"get_ipython().nbcellar.next_tags = {json.dumps(tags)}")
                     client.execute_cell(cell, index)
+                if store_root is not None:  # values still being written must land first
+                    silently("get_ipython().nbcellar.flush()")
         except CellExecutionError:
             pass  # the failing cell is recorded by cell_executed; later cells stay "not run"
         except CellTimeoutError:

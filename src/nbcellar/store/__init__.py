@@ -20,7 +20,7 @@ from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
 from nbcellar.store.index import Index
 from nbcellar.store.location import ENV_VAR, STORE_DIRNAME, find_store_root
 from nbcellar.store.maintenance import GcReport, StoreInfo, VerifyReport, gc, info, verify
-from nbcellar.store.namespace import NamespaceWriter, load, read_snapshot
+from nbcellar.store.namespace import Committed, NamespaceWriter, load, read_snapshot
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 
 
@@ -50,6 +50,8 @@ class Store:
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        background: bool = False,
+        then: Committed | None = None,
     ) -> Snapshot:
         """Save every variable of ``namespace``; only values not already stored are written.
 
@@ -60,10 +62,25 @@ class Store:
         ``external``: variables that are not saved but that saved values may hold (an alias of
         one, a list inside one): such objects are stored as references by name, and the same
         mapping given to :meth:`restore` puts them back, so aliasing survives partial saves.
+
+        ``background``: pickle and hash now, write and index in a thread, so the caller goes on
+        at once; each written blob is hashed again from the file, and if a value changed in the
+        meantime the save is dropped. ``then(index, ok)`` runs after it is indexed (ok=True) or
+        dropped, in the writing thread, with that thread's connection. :meth:`flush` waits.
         """
         return self._writer.save(
-            namespace, label=label, parent=parent, changed=changed, external=external
+            namespace,
+            label=label,
+            parent=parent,
+            changed=changed,
+            external=external,
+            background=background,
+            then=then,
         )
+
+    def flush(self) -> None:
+        """Wait for background saves to be written and indexed."""
+        self._writer.flush()
 
     def snapshot(self, snapshot_id: str) -> Snapshot:
         return read_snapshot(self.index, snapshot_id)
@@ -130,6 +147,7 @@ class Store:
             db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
 
     def close(self) -> None:
+        self.flush()
         self.index.close()
 
 

@@ -12,6 +12,7 @@ import functools
 import importlib
 import secrets
 import socket
+import threading
 import time
 import types
 import weakref
@@ -24,6 +25,17 @@ from nbcellar.store.index import Index
 from nbcellar.store.pickling import Dumped, dump_values, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 from nbcellar.store.values import PreparedValue, prepare, read_value
+
+Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
+Committed = Callable[[Index, bool], None]
+"""Called once a save is indexed (True) or abandoned (False), with the connection it used."""
+
+
+class ChangedWhileSaving(Exception):
+    """A value changed in memory while a background save was writing it; the save is dropped."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"object {key} changed while it was being written")
 
 
 def new_snapshot_id() -> SnapshotId:
@@ -110,6 +122,7 @@ class NamespaceWriter:
         self.index = index
         self.saved: dict[str, _Saved] = {}
         self._external: dict[int, str] = {}
+        self.background: list[threading.Thread] = []
 
     def save(
         self,
@@ -119,6 +132,8 @@ class NamespaceWriter:
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        background: bool = False,
+        then: Committed | None = None,
     ) -> Snapshot:
         self._external = {id(v): n for n, v in (external or {}).items()}
         items = {
@@ -145,7 +160,7 @@ class NamespaceWriter:
             else:  # pickled alone each member worked; keep them apart then
                 prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members]
 
-        written, writer = self._write(prepared)
+        writer = self._register(prepared)
         for members, value, member_dumps in prepared:
             refers_to = tuple(
                 sorted(set().union(*(d.external_used for d in member_dumps.values())))
@@ -173,9 +188,18 @@ class NamespaceWriter:
             label=label,
             parent=parent,
             nbytes=sum({r.value_key: r.nbytes for r in records.values() if r.value_key}.values()),
-            written_bytes=written,
+            written_bytes=self._missing_bytes(prepared),
         )
-        written += self._record(snapshot, prepared, writer)
+        if background:
+            thread = threading.Thread(
+                target=self._finish,
+                args=(snapshot, prepared, writer, then, True),
+                name=f"nbcellar-save-{snapshot_id}",
+            )
+            thread.start()
+            self.background.append(thread)
+            return snapshot
+        written = self._finish(snapshot, prepared, writer, then, background=False)
         return replace(snapshot, written_bytes=written)
 
     def _dump_each(
@@ -234,10 +258,8 @@ class NamespaceWriter:
         except Exception:
             return None
 
-    def _write(
-        self, prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
-    ) -> tuple[int, str]:
-        """Write every blob not already stored, protected from gc while in flight."""
+    def _register(self, prepared: Prepared) -> str:
+        """Protect the blobs about to be written from gc (see maintenance.gc)."""
         keys = {v.key for _, v, _ in prepared if not v.inline}
         keys |= {k for _, v, _ in prepared for k, _ in v.buffers}
         me = writer_id()
@@ -245,26 +267,70 @@ class NamespaceWriter:
             db.executemany(
                 "INSERT INTO pending VALUES (?, ?, ?)", [(k, me, time.time()) for k in keys]
             )
+        return me
+
+    def _missing_bytes(self, prepared: Prepared) -> int:
+        missing = 0
+        for _, value, _ in prepared:
+            missing += sum(size for key, size in value.buffers if not self.blobs.has(key))
+            if not value.inline and not self.blobs.has(value.key):
+                missing += len(value.blob)
+        return missing
+
+    def _write_blobs(self, prepared: Prepared, verify: bool) -> int:
+        """Write every blob not already stored. With ``verify``, each written file is hashed
+        again: values may have changed in memory while a background write read them."""
         written = 0
         for _, value, _ in prepared:
             for (key, size), view in zip(value.buffers, value.views, strict=True):
                 if not self.blobs.has(key):
                     self.blobs.put(view, key)
+                    if verify and not self.blobs.intact(key):
+                        self.blobs.delete(key)
+                        raise ChangedWhileSaving(key)
                     written += size
             if not value.inline and not self.blobs.has(value.key):
                 self.blobs.put(value.blob, value.key)
                 written += len(value.blob)
-        return written, me
+        return written
 
-    def _record(
+    def _finish(
         self,
         snapshot: Snapshot,
-        prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]],
+        prepared: Prepared,
         writer: str,
+        then: Committed | None,
+        background: bool,
     ) -> int:
+        """Write the blobs and index the snapshot, then call ``then`` with the connection used."""
+        index = Index(self.index.path) if background else self.index
+        try:
+            written = self._write_blobs(prepared, verify=background)
+            written += self._record(snapshot, prepared, writer, index)
+            if then is not None:
+                then(index, True)
+            return written
+        except BaseException:
+            with index.write() as db:
+                db.execute("DELETE FROM pending WHERE writer = ?", (writer,))
+            if then is not None:
+                then(index, False)
+            if not background:
+                raise
+            return 0
+        finally:
+            if background:
+                index.close()
+
+    def flush(self) -> None:
+        """Wait until every background save has been written and indexed."""
+        while self.background:
+            self.background.pop().join()
+
+    def _record(self, snapshot: Snapshot, prepared: Prepared, writer: str, index: Index) -> int:
         """Index the snapshot in one transaction; return the bytes of new inline values."""
         written = 0
-        with self.index.write() as db:
+        with index.write() as db:
             for members, value, _ in prepared:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO stored_values (key, nbytes, names, data) "
