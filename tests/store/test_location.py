@@ -79,3 +79,24 @@ def test_a_version_1_store_is_migrated_and_keeps_its_snapshots(tmp_path: Path) -
     assert store.load_namespace("s1") == {"m": json}
     snap = store.save_namespace({"x": [1, 2]})
     assert store.load_namespace(snap.id) == {"x": [1, 2]}
+
+
+def test_many_processes_opening_a_new_store_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time\nfrom nbcellar.store import open_store\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"  # all open at the same instant
+        "open_store(sys.argv[1]).close()"
+    )
+    start = str(time.time() + 3.0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "s"), start], stderr=subprocess.PIPE
+        )
+        for _ in range(8)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
