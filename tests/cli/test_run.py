@@ -93,13 +93,14 @@ def test_timeout_stops_a_slow_cell(tmp_path: Path) -> None:
     assert "timed out after 1 s" in result.stderr
 
 
-def test_missing_kernel_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_missing_kernel_is_one_line_and_writes_nothing(tmp_path: Path, private_store: Path) -> None:
     src = make_notebook(tmp_path / "r.ipynb", "x <- 1", kernel="no-such-kernel")
     result = CliRunner().invoke(cli, ["run", str(src)])
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0
     assert "kernel 'no-such-kernel' is not installed" in result.stderr
     assert not (tmp_path / "r.out.ipynb").exists()
+    assert not private_store.exists()
 
 
 @pytest.mark.parametrize(

@@ -52,10 +52,13 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nbcellar.notebook import read_notebook, write_notebook
-    from nbcellar.runs.execute import CellRun, execute_notebook
+    from nbcellar.runs.execute import CellRun, check_kernel, execute_notebook
 
     nb = read_notebook(notebook)
     target = output or default_output(notebook)
+    if target.resolve() == notebook.resolve():
+        raise click.BadParameter("the output would overwrite the input", param_hint="--output")
+    check_kernel(kernel_name or nb.kernel_name or "python3")  # before the store is touched
     store_root = None
     if not no_cache:
         from nbcellar.store import open_store
@@ -63,8 +66,6 @@ def run(
         store = open_store(store_path(ctx))
         store_root = store.root
         store.close()
-    if target.resolve() == notebook.resolve():
-        raise click.BadParameter("the output would overwrite the input", param_hint="--output")
     code_cells = nb.code_cells
     err = console(stderr=True)
     progress = Progress(
