@@ -38,20 +38,18 @@ Needs numpy, pandas, matplotlib and scikit-learn in the kernel's environment (th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import importlib.util
-import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from common import machine, scratch
 
 MB = 1_000_000
 NOTEBOOK = "analysis.ipynb"
@@ -338,7 +336,7 @@ class Measurements:
 
 def warm_up(parent: str | None, sizes: Sizes) -> None:
     """Run the imports cell in a plain and in a caching kernel, untimed: warms the disk cache."""
-    with scratch(parent) as folder:
+    with scratch(parent, "bench-cache-") as folder:
         path = folder / NOTEBOOK
         write_notebook(path, cell_sources(sizes)[:1])
         run_nbclient(path, None)
@@ -407,21 +405,6 @@ def typical_ran(runs: list[Run]) -> tuple[int, ...]:
 
 def cells_text(cells: tuple[int, ...]) -> str:
     return "none" if not cells else ", ".join(f"[{n}]" for n in cells)
-
-
-def machine() -> str:
-    ram = "?"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.platform()}, {cpu}, {os.cpu_count()} CPUs, {ram} RAM"
 
 
 def versions() -> str:
@@ -559,15 +542,6 @@ def report(found: Measurements, repeats: int) -> None:
     print_table(rows)
 
 
-@contextlib.contextmanager
-def scratch(parent: str | None) -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="bench-cache-", dir=parent))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def missing_libraries() -> list[str]:
     needed = ("numpy", "pandas", "matplotlib", "sklearn", "nbformat", "nbclient", "ipykernel")
     return [name for name in needed if importlib.util.find_spec(name) is None]
@@ -610,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     print("warming up (imports cell, plain and caching kernel; untimed) ...")
     warm_up(args.dir, sizes)
     for repeat in range(1, repeats + 1):
-        with scratch(args.dir) as folder:
+        with scratch(args.dir, "bench-cache-") as folder:
             one_repeat(folder, sizes, repeat, with_jcache, found)
     report(found, repeats)
     return 0

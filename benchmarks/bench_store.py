@@ -29,17 +29,17 @@ import contextlib
 import importlib.metadata
 import json
 import math
-import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from common import machine, scratch
 
 ARRAYS = ("a0", "a1", "a2", "a3")
 SMALL_OBJECTS = 1000
@@ -117,15 +117,6 @@ def touch_all(ns: Mapping[str, Any]) -> Result:
 
 def array_bytes() -> int:
     return sum(int(globals()[name].nbytes) for name in ARRAYS)
-
-
-@contextlib.contextmanager
-def scratch(parent: str | None) -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="nbcellar-bench-", dir=parent))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def tree_bytes(folder: Path) -> int:
@@ -281,16 +272,6 @@ def run_child(args: argparse.Namespace, phase: str, *extra: str) -> Result:
 
 
 # --- the parent: orchestrates the children and prints the table
-
-
-def machine() -> str:
-    ram = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
-    cpu = platform.processor() or platform.machine()
-    return f"{platform.platform()}, {cpu}, {os.cpu_count()} CPUs, {ram} RAM"
 
 
 def versions() -> str:

@@ -334,18 +334,19 @@ class CellCache:
     ) -> Outcome:
         """Record what a cell that ran did; store an entry if it succeeded and may be cached."""
         try:
-            return self._finish_run(plan, namespace, outputs, succeeded)
-        finally:
+            return self._observe_run(plan, namespace, outputs, succeeded)
+        finally:  # a recorded entry hands the lock to the writing thread (plan.locked is False)
             if plan.locked:
                 self._release(plan.key)
 
-    def _finish_run(
+    def _observe_run(
         self,
         plan: Plan,
         namespace: Mapping[str, Any],
         outputs: Sequence[Mapping[str, Any]],
         succeeded: bool,
     ) -> Outcome:
+        """What changed in the namespace, recorded as an entry or as measured versions."""
         seconds = time.perf_counter() - plan.started
         current = {n: id(v) for n, v in namespace.items() if not is_ipython_name(n)}
         deleted = tuple(sorted(set(plan.bindings) - set(current)))
