@@ -168,3 +168,105 @@ def test_database_and_project_module_in_a_real_kernel(tmp_path: Path) -> None:
     run(nb)
     assert statuses(nb) == ["restored", "restored", "ran", "ran"]
     assert outputs(nb)[3][0]["text"] == "5.25\n"
+
+
+# --- a notebook whose every cell would be restored needs no kernel
+
+SHOWN = [
+    "import sys\nfrom IPython.display import HTML, display\nprint('to stdout')\n"
+    "print('to stderr', file=sys.stderr)",
+    "",
+    "display(HTML('<b>shown</b>'))\nrows = [1, 2, 3]\nrows",
+    "total = sum(rows)\nprint(total)\ntotal * 2",
+]
+
+
+def execute(path: Path, **options: Any) -> Any:
+    from nbcellar.notebook import read_notebook
+    from nbcellar.runs.execute import execute_notebook
+    from nbcellar.store.location import find_store_root
+
+    return execute_notebook(
+        read_notebook(path), cwd=path.parent, store_root=find_store_root(None), **options
+    )
+
+
+def cells_shown(result: Any) -> list[tuple[Any, Any, Any]]:
+    return [
+        (c.execution_count, c.outputs, c.metadata.get("nbcellar", {}).get("status"))
+        for c in result.notebook.cells
+    ]
+
+
+def test_an_unchanged_notebook_is_restored_without_a_kernel_as_a_kernel_would(
+    tmp_path: Path,
+) -> None:
+    nb = write(tmp_path / "shown.ipynb", SHOWN)
+    first = execute(nb)
+    assert first.kernel_started
+    in_kernel = execute(nb, without_kernel=False)
+    assert in_kernel.kernel_started
+    assert [c.status for c in in_kernel.cells] == ["restored", "not run", "restored", "restored"]
+    served = execute(nb)
+    assert not served.kernel_started
+    assert [c.status for c in served.cells] == ["restored", "not run", "restored", "restored"]
+    assert cells_shown(served) == cells_shown(in_kernel)
+    assert [c.outputs for c in served.notebook.cells] == [c.outputs for c in first.notebook.cells]
+    assert served.seconds < 1.0
+    result = run(nb)
+    assert "without starting a kernel" in result.stdout
+
+
+def test_a_kernel_runs_what_changed_outside_the_notebook(tmp_path: Path) -> None:
+    (tmp_path / "pricing.py").write_text("RATE = 1.2\n")
+    (tmp_path / "sales.csv").write_text("1.0\n2.5\n")
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("from pricing import RATE"),
+            nbformat.v4.new_code_cell(
+                "amounts = [float(v) for v in open('sales.csv')]",
+                metadata={"tags": ["depends:sales.csv"]},
+            ),
+            nbformat.v4.new_code_cell("print(round(sum(amounts) * RATE, 2))"),
+        ]
+    )
+    path = tmp_path / "priced.ipynb"
+    nbformat.write(nb, path)
+    assert execute(path).kernel_started
+    assert not execute(path).kernel_started
+    (tmp_path / "pricing.py").write_text("RATE = 1.5\n")
+    edited = execute(path)
+    assert edited.kernel_started
+    assert [c.status for c in edited.cells] == ["ran", "restored", "ran"]
+    assert edited.notebook.cells[2].outputs[0]["text"] == "5.25\n"
+    assert not execute(path).kernel_started
+    (tmp_path / "sales.csv").write_text("1.0\n2.5\n4.0\n")
+    data = execute(path)
+    assert data.kernel_started
+    assert [c.status for c in data.cells] == ["restored", "ran", "ran"]
+    assert data.notebook.cells[2].outputs[0]["text"] == "11.25\n"
+
+
+def test_refresh_tags_and_lost_entries_start_a_kernel(tmp_path: Path) -> None:
+    from nbcellar.cache.entries import KIND
+    from nbcellar.store import open_store
+
+    nb = write(tmp_path / "flow.ipynb", CELLS)
+    first = execute(nb)
+    assert not execute(nb).kernel_started
+    store = open_store()
+    try:
+        key = first.cells[2].key
+        assert key is not None
+        store.delete_record(KIND, key)
+    finally:
+        store.close()
+    lost = execute(nb)
+    assert lost.kernel_started
+    # The cell runs again; it makes the same value, so the cell reading it stays restored.
+    assert [c.status for c in lost.cells] == ["restored", "restored", "ran", "restored", "restored"]
+    assert not execute(nb).kernel_started
+    tagged = nbformat.read(nb, as_version=4)
+    tagged.cells[0].metadata["tags"] = ["refresh"]
+    nbformat.write(tagged, nb)
+    assert execute(nb).kernel_started

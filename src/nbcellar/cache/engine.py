@@ -44,6 +44,14 @@ def is_ipython_name(name: str) -> bool:
     return bool(_IPYTHON_NAME.match(name)) or (name.startswith("__") and name.endswith("__"))
 
 
+_DIRECTIVE = re.compile(r"^\s*#\s*nbcellar:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def directives_in(source: str) -> list[str]:
+    """Tags written as ``# nbcellar: nocache depends:data.csv`` comments in the cell."""
+    return [tag for line in _DIRECTIVE.findall(source) for tag in re.split(r"[\s,]+", line) if tag]
+
+
 class CacheEntryWarning(UserWarning):
     """A cache entry could not be used (damaged values); the cell runs instead."""
 
@@ -147,10 +155,11 @@ class CellCache:
                 names[name] = f"{names.get(name) or self.version_of(name, namespace)}"
                 names[name] += "|same object as " + ",".join(others)
         modules = {m: module_version(m, self.project) for m in sorted(analysis.imports)}
-        files = {p: file_version(p, self.project) for p in directives.depends}
+        # Paths are relative to the working directory, as the cell's own open() calls are.
+        here = Path.cwd()
+        files = {p: file_version(p, here) for p in directives.depends}
         files |= {
-            f"content:{p}": file_version(p, self.project, content=True)
-            for p in directives.depends_content
+            f"content:{p}": file_version(p, here, content=True) for p in directives.depends_content
         }
         return KeyInputs(analysis.code_hash, analysis.silent, names, modules, files)
 
@@ -177,7 +186,8 @@ class CellCache:
         plan.locked = wait
         return plan
 
-    def uncacheable(self, analysis: CellAnalysis, directives: Directives, source: str) -> str:
+    @staticmethod
+    def uncacheable(analysis: CellAnalysis, directives: Directives, source: str) -> str:
         """Why the cell must always run (empty when it may be cached)."""
         if not source.strip():
             return "empty"

@@ -87,17 +87,21 @@ def _imports_of(path: str, package: str) -> set[str]:
     return found
 
 
-_LIBRARY_MODULES: dict[str, str] = {}
+_LIBRARY_MODULES: dict[tuple[str, Path, Path | None], str] = {}
 
 
-def module_version(name: str, project: Path) -> str:
-    """Source hash for a user module (with the user modules it imports), else a version."""
+def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
+    """Source hash for a user module (with the user modules it imports), else a version.
+
+    Modules are searched in ``project``, then ``cwd`` (a kernel's working directory, first on
+    its path: give it when asking from outside the kernel), then this interpreter's path.
+    """
     if name.startswith("."):
         return ABSENT
-    known = _LIBRARY_MODULES.get(name)
+    known = _LIBRARY_MODULES.get((name, project, cwd))
     if known is not None:  # installed libraries do not change while a kernel runs
         return known
-    search = [str(project), *sys.path]
+    search = [str(project), *([str(cwd)] if cwd is not None else []), *sys.path]
     seen: dict[str, str] = {}
     todo = [name]
     while todo:
@@ -115,7 +119,7 @@ def module_version(name: str, project: Path) -> str:
         parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
         return "src:" + ";".join(parts)
     if seen[name].startswith("lib:"):
-        _LIBRARY_MODULES[name] = seen[name]
+        _LIBRARY_MODULES[name, project, cwd] = seen[name]
     return seen[name]
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from nbcellar.analysis import FunctionInfo, analyze_cell
 from nbcellar.analysis.graph import reads_through_calls
-from nbcellar.cache.engine import Directives, is_ipython_name
+from nbcellar.cache.engine import Directives, directives_in, is_ipython_name
 from nbcellar.cache.entries import KIND, CacheEntry
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, module_version
@@ -36,8 +36,9 @@ def _without_aliases(inputs: KeyInputs) -> KeyInputs:
     return KeyInputs(inputs.code_hash, inputs.silent, names, inputs.modules, inputs.files)
 
 
-def predict(nb: Notebook, store: Any, project: Path) -> list[CellPrediction]:
-    """For each code cell: would it be restored or run, and why."""
+def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPrediction]:
+    """For each code cell: would it be restored or run, and why, in a kernel started in
+    ``cwd`` (where relative ``depends:`` paths are found, and modules after ``project``)."""
     from nbcellar.cache.engine import CellCache
 
     planner = CellCache(store, project)
@@ -46,7 +47,8 @@ def predict(nb: Notebook, store: Any, project: Path) -> list[CellPrediction]:
     predictions: list[CellPrediction] = []
     for index, cell in enumerate(nb.code_cells):
         analysis = analyze_cell(cell.source)
-        directives = Directives.from_tags(cell.tags)
+        tags = [*cell.tags, *directives_in(cell.source)]
+        directives = Directives.from_tags(tags)
         why_not = planner.uncacheable(analysis, directives, cell.source)
         if why_not:
             predictions.append(CellPrediction(index, "always runs", why_not))
@@ -62,20 +64,20 @@ def predict(nb: Notebook, store: Any, project: Path) -> list[CellPrediction]:
             analysis.code_hash,
             analysis.silent,
             {n: versions.get(n, ABSENT) for n in sorted(inputs_names)},
-            {m: module_version(m, project) for m in sorted(analysis.imports)},
-            {p: file_version(p, project) for p in directives.depends}
+            {m: module_version(m, project, cwd) for m in sorted(analysis.imports)},
+            {p: file_version(p, cwd) for p in directives.depends}
             | {
-                f"content:{p}": file_version(p, project, content=True)
+                f"content:{p}": file_version(p, cwd, content=True)
                 for p in directives.depends_content
             },
         )
         entry = _find_entry(store, inputs, planner)
-        if entry is not None and "refresh" not in cell.tags:
+        if entry is not None and not directives.refresh:
             predictions.append(CellPrediction(index, "restore", "unchanged"))
             for name in (*entry.written, *entry.mutated):
                 versions[name] = entry.version(name)
         else:
-            reason = "tagged refresh" if "refresh" in cell.tags else planner.why_missed(inputs)
+            reason = "tagged refresh" if directives.refresh else planner.why_missed(inputs)
             predictions.append(CellPrediction(index, "run", reason))
             for name in analysis.writes | analysis.mutated:
                 versions[name] = f"new:{inputs.key()}"

@@ -106,9 +106,12 @@ def run(
     cache_note = ""
     if result.cached:
         cache_note = f", {restored} restored (saved {result.saved_seconds:.1f} s)"
+    where = f"on kernel {result.kernel_name}"
+    if not result.kernel_started:
+        where = "without starting a kernel (nothing changed since the last run)"
     out.print(
         f"{ran} of {len(code_cells)} cells ran{cache_note} in {result.seconds:.1f} s "
-        f"on kernel {result.kernel_name}; executed notebook: {target}",
+        f"{where}; executed notebook: {target}",
         soft_wrap=True,
     )
     if errors and not allow_errors:

@@ -26,7 +26,7 @@ def status(ctx: click.Context, notebook: Path) -> None:
 
     nb = read_notebook(notebook)
     store = open_context_store(ctx)
-    predictions = predict(nb, store, Path(store.root).parent)
+    predictions = predict(nb, store, Path(store.root).parent, notebook.resolve().parent)
     table = Table(title=f"{notebook}: what 'nbcellar run' would do", title_justify="left")
     for column in ("cell", "source", "would", "why"):
         table.add_column(column, overflow="fold")

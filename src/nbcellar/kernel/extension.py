@@ -10,22 +10,22 @@ ran (``post_run_cell``). Tags reach the kernel from ``nbcellar run``; in a noteb
 from __future__ import annotations
 
 import ast
-import re
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from nbcellar.cache.engine import CacheEntryWarning, CellCache, Outcome, Plan, UnusableEntry
+from nbcellar.cache.engine import (
+    CacheEntryWarning,
+    CellCache,
+    Outcome,
+    Plan,
+    UnusableEntry,
+    directives_in,
+)
 from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
 
-_DIRECTIVE = re.compile(r"^\s*#\s*nbcellar:\s*(.+?)\s*$", re.MULTILINE)
 ATTRIBUTE = "nbcellar"
-
-
-def directives_in(source: str) -> list[str]:
-    """Tags written as ``# nbcellar: nocache depends:data.csv`` comments in the cell."""
-    return [tag for line in _DIRECTIVE.findall(source) for tag in re.split(r"[\s,]+", line) if tag]
 
 
 class _SwapForReplay(ast.NodeTransformer):

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ class CellRun:
     seconds: float
     error: str | None = None
     saved_seconds: float = 0.0
+    key: str | None = None  # the cell's cache key, when the cache keyed it
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ExecutionResult:
     kernel_name: str
     seconds: float
     cached: bool
+    kernel_started: bool = True  # False: every cell was restored from a remembered run
 
     @property
     def failed(self) -> CellRun | None:
@@ -126,6 +128,7 @@ class _Runner:
             seconds=seconds,
             error=None if ok else _error_line(cell.get("outputs", [])),
             saved_seconds=float(cached.get("saved_seconds", 0.0)) if ok else 0.0,
+            key=cached.get("key") if ok else None,
         )
         if cached:
             cell.setdefault("metadata", {})["nbcellar"] = {
@@ -164,10 +167,13 @@ def execute_notebook(
     store_root: Path | None = None,
     on_cell_start: Callable[[int], None] | None = None,
     on_cell_done: Callable[[CellRun], None] | None = None,
+    without_kernel: bool = True,
 ) -> ExecutionResult:
     """Run every code cell of ``nb`` in a fresh kernel started in ``cwd``.
 
-    With ``store_root`` the kernel caches its cells in that store (``%load_ext nbcellar``).
+    With ``store_root`` the kernel caches its cells in that store (``%load_ext nbcellar``); when
+    the store shows that a kernel would restore every cell, no kernel is started at all (unless
+    ``without_kernel`` is False) and the executed notebook is the one that run produced.
     """
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
@@ -175,12 +181,17 @@ def execute_notebook(
 
     name = kernel_name or nb.kernel_name or "python3"
     check_kernel(name)
+    begin = time.perf_counter()
+    if store_root is not None and without_kernel:
+        restored = _restore_remembered(nb, name, store_root, Path(cwd), on_cell_start, on_cell_done)
+        if restored is not None:
+            return replace(restored, seconds=time.perf_counter() - begin)
     node = to_nbformat(nb)
     runner = _Runner(nb, on_cell_start, on_cell_done)
     env = dict(os.environ)
     if store_root is not None:
         env["NBCELLAR_STORE"] = str(store_root)
-    begin = time.perf_counter()
+    completed = False
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
         client = NotebookClient(
             node,
@@ -219,17 +230,105 @@ def execute_notebook(
                     client.execute_cell(cell, index)
                 if store_root is not None:  # values still being written must land first
                     silently("get_ipython().nbcellar.flush()")
+                completed = True
         except CellExecutionError:
             pass  # the failing cell is recorded by cell_executed; later cells stay "not run"
         except CellTimeoutError:
             runner.fail_running(f"timed out after {timeout:g} s")
         except DeadKernelError:
             runner.fail_running("kernel died")
+    cells = runner.cells()
+    if store_root is not None and completed and all(c.status != "error" for c in cells):
+        _remember(nb, name, store_root, node, cells)
     seconds = time.perf_counter() - begin
     return ExecutionResult(
         notebook=from_nbformat(node),
-        cells=runner.cells(),
+        cells=cells,
         kernel_name=name,
         seconds=seconds,
         cached=store_root is not None,
+    )
+
+
+def _sources(nb: Notebook) -> list[Any]:
+    from nbcellar.cache.notebooks import CellSource
+
+    return [CellSource(c.source, tuple(c.tags)) for c in nb.code_cells]
+
+
+def _remember(
+    nb: Notebook, kernel_name: str, store_root: Path, node: Any, cells: tuple[CellRun, ...]
+) -> None:
+    """Remember a run in which every cell was restored or recorded: the next needs no kernel."""
+    from nbcellar.cache.notebooks import ExecutedCell, remember_run
+    from nbcellar.store import open_store
+
+    code = [cell for cell in node.cells if cell.cell_type == "code"]
+    executed = [
+        ExecutedCell(run.key, list(cell.get("outputs", [])), cell.get("execution_count"))
+        for cell, run in zip(code, cells, strict=True)
+    ]
+    language = node.metadata.get("language_info")
+    store = open_store(store_root)
+    try:
+        remember_run(
+            store, _sources(nb), kernel_name, executed,
+            {"language_info": language} if language else {},
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+def _restore_remembered(
+    nb: Notebook,
+    kernel_name: str,
+    store_root: Path,
+    cwd: Path,
+    on_cell_start: Callable[[int], None] | None,
+    on_cell_done: Callable[[CellRun], None] | None,
+) -> ExecutionResult | None:
+    """The executed notebook from a remembered run, if a kernel would restore every cell."""
+    import nbformat
+
+    from nbcellar.cache.notebooks import find_run
+    from nbcellar.store import open_store
+
+    store = open_store(store_root)
+    try:
+        found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+    finally:
+        store.close()
+    if found is None:
+        return None
+    node = to_nbformat(nb)
+    node.metadata.update(nbformat.from_dict(dict(found.metadata)))
+    code = [(i, cell) for i, cell in enumerate(node.cells) if cell.cell_type == "code"]
+    runs: list[CellRun] = []
+    for number, ((_, cell), done) in enumerate(zip(code, found.cells, strict=True)):
+        if on_cell_start is not None:
+            on_cell_start(number)
+        if done.key is None:  # an empty cell, which a kernel would not be given either
+            run = CellRun(number, cell.get("id"), "not run", 0.0)
+        else:
+            cell.outputs = [nbformat.from_dict(dict(o)) for o in done.outputs]
+            cell.execution_count = done.execution_count
+            run = CellRun(
+                number, cell.get("id"), "restored", 0.0,
+                saved_seconds=done.saved_seconds, key=done.key,
+            )  # fmt: skip
+            cell.setdefault("metadata", {})["nbcellar"] = {
+                "status": "restored",
+                "seconds": 0.0,
+                "saved_seconds": round(done.saved_seconds, 3),
+            }
+        runs.append(run)
+        if on_cell_done is not None:
+            on_cell_done(run)
+    return ExecutionResult(
+        notebook=from_nbformat(node),
+        cells=tuple(runs),
+        kernel_name=kernel_name,
+        seconds=0.0,
+        cached=True,
+        kernel_started=False,
     )

@@ -1,0 +1,175 @@
+"""Whole notebooks: a batch run in which every cell would be restored needs no kernel.
+
+After ``nbcellar run`` executed a notebook in a fresh kernel and every code cell was either
+restored or ran and was recorded (no errors, nothing that must always run, nothing to replay),
+the run is remembered under the notebook's code: for each code cell its cell key and the outputs
+and execution count the executed notebook got. A later run of the same code (same normalised
+cells, tags and kernel) is served from that record when everything the kernel read from outside
+its namespace is as the kernel recorded it in each cell's entry (the versions of the modules the
+cells import, the files their ``depends:`` tags name) and every entry is still stored. Cells in a
+fresh kernel read names only from cells before them, so the kernel would find the very same keys
+and restore the very same entries; skipping it skips only the kernel start and the loading of
+values that nothing would read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbcellar.analysis import analyze_cell
+from nbcellar.cache.engine import Directives, directives_in
+from nbcellar.cache.entries import KIND as CELL_KIND
+from nbcellar.cache.entries import CacheEntry
+from nbcellar.cache.sources import file_version, module_version
+
+KIND = "notebook-run"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """A code cell as the kernel sees it: its source and the tags ``nbcellar run`` sends."""
+
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutedCell:
+    """A code cell of an executed notebook: its cache key (None when it was not executed, as
+    an empty cell is not) and what the executed notebook shows."""
+
+    key: str | None
+    outputs: Sequence[Mapping[str, Any]]
+    execution_count: int | None
+    saved_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RememberedRun:
+    cells: tuple[ExecutedCell, ...]
+    metadata: Mapping[str, Any]  # notebook metadata the kernel filled in (language_info)
+
+
+def _tags(cell: CellSource) -> list[str]:
+    return sorted({*cell.tags, *directives_in(cell.source)})
+
+
+def notebook_key(cells: Sequence[CellSource], kernel_name: str) -> str | None:
+    """The key of a notebook's code; None when some cell would run whatever the cache holds."""
+    import xxhash
+
+    from nbcellar import __version__
+    from nbcellar.cache.engine import CellCache
+
+    parts: list[object] = [FORMAT, __version__, kernel_name]
+    for cell in cells:
+        tags = _tags(cell)
+        if not cell.source.strip():
+            parts.append(None)  # not executed at all
+            continue
+        analysis = analyze_cell(cell.source)
+        directives = Directives.from_tags(tags)
+        if directives.refresh or CellCache.uncacheable(analysis, directives, cell.source):
+            return None
+        parts.append([analysis.code_hash, analysis.silent, tags])
+    text = json.dumps(parts, separators=(",", ":"))
+    return str(xxhash.xxh3_128_hexdigest(text.encode("utf-8")))
+
+
+def _entry(store: Any, key: str) -> CacheEntry | None:
+    record = store.get_record(CELL_KIND, key)
+    if record is None:
+        return None
+    return CacheEntry.from_bytes(record.key, record.snapshot_id, record.payload)
+
+
+def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> bool:
+    """The modules and files the cell read are what they were when the kernel keyed it."""
+    for module, version in entry.inputs.modules.items():
+        if module_version(module, project, cwd) != version:
+            return False
+    directives = Directives.from_tags(_tags(cell))
+    files = {p: file_version(p, cwd) for p in directives.depends}
+    files |= {
+        f"content:{p}": file_version(p, cwd, content=True) for p in directives.depends_content
+    }
+    return files == dict(entry.inputs.files)
+
+
+def find_run(
+    store: Any, cells: Sequence[CellSource], kernel_name: str, project: Path, cwd: Path
+) -> RememberedRun | None:
+    """The remembered run of these cells, if a kernel would restore every one of them now."""
+    key = notebook_key(cells, kernel_name)
+    if key is None:
+        return None
+    record = store.get_record(KIND, key)
+    if record is None:
+        return None
+    try:
+        data = json.loads(record.payload)
+        remembered = [ExecutedCell(**item) for item in data["cells"]]
+        metadata = dict(data["metadata"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if len(remembered) != len(cells):
+        return None
+    found: list[ExecutedCell] = []
+    for cell, done in zip(cells, remembered, strict=True):
+        if done.key is None:
+            found.append(done)
+            continue
+        entry = _entry(store, done.key)
+        if (
+            entry is None
+            or entry.unserializable
+            or not _outside_inputs_hold(entry, cell, project, cwd)
+        ):
+            return None
+        found.append(
+            ExecutedCell(done.key, done.outputs, done.execution_count, saved_seconds=entry.seconds)
+        )
+    return RememberedRun(tuple(found), metadata)
+
+
+def remember_run(
+    store: Any,
+    cells: Sequence[CellSource],
+    kernel_name: str,
+    executed: Sequence[ExecutedCell],
+    metadata: Mapping[str, Any],
+) -> bool:
+    """Remember a run made in a fresh kernel; False when it does not qualify.
+
+    Every non-empty cell must have a stored entry whose values all came back from the store
+    (an entry with values that cannot be stored needs its cell run again).
+    """
+    key = notebook_key(cells, kernel_name)
+    if key is None or len(executed) != len(cells):
+        return False
+    for cell, done in zip(cells, executed, strict=True):
+        if not cell.source.strip():
+            continue
+        if done.key is None:
+            return False
+        entry = _entry(store, done.key)
+        if entry is None or entry.unserializable:
+            return False
+    payload = {
+        "cells": [
+            {
+                "key": done.key,
+                "outputs": [dict(o) for o in done.outputs],
+                "execution_count": done.execution_count,
+            }
+            for done in executed
+        ],
+        "metadata": dict(metadata),
+    }
+    store.put_record(KIND, key, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+    return True
