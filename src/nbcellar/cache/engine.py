@@ -23,8 +23,9 @@ from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.entries import KIND, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
-from nbcellar.cache.sources import file_version, module_version
+from nbcellar.cache.sources import file_version, is_project_module, module_version
 from nbcellar.store.functions import bind_functions
+from nbcellar.store.pickling import identity_free
 from nbcellar.store.records import Snapshot, VariableRecord
 
 Action = Literal["restore", "replay", "run"]
@@ -425,10 +426,15 @@ class CellCache:
         # Inputs the cell left as they were (same object, same content) are referred to by
         # name, so a value holding one of them comes back holding whatever that name holds
         # then: the same object, with its aliases, as in a run.
+        # (Not numbers, strings, modules or importable functions and classes: they come back
+        # as good as themselves, and a value referring to none is its own fingerprint.)
         external = {
             n: namespace[n]
             for n in plan.inputs.names
-            if n in namespace and n not in mutated and plan.bindings.get(n) == id(namespace[n])
+            if n in namespace
+            and n not in mutated
+            and plan.bindings.get(n) == id(namespace[n])
+            and not identity_free(namespace[n])
         }
         key, code_hash, release = plan.key, plan.inputs.code_hash, plan.locked
         built: list[CacheEntry] = []
@@ -488,6 +494,8 @@ class CellCache:
         source of project code, and the versions of other variables it holds by name."""
         parts = [f"v:{variable.value_key}"]
         for module in variable.references:
+            if not is_project_module(module):
+                continue
             version = module_version(module, self.project)
             if version.startswith("src:"):
                 parts.append(f"{module}={version}")

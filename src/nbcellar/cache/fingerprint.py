@@ -11,11 +11,11 @@ def fingerprint(value: Any, name: str = "") -> str | None:
     With the variable's name it equals the key the store gives that variable saved on its own,
     so a save doubles as a fingerprint.
     """
-    from nbcellar.store.pickling import dump_values
-    from nbcellar.store.values import prepare
+    from nbcellar.store.pickling import dump_stream
+    from nbcellar.store.values import value_key
 
     try:
-        return "fp:" + prepare(dump_values({name: value})).key
+        return "fp:" + value_key(*dump_stream({name: value}))
     except Exception:  # unpicklable: its state cannot be read, so it cannot be compared
         return None
 

@@ -38,6 +38,16 @@ def is_project_file(path: str) -> bool:
     return not any(real.startswith(lib + os.sep) for lib in _library_roots())
 
 
+def is_project_module(name: str) -> bool:
+    """Whether a module may be the user's own code: False only for a module already imported
+    from the interpreter's libraries or installed packages (found without a search)."""
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if module is not None and origin is None:
+        return False  # built in, or a namespace package: no source of its own
+    return origin is None or is_project_file(origin)
+
+
 def find_module_file(name: str, search: list[str]) -> str | None:
     """The file a module would be imported from, found without importing anything."""
     locations: list[str] | None = search
@@ -132,7 +142,11 @@ def _distributions() -> dict[str, list[str]]:
 def _library_version(name: str, origin: str | None) -> str:
     if origin is None:
         return ABSENT if name.split(".")[0] not in sys.builtin_module_names else "lib:builtin"
-    top = name.split(".")[0]
+    return _distribution_version(name.split(".")[0])
+
+
+@lru_cache(maxsize=1024)
+def _distribution_version(top: str) -> str:
     try:
         return f"lib:{top}=={importlib.metadata.version(top)}"
     except importlib.metadata.PackageNotFoundError:

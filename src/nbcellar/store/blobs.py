@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NewType
 
@@ -53,7 +53,15 @@ class BlobStore:
     def put(self, data: bytes | bytearray | memoryview, key: ObjectKey | None = None) -> ObjectKey:
         """Store ``data`` (any C-contiguous buffer) and return its key; no copy is made."""
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
-        key = key or hash_bytes(view)
+        return self.put_parts((view,), key or hash_bytes(view))
+
+    def put_parts(
+        self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey
+    ) -> ObjectKey:
+        """Store the concatenation of ``parts`` under ``key`` (its hash), without joining them."""
+        views = [
+            memoryview(p).cast("B") if not isinstance(p, bytes) else memoryview(p) for p in parts
+        ]
         target = self.path(key)
         if target.exists():
             return key
@@ -62,9 +70,10 @@ class BlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
         try:
             with os.fdopen(fd, "wb", buffering=0) as handle:
-                written = 0
-                while written < view.nbytes:
-                    written += handle.write(view[written : written + (256 << 20)])
+                for view in views:
+                    written = 0
+                    while written < view.nbytes:
+                        written += handle.write(view[written : written + (256 << 20)])
                 if self.fsync:
                     os.fsync(handle.fileno())
             os.replace(tmp_name, target)

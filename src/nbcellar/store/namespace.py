@@ -274,7 +274,7 @@ class NamespaceWriter:
         for _, value, _ in prepared:
             missing += sum(size for key, size in value.buffers if not self.blobs.has(key))
             if not value.inline and not self.blobs.has(value.key):
-                missing += len(value.blob)
+                missing += value.size
         return missing
 
     def _write_blobs(self, prepared: Prepared, verify: bool) -> int:
@@ -290,8 +290,8 @@ class NamespaceWriter:
                         raise ChangedWhileSaving(key)
                     written += size
             if not value.inline and not self.blobs.has(value.key):
-                self.blobs.put(value.blob, value.key)
-                written += len(value.blob)
+                self.blobs.put_parts(value.parts, value.key)
+                written += value.size
         return written
 
     def _finish(
@@ -343,13 +343,13 @@ class NamespaceWriter:
                     ),
                 )
                 if value.inline:
-                    written += len(value.blob) * cursor.rowcount
+                    written += value.size * cursor.rowcount
                     continue
                 db.executemany(
                     "INSERT OR IGNORE INTO value_blobs VALUES (?, ?, ?)",
                     [(value.key, i, k) for i, (k, _) in enumerate(value.buffers)],
                 )
-                for key, size in ((value.key, len(value.blob)), *value.buffers):
+                for key, size in ((value.key, value.size), *value.buffers):
                     db.execute(
                         "INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)",
                         (key, size, self.blobs.signature(key)),

@@ -12,11 +12,13 @@ views of that base (when both are pickled in one stream).
 
 from __future__ import annotations
 
+import gc
 import io
 import pickle
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,7 @@ _NOT_SHARED: tuple[type, ...] = (
 class Dumped:
     """One pickle stream, the raw buffers it refers to (in order), and its shareable objects."""
 
-    stream: bytes
+    stream: bytes | memoryview
     buffers: list[memoryview]
     shared: set[int] = field(default_factory=set)
     # How many distinct arrays looked at each root array's memory.
@@ -99,7 +101,7 @@ def root_array(array: Any) -> Any:
     return array
 
 
-def _make_pickler_class() -> type:
+def _make_pickler_classes() -> tuple[type, type]:
     import cloudpickle
 
     class Pickler(cloudpickle.Pickler):  # type: ignore[misc]
@@ -107,16 +109,7 @@ def _make_pickler_class() -> type:
 
         shared_roots: set[int]
         root_counts: dict[int, int]
-        external: Mapping[int, str]
         references: set[str]
-        external_used: set[str]
-
-        def persistent_id(self, obj: Any) -> Any:
-            name = self.external.get(id(obj))
-            if name is None:
-                return None
-            self.external_used.add(name)
-            return (EXTERNAL, name)
 
         def reducer_override(self, obj: Any) -> Any:
             kind = type(obj)
@@ -148,17 +141,78 @@ def _make_pickler_class() -> type:
                 return _contiguous, (np.ascontiguousarray(array),)
             return NotImplemented
 
-    return Pickler
+    class ReferringPickler(Pickler):
+        """Also stores the objects of other variables as references by name. (A pickler with
+        ``persistent_id`` calls it for every object: only used when there are such objects.)"""
+
+        external: Mapping[int, str]
+        external_used: set[str]
+
+        def persistent_id(self, obj: Any) -> Any:
+            name = self.external.get(id(obj))
+            if name is None:
+                return None
+            self.external_used.add(name)
+            return (EXTERNAL, name)
+
+    return Pickler, ReferringPickler
 
 
-_PICKLER: type | None = None
+_PICKLERS: tuple[type, type] | None = None
 
 
-def _pickler_class() -> type:
-    global _PICKLER
-    if _PICKLER is None:
-        _PICKLER = _make_pickler_class()
-    return _PICKLER
+def _pickler_class(referring: bool) -> type:
+    global _PICKLERS
+    if _PICKLERS is None:
+        _PICKLERS = _make_pickler_classes()
+    return _PICKLERS[1] if referring else _PICKLERS[0]
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pickling a large object graph allocates many objects, which triggers the cyclic garbage
+    collector over and over; it frees nothing here (reference counting still runs)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _dump(
+    values: Mapping[str, Any], shared_roots: Iterable[int], external: Mapping[int, str]
+) -> tuple[Any, memoryview, list[memoryview]]:
+    buffers: list[memoryview] = []
+
+    def keep(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < OUT_OF_BAND_THRESHOLD:
+            return True
+        buffers.append(raw)
+        return False
+
+    sink = io.BytesIO()
+    pickler = _pickler_class(bool(external))(sink, protocol=5, buffer_callback=keep)
+    pickler.shared_roots = set(shared_roots) | set(
+        external
+    )  # views of an outside array stay its views
+    pickler.root_counts = {}
+    pickler.references = set()
+    if external:
+        pickler.external = external
+        pickler.external_used = set()
+    with _no_cycle_collection():
+        pickler.dump(dict(values))
+    return pickler, sink.getbuffer(), buffers
+
+
+def dump_stream(values: Mapping[str, Any]) -> tuple[memoryview, list[memoryview]]:
+    """Only the stream and buffers :func:`dump_values` gives for ``values`` with no outside
+    references: enough to hash them, faster when nothing else is needed."""
+    _, stream, buffers = _dump(values, (), {})
+    return stream, buffers
 
 
 def dump_values(
@@ -173,37 +227,40 @@ def dump_values(
     that variable's name: they are stored as a reference by name, not copied, and must be given
     back to :func:`load_values`. Raises whatever pickling raises for an unpicklable value.
     """
-    buffers: list[memoryview] = []
-
-    def keep(buffer: pickle.PickleBuffer) -> bool:
-        raw = buffer.raw()
-        if raw.nbytes < OUT_OF_BAND_THRESHOLD:
-            return True
-        buffers.append(raw)
-        return False
-
-    sink = io.BytesIO()
-    pickler = _pickler_class()(sink, protocol=5, buffer_callback=keep)
-    pickler.shared_roots = set(shared_roots)
-    pickler.root_counts = {}
-    pickler.external = external or {}
-    pickler.references = set()
-    pickler.external_used = set()
-    pickler.shared_roots |= set(pickler.external)  # views of an outside array stay its views
-    pickler.dump(dict(values))
+    pickler, stream, buffers = _dump(values, shared_roots, external or {})
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
     shared |= set(pickler.root_counts)
     keepalive = [obj for _, obj in memo.values()]
     return Dumped(
-        sink.getvalue(),
+        stream,
         buffers,
         shared,
         dict(pickler.root_counts),
         keepalive,
         pickler.references,
-        pickler.external_used,
+        set(pickler.external_used) if external else set(),
     )
+
+
+def identity_free(value: Any) -> bool:
+    """Whether a value comes back as good as itself however it is stored: immutable atoms,
+    modules, and classes and functions that pickle by reference (imported again: the very same
+    object). Nothing is gained by storing such a value as a reference to the variable holding it."""
+    kind = type(value)
+    if kind in (int, float, complex, str, bytes, bool, type(None), range):
+        return True
+    if kind is types.ModuleType or kind is types.BuiltinFunctionType:
+        return True
+    if isinstance(value, type | types.FunctionType):
+        module = sys.modules.get(getattr(value, "__module__", None) or "__main__")
+        if module is None or module.__name__ == "__main__":
+            return False
+        found: Any = module
+        for part in str(getattr(value, "__qualname__", "")).split("."):
+            found = getattr(found, part, None)
+        return found is value
+    return False
 
 
 def _may_be_shared(obj: Any) -> bool:
@@ -232,7 +289,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load_values(
-    stream: bytes, buffers: Iterable[Any], external: Mapping[str, Any] | None = None
+    stream: bytes | memoryview, buffers: Iterable[Any], external: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped."""
     unpickler = _Unpickler(io.BytesIO(stream), buffers=buffers)

@@ -7,7 +7,7 @@ pickle stream. It names everything it needs, so a store can be checked from its 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,28 +21,64 @@ INLINE_LIMIT = 4096
 
 @dataclass(frozen=True)
 class PreparedValue:
-    """A value ready to write: its blob bytes, key, and the buffers it refers to."""
+    """A value ready to write: its key, its blob (in two parts: the ``NBCV1`` and buffer-list
+    lines, then the pickle stream, which is not copied into one piece) and the buffers it
+    refers to."""
 
     key: ObjectKey
-    blob: bytes
+    head: bytes
+    stream: bytes | memoryview
     buffers: tuple[tuple[ObjectKey, int], ...]
     views: tuple[memoryview, ...]
 
     @property
+    def parts(self) -> tuple[bytes | memoryview, ...]:
+        return (self.head, self.stream)
+
+    @property
+    def size(self) -> int:
+        """Bytes in the value blob itself."""
+        return len(self.head) + memoryview(self.stream).nbytes
+
+    @property
+    def blob(self) -> bytes:
+        return self.head + bytes(self.stream)
+
+    @property
     def nbytes(self) -> int:
-        return len(self.blob) + sum(size for _, size in self.buffers)
+        return self.size + sum(size for _, size in self.buffers)
 
     @property
     def inline(self) -> bool:
-        return not self.buffers and len(self.blob) <= INLINE_LIMIT
+        return not self.buffers and self.size <= INLINE_LIMIT
+
+
+def _head(buffers: tuple[tuple[ObjectKey, int], ...]) -> bytes:
+    header = json.dumps({"buffers": [list(b) for b in buffers]}, separators=(",", ":"))
+    return MAGIC + header.encode("ascii") + b"\n"
+
+
+def _key(head: bytes, stream: bytes | memoryview) -> ObjectKey:
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    digest.update(head)
+    digest.update(stream)
+    return ObjectKey(digest.hexdigest())  # the same as hash_bytes(head + stream)
 
 
 def prepare(dumped: Dumped) -> PreparedValue:
-    """Hash every buffer and build the value blob (nothing is written yet)."""
+    """Hash every buffer and the value blob (nothing is written yet)."""
     buffers = tuple((hash_bytes(view), view.nbytes) for view in dumped.buffers)
-    header = json.dumps({"buffers": [list(b) for b in buffers]}, separators=(",", ":"))
-    blob = MAGIC + header.encode("ascii") + b"\n" + dumped.stream
-    return PreparedValue(hash_bytes(blob), blob, buffers, tuple(dumped.buffers))
+    head = _head(buffers)
+    return PreparedValue(
+        _key(head, dumped.stream), head, dumped.stream, buffers, tuple(dumped.buffers)
+    )
+
+
+def value_key(stream: bytes | memoryview, views: Sequence[memoryview]) -> ObjectKey:
+    """The key :func:`prepare` gives a value with this stream and these buffers."""
+    return _key(_head(tuple((hash_bytes(v), v.nbytes) for v in views)), stream)
 
 
 def parse(blob: bytes, key: str) -> tuple[list[tuple[str, int]], bytes]:
