@@ -260,3 +260,38 @@ def test_a_closed_file_is_stored_as_a_closed_file(store: Store, tmp_path: Path) 
     assert restored.name == str(tmp_path / "notes.txt")
     with pytest.raises(ValueError, match="closed file"):
         restored.read()
+
+
+def test_values_stored_in_the_first_blob_layout_still_load(store: Store) -> None:
+    import json
+
+    from nbcellar.store.blobs import hash_bytes
+    from nbcellar.store.values import MAGIC_V1, dump, read_value
+
+    big = np.arange(50_000.0)  # one out-of-band buffer
+    dumped = dump({"big": big, "note": "first layout"})
+    buffer_key = store.blobs.put(dumped.buffers[0])
+    header = json.dumps({"buffers": [[buffer_key, big.nbytes]]}, separators=(",", ":"))
+    blob = MAGIC_V1 + header.encode("ascii") + b"\n" + dumped.stream.getvalue()
+    key = store.blobs.put(blob)
+    assert key == hash_bytes(blob)
+    loaded = read_value(store.blobs, key, {})
+    np.testing.assert_array_equal(loaded["big"], big)
+    assert loaded["note"] == "first layout"
+
+
+def test_a_value_blob_is_hashed_while_it_is_pickled(store: Store) -> None:
+    from nbcellar.cache.fingerprint import fingerprint
+    from nbcellar.store.blobs import hash_bytes
+    from nbcellar.store.values import dump, prepare
+
+    # Many small arrays (as in a random forest's trees) stay in the stream: 1.6 MB of it.
+    trees = [np.arange(1000.0) + i for i in range(200)]
+    prepared = prepare(dump({"trees": trees}))
+    assert len(prepared.parts) > 10  # the stream came in frames, never joined
+    assert hash_bytes(prepared.blob) == prepared.key
+    assert fingerprint(trees, "trees") == "fp:" + prepared.key
+    snap = store.save_namespace({"trees": trees})
+    assert snap["trees"].value_key == prepared.key
+    restored = store.load_namespace(snap.id)["trees"]
+    assert all(np.array_equal(a, b) for a, b in zip(restored, trees, strict=True))

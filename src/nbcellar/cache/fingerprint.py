@@ -11,11 +11,10 @@ def fingerprint(value: Any, name: str = "") -> str | None:
     With the variable's name it equals the key the store gives that variable saved on its own,
     so a save doubles as a fingerprint.
     """
-    from nbcellar.store.pickling import dump_stream
-    from nbcellar.store.values import value_key
+    from nbcellar.store.values import fingerprint_key
 
     try:
-        return "fp:" + value_key(*dump_stream({name: value}))
+        return "fp:" + fingerprint_key({name: value})
     except Exception:  # unpicklable: its state cannot be read, so it cannot be compared
         return None
 

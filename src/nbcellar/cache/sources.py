@@ -147,15 +147,18 @@ def _library_version(name: str, origin: str | None) -> str:
 
 @lru_cache(maxsize=1024)
 def _distribution_version(top: str) -> str:
+    if top in sys.stdlib_module_names:  # no distribution to look for: the Python version says
+        return f"lib:{top}@py{sys.version_info[0]}.{sys.version_info[1]}"
     try:
         return f"lib:{top}=={importlib.metadata.version(top)}"
     except importlib.metadata.PackageNotFoundError:
-        distributions = _distributions().get(top, [])
-        for dist in distributions:
-            try:
-                return f"lib:{dist}=={importlib.metadata.version(dist)}"
-            except importlib.metadata.PackageNotFoundError:
-                continue
+        pass
+    # The import name differs from the distribution's (sklearn, scikit-learn): the one whose
+    # installed files include the package. (Faster than the full packages_distributions().)
+    for dist in importlib.metadata.distributions():
+        files = dist.read_text("RECORD") or ""
+        if files.startswith((f"{top}/", f"{top}.")) or f"\n{top}/" in files or f"\n{top}." in files:
+            return f"lib:{dist.metadata['Name']}=={dist.version}"
     return f"lib:{top}@py{sys.version_info[0]}.{sys.version_info[1]}"
 
 

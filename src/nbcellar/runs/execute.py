@@ -224,8 +224,8 @@ def execute_notebook(
                 for index, cell in enumerate(client.nb.cells):
                     if cell.cell_type != "code":
                         continue
-                    if store_root is not None:
-                        tags = list(cell.get("metadata", {}).get("tags", []))
+                    tags = list(cell.get("metadata", {}).get("tags", []))
+                    if store_root is not None and tags:  # (the kernel forgets them after a cell)
                         silently(f"get_ipython().nbcellar.next_tags = {json.dumps(tags)}")
                     client.execute_cell(cell, index)
                 if store_root is not None:  # values still being written must land first

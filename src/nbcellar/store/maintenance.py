@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from nbcellar.store.blobs import BlobStore, CorruptObject, hash_bytes
 from nbcellar.store.index import Index
-from nbcellar.store.values import parse
+from nbcellar.store.values import is_value_blob, parse
 
 STALE_PENDING_SECONDS = 24 * 3600
 STALE_TEMP_SECONDS = 3600
@@ -116,7 +116,7 @@ def verify(blobs: BlobStore, index: Index) -> VerifyReport:
                 Damage(key, "content does not match its hash", tuple(users.get(key, ())))
             )
             continue
-        if data.startswith(b"NBCV1\n"):
+        if is_value_blob(data):
             try:
                 parse(data, key)
             except (CorruptObject, ValueError) as exc:

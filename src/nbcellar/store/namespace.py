@@ -22,9 +22,9 @@ from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
-from nbcellar.store.pickling import Dumped, dump_values, unpicklable_reason
+from nbcellar.store.pickling import Dumped, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
-from nbcellar.store.values import PreparedValue, prepare, read_value
+from nbcellar.store.values import PreparedValue, dump, prepare, read_value
 
 Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
 Committed = Callable[[Index, bool], None]
@@ -216,7 +216,7 @@ class NamespaceWriter:
                 records[name] = VariableRecord(name, "module", module=value.__name__)
                 continue
             try:
-                dumps[name] = dump_values({name: value}, external=self._external)
+                dumps[name] = dump({name: value}, external=self._external)
             except Exception as exc:  # any failure to pickle is recorded, never fatal
                 records[name] = VariableRecord(
                     name, type_name(value), unserializable=unpicklable_reason(value, exc)
@@ -252,9 +252,7 @@ class NamespaceWriter:
         if len(members) == 1 and not roots:
             return dumps[members[0]]
         try:
-            return dump_values(
-                {m: items[m] for m in members}, shared_roots=roots, external=self._external
-            )
+            return dump({m: items[m] for m in members}, shared_roots=roots, external=self._external)
         except Exception:
             return None
 

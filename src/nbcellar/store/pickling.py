@@ -33,11 +33,37 @@ _NOT_SHARED: tuple[type, ...] = (
 )  # fmt: skip
 
 
+class Stream:
+    """A pickle stream as the pickler writes it, frame by frame: kept as chunks (a large stream
+    is never grown and copied into one piece, nor held at all when only its hash is wanted) and
+    hashed as it comes, after ``prefix``."""
+
+    def __init__(self, prefix: bytes = b"", keep: bool = True) -> None:
+        import xxhash
+
+        self.prefix = prefix
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.digest = xxhash.xxh3_128(prefix)
+        self._keep = keep
+
+    def write(self, data: Any) -> int:
+        if self._keep:
+            self.chunks.append(data if type(data) is bytes else bytes(data))
+        self.digest.update(data)
+        size = memoryview(data).nbytes
+        self.size += size
+        return size
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.chunks)
+
+
 @dataclass
 class Dumped:
     """One pickle stream, the raw buffers it refers to (in order), and its shareable objects."""
 
-    stream: bytes | memoryview
+    stream: Stream
     buffers: list[memoryview]
     shared: set[int] = field(default_factory=set)
     # How many distinct arrays looked at each root array's memory.
@@ -182,8 +208,11 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _dump(
-    values: Mapping[str, Any], shared_roots: Iterable[int], external: Mapping[int, str]
-) -> tuple[Any, memoryview, list[memoryview]]:
+    values: Mapping[str, Any],
+    shared_roots: Iterable[int],
+    external: Mapping[int, str],
+    sink: Stream,
+) -> tuple[Any, list[memoryview]]:
     buffers: list[memoryview] = []
 
     def keep(buffer: pickle.PickleBuffer) -> bool:
@@ -193,7 +222,6 @@ def _dump(
         buffers.append(raw)
         return False
 
-    sink = io.BytesIO()
     pickler = _pickler_class(bool(external))(sink, protocol=5, buffer_callback=keep)
     pickler.shared_roots = set(shared_roots) | set(
         external
@@ -205,13 +233,14 @@ def _dump(
         pickler.external_used = set()
     with _no_cycle_collection():
         pickler.dump(dict(values))
-    return pickler, sink.getbuffer(), buffers
+    return pickler, buffers
 
 
-def dump_stream(values: Mapping[str, Any]) -> tuple[memoryview, list[memoryview]]:
-    """Only the stream and buffers :func:`dump_values` gives for ``values`` with no outside
-    references: enough to hash them, faster when nothing else is needed."""
-    _, stream, buffers = _dump(values, (), {})
+def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream, list[memoryview]]:
+    """The stream (hashed, not kept) and buffers :func:`dump_values` gives for ``values`` with
+    no outside references: enough to fingerprint them, and faster."""
+    stream = Stream(prefix, keep=False)
+    _, buffers = _dump(values, (), {}, stream)
     return stream, buffers
 
 
@@ -219,15 +248,18 @@ def dump_values(
     values: Mapping[str, Any],
     shared_roots: Iterable[int] = (),
     external: Mapping[int, str] | None = None,
+    prefix: bytes = b"",
 ) -> Dumped:
     """Pickle ``values`` (a dict of names to values) into one stream plus out-of-band buffers.
 
     ``shared_roots`` are ids of base arrays whose views should be pickled as views.
     ``external`` maps ids of objects that live outside the values (another variable's value) to
     that variable's name: they are stored as a reference by name, not copied, and must be given
-    back to :func:`load_values`. Raises whatever pickling raises for an unpicklable value.
+    back to :func:`load_values`. The stream is hashed after ``prefix`` as it is written.
+    Raises whatever pickling raises for an unpicklable value.
     """
-    pickler, stream, buffers = _dump(values, shared_roots, external or {})
+    stream = Stream(prefix)
+    pickler, buffers = _dump(values, shared_roots, external or {}, stream)
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
     shared |= set(pickler.root_counts)

@@ -1,48 +1,43 @@
 """Stored values: a pickle stream plus the blobs of its out-of-band buffers, as one blob.
 
-A value blob is ``NBCV1\\n``, a JSON line listing its buffers (key and size, in order), and the
-pickle stream. It names everything it needs, so a store can be checked from its files alone.
+A value blob is ``NBCV2\\n``, the pickle stream, then a JSON line listing its buffers (key and
+size, in order) and that line's length as 4 little-endian bytes. The list comes last so that a
+value's key (the hash of its blob) is computed while it is pickled, without holding the stream.
+Blobs of the first layout (``NBCV1\\n``, the list, then the stream) are still read. A blob names
+everything it needs, so a store can be checked from its files alone.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
-from nbcellar.store.pickling import Dumped, load_values
+from nbcellar.store.pickling import Dumped, Stream, dump_values, hash_stream, load_values
 
-MAGIC = b"NBCV1\n"
+MAGIC_V1 = b"NBCV1\n"
+MAGIC = b"NBCV2\n"
 INLINE_LIMIT = 4096
 """Value blobs up to this size, with no buffers, are kept in the index rather than as files."""
 
 
 @dataclass(frozen=True)
 class PreparedValue:
-    """A value ready to write: its key, its blob (in two parts: the ``NBCV1`` and buffer-list
-    lines, then the pickle stream, which is not copied into one piece) and the buffers it
-    refers to."""
+    """A value ready to write: its key, its blob in parts (never joined when large) and the
+    buffers it refers to."""
 
     key: ObjectKey
-    head: bytes
-    stream: bytes | memoryview
+    parts: tuple[bytes, ...]
+    size: int  # bytes in the value blob itself
     buffers: tuple[tuple[ObjectKey, int], ...]
     views: tuple[memoryview, ...]
 
     @property
-    def parts(self) -> tuple[bytes | memoryview, ...]:
-        return (self.head, self.stream)
-
-    @property
-    def size(self) -> int:
-        """Bytes in the value blob itself."""
-        return len(self.head) + memoryview(self.stream).nbytes
-
-    @property
     def blob(self) -> bytes:
-        return self.head + bytes(self.stream)
+        return b"".join(self.parts)
 
     @property
     def nbytes(self) -> int:
@@ -53,41 +48,71 @@ class PreparedValue:
         return not self.buffers and self.size <= INLINE_LIMIT
 
 
-def _head(buffers: tuple[tuple[ObjectKey, int], ...]) -> bytes:
+def dump(
+    values: Mapping[str, Any],
+    shared_roots: Iterable[int] = (),
+    external: Mapping[int, str] | None = None,
+) -> Dumped:
+    """Pickle ``values`` for the store (see :func:`nbcellar.store.pickling.dump_values`)."""
+    return dump_values(values, shared_roots, external, prefix=MAGIC)
+
+
+def _tail(buffers: tuple[tuple[ObjectKey, int], ...]) -> bytes:
     header = json.dumps({"buffers": [list(b) for b in buffers]}, separators=(",", ":"))
-    return MAGIC + header.encode("ascii") + b"\n"
+    line = header.encode("ascii") + b"\n"
+    return line + struct.pack("<I", len(line))
 
 
-def _key(head: bytes, stream: bytes | memoryview) -> ObjectKey:
-    import xxhash
-
-    digest = xxhash.xxh3_128()
-    digest.update(head)
-    digest.update(stream)
-    return ObjectKey(digest.hexdigest())  # the same as hash_bytes(head + stream)
+def _finish(
+    stream: Stream, views: Sequence[memoryview]
+) -> tuple[ObjectKey, bytes, tuple[tuple[ObjectKey, int], ...]]:
+    if stream.prefix != MAGIC:
+        raise ValueError("the stream was not pickled for the store (use values.dump)")
+    buffers = tuple((hash_bytes(view), view.nbytes) for view in views)
+    tail = _tail(buffers)
+    digest = stream.digest.copy()
+    digest.update(tail)
+    return ObjectKey(digest.hexdigest()), tail, buffers
 
 
 def prepare(dumped: Dumped) -> PreparedValue:
-    """Hash every buffer and the value blob (nothing is written yet)."""
-    buffers = tuple((hash_bytes(view), view.nbytes) for view in dumped.buffers)
-    head = _head(buffers)
-    return PreparedValue(
-        _key(head, dumped.stream), head, dumped.stream, buffers, tuple(dumped.buffers)
-    )
+    """Hash every buffer and finish the value blob's key (nothing is written yet)."""
+    key, tail, buffers = _finish(dumped.stream, dumped.buffers)
+    parts = (MAGIC, *dumped.stream.chunks, tail)
+    size = len(MAGIC) + dumped.stream.size + len(tail)
+    return PreparedValue(key, parts, size, buffers, tuple(dumped.buffers))
 
 
-def value_key(stream: bytes | memoryview, views: Sequence[memoryview]) -> ObjectKey:
-    """The key :func:`prepare` gives a value with this stream and these buffers."""
-    return _key(_head(tuple((hash_bytes(v), v.nbytes) for v in views)), stream)
+def fingerprint_key(values: Mapping[str, Any]) -> ObjectKey:
+    """The key :func:`prepare` gives ``values`` pickled with no outside references, found
+    without keeping the stream."""
+    stream, views = hash_stream(values, prefix=MAGIC)
+    return _finish(stream, views)[0]
+
+
+def is_value_blob(blob: bytes) -> bool:
+    return blob.startswith((MAGIC, MAGIC_V1))
 
 
 def parse(blob: bytes, key: str) -> tuple[list[tuple[str, int]], bytes]:
     """The buffer list and pickle stream of a value blob."""
-    if not blob.startswith(MAGIC):
-        raise CorruptObject(key, "is not a stored value")
-    end = blob.index(b"\n", len(MAGIC))
-    header = json.loads(blob[len(MAGIC) : end])
-    return [(str(k), int(n)) for k, n in header["buffers"]], blob[end + 1 :]
+    try:
+        if blob.startswith(MAGIC):
+            (length,) = struct.unpack("<I", blob[-4:])
+            start = len(blob) - 4 - length
+            if start < len(MAGIC):
+                raise ValueError("header longer than the blob")
+            header = json.loads(blob[start : len(blob) - 4])
+            stream = blob[len(MAGIC) : start]
+        elif blob.startswith(MAGIC_V1):
+            end = blob.index(b"\n", len(MAGIC_V1))
+            header = json.loads(blob[len(MAGIC_V1) : end])
+            stream = blob[end + 1 :]
+        else:
+            raise CorruptObject(key, "is not a stored value")
+        return [(str(k), int(n)) for k, n in header["buffers"]], stream
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
+        raise CorruptObject(key, f"has a damaged value header ({exc})") from None
 
 
 def read_value(
