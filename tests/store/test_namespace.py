@@ -201,13 +201,13 @@ def test_background_save_of_a_value_changed_while_writing_is_dropped(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = np.zeros(500_000)
-    original_put = store.blobs.put
+    original_put = store.blobs.put_checked
 
-    def put_after_a_change(view: object, key: object = None) -> object:
+    def put_after_a_change(view: object, key: object) -> object:
         data[10] = 1.0  # the next cell changes the array while it is being written
         return original_put(view, key)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store.blobs, "put", put_after_a_change)
+    monkeypatch.setattr(store.blobs, "put_checked", put_after_a_change)
     calls: list[bool] = []
     snap = store.save_namespace(
         {"data": data}, background=True, then=lambda _i, ok: calls.append(ok)
@@ -217,3 +217,17 @@ def test_background_save_of_a_value_changed_while_writing_is_dropped(
     assert snap.id not in {s.id for s in store.snapshots()}
     assert store.index.db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0
     assert store.verify().ok
+
+
+def test_a_checked_write_stores_exactly_the_bytes_it_hashed(store: Store) -> None:
+    from nbcellar.store.blobs import hash_bytes
+
+    data = np.arange(3_000_000.0)  # larger than the private buffer the write goes through
+    key = hash_bytes(memoryview(data).cast("B"))
+    data[-1] = -1.0  # changed after it was hashed for the save
+    assert not store.blobs.put_checked(memoryview(data).cast("B"), key)
+    assert not store.blobs.has(key)
+    assert not any(store.blobs.tmp.iterdir())
+    data[-1] = 2_999_999.0
+    assert store.blobs.put_checked(memoryview(data).cast("B"), key)
+    assert store.blobs.intact(key)

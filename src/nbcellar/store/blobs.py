@@ -11,9 +11,10 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NewType
+from typing import BinaryIO, NewType
 
 ObjectKey = NewType("ObjectKey", str)
 
@@ -34,6 +35,30 @@ def hash_bytes(data: bytes | bytearray | memoryview) -> ObjectKey:
     import xxhash
 
     return ObjectKey(xxhash.xxh3_128_hexdigest(data))
+
+
+_BOUNCE_SIZE = 4 << 20
+_bounce = threading.local()
+
+
+def _write_hashed(handle: BinaryIO, views: Sequence[memoryview]) -> str:
+    """Write ``views`` through a reused private buffer; the hash of exactly what was written."""
+    import xxhash
+
+    buffer = getattr(_bounce, "buffer", None)
+    if buffer is None:
+        buffer = _bounce.buffer = memoryview(bytearray(_BOUNCE_SIZE))
+    digest = xxhash.xxh3_128()
+    for view in views:
+        for start in range(0, view.nbytes, _BOUNCE_SIZE):
+            piece = view[start : start + _BOUNCE_SIZE]
+            copy = buffer[: piece.nbytes]
+            copy[:] = piece
+            digest.update(copy)
+            written = 0
+            while written < copy.nbytes:
+                written += handle.write(copy[written:])
+    return str(digest.hexdigest())
 
 
 class BlobStore:
@@ -59,28 +84,47 @@ class BlobStore:
         self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey
     ) -> ObjectKey:
         """Store the concatenation of ``parts`` under ``key`` (its hash), without joining them."""
+        self._write(parts, key, checked=False)
+        return key
+
+    def put_checked(self, data: bytes | bytearray | memoryview, key: ObjectKey) -> bool:
+        """Store ``data`` only if it still hashes to ``key``: for memory another thread may be
+        changing. The bytes written are the bytes hashed (each piece is copied to a private
+        buffer first), so the check is exact; on a mismatch nothing is stored (False)."""
+        return self._write((data,), key, checked=True)
+
+    def _write(
+        self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey, checked: bool
+    ) -> bool:
         views = [
             memoryview(p).cast("B") if not isinstance(p, bytes) else memoryview(p) for p in parts
         ]
         target = self.path(key)
         if target.exists():
-            return key
+            return True
         target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
         try:
             with os.fdopen(fd, "wb", buffering=0) as handle:
-                for view in views:
-                    written = 0
-                    while written < view.nbytes:
-                        written += handle.write(view[written : written + (256 << 20)])
-                if self.fsync:
+                if checked:
+                    same = _write_hashed(handle, views) == key
+                else:
+                    for view in views:
+                        written = 0
+                        while written < view.nbytes:
+                            written += handle.write(view[written : written + (256 << 20)])
+                    same = True
+                if same and self.fsync:
                     os.fsync(handle.fileno())
+            if not same:
+                Path(tmp_name).unlink()
+                return False
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
-        return key
+        return True
 
     def read(self, key: str, verify: bool = True) -> bytes:
         """The whole blob in memory, checked against its key unless ``verify`` is False."""

@@ -282,10 +282,11 @@ class NamespaceWriter:
         for _, value, _ in prepared:
             for (key, size), view in zip(value.buffers, value.views, strict=True):
                 if not self.blobs.has(key):
-                    self.blobs.put(view, key)
-                    if verify and not self.blobs.intact(key):
-                        self.blobs.delete(key)
-                        raise ChangedWhileSaving(key)
+                    if verify:
+                        if not self.blobs.put_checked(view, key):
+                            raise ChangedWhileSaving(key)
+                    else:
+                        self.blobs.put(view, key)
                     written += size
             if not value.inline and not self.blobs.has(value.key):
                 self.blobs.put_parts(value.parts, value.key)
