@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -231,3 +232,25 @@ def test_a_checked_write_stores_exactly_the_bytes_it_hashed(store: Store) -> Non
     data[-1] = 2_999_999.0
     assert store.blobs.put_checked(memoryview(data).cast("B"), key)
     assert store.blobs.intact(key)
+
+
+def test_a_value_inside_another_is_not_pickled_on_its_own(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbcellar.store.namespace as namespace
+
+    pickled: list[list[str]] = []
+    original = namespace.dump
+
+    def counting_dump(values: Any, *args: Any, **kwargs: Any) -> Any:
+        pickled.append(sorted(values))
+        return original(values, *args, **kwargs)
+
+    monkeypatch.setattr(namespace, "dump", counting_dump)
+    inner = [1, 2, 3]
+    holder = {"inner": inner, "weights": np.arange(100_000.0)}  # as axes hold their figure
+    snap = store.save_namespace({"holder": holder, "inner": inner})
+    assert pickled == [["holder"], ["holder", "inner"]]
+    loaded = store.load_namespace(snap.id)
+    assert loaded["holder"]["inner"] is loaded["inner"]
+    np.testing.assert_array_equal(loaded["holder"]["weights"], holder["weights"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -48,12 +49,18 @@ def _write_hashed(handle: BinaryIO, views: Sequence[memoryview]) -> str:
     buffer = getattr(_bounce, "buffer", None)
     if buffer is None:
         buffer = _bounce.buffer = memoryview(bytearray(_BOUNCE_SIZE))
+    numpy = sys.modules.get("numpy")  # its copy lets other threads run; a memoryview's does not
     digest = xxhash.xxh3_128()
     for view in views:
         for start in range(0, view.nbytes, _BOUNCE_SIZE):
             piece = view[start : start + _BOUNCE_SIZE]
             copy = buffer[: piece.nbytes]
-            copy[:] = piece
+            if numpy is not None:
+                numpy.copyto(
+                    numpy.frombuffer(copy, numpy.uint8), numpy.frombuffer(piece, numpy.uint8)
+                )
+            else:
+                copy[:] = piece
             digest.update(copy)
             written = 0
             while written < copy.nbytes:

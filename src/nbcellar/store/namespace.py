@@ -136,6 +136,8 @@ class NamespaceWriter:
         then: Committed | None = None,
     ) -> Snapshot:
         self._external = {id(v): n for n, v in (external or {}).items()}
+        self._inside: dict[str, str] = {}  # value -> the value whose pickle holds it
+        self._held_by: dict[int, str] = {}  # object id -> the first value whose pickle held it
         items = {
             k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
         }
@@ -157,8 +159,11 @@ class NamespaceWriter:
             group = self._dump_group(members, items, dumps)
             if group is not None:
                 prepared.append((members, prepare(group), {m: dumps[m] for m in members}))
-            else:  # pickled alone each member worked; keep them apart then
-                prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members]
+                continue
+            # Pickled alone each member worked; keep them apart then.
+            self._dump_each([m for m in members if m in self._inside], items, dumps, records,
+                            alone=True)  # fmt: skip
+            prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members if m in dumps]
 
         writer = self._register(prepared)
         for members, value, member_dumps in prepared:
@@ -208,6 +213,7 @@ class NamespaceWriter:
         items: Mapping[str, Any],
         dumps: dict[str, Dumped],
         records: dict[str, VariableRecord],
+        alone: bool = False,
     ) -> None:
         """Pickle each named value on its own, or record why it cannot be stored."""
         for name in names:
@@ -215,8 +221,18 @@ class NamespaceWriter:
             if isinstance(value, types.ModuleType):
                 records[name] = VariableRecord(name, "module", module=value.__name__)
                 continue
+            # A value inside one already pickled (a figure, held by its axes) is pickled with it
+            # anyway: what that pickle saw covers it.
+            holder = self._held_by.get(id(value))
+            if holder is not None and holder in dumps and not alone:
+                dumps[name] = dumps[holder]
+                self._inside[name] = holder
+                continue
+            self._inside.pop(name, None)
             try:
                 dumps[name] = dump({name: value}, external=self._external)
+                for ident in dumps[name].shared:
+                    self._held_by.setdefault(ident, name)
             except Exception as exc:  # any failure to pickle is recorded, never fatal
                 records[name] = VariableRecord(
                     name, type_name(value), unserializable=unpicklable_reason(value, exc)
