@@ -25,7 +25,7 @@ from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, is_project_module, module_version
 from nbcellar.store.functions import bind_functions
-from nbcellar.store.pickling import identity_free
+from nbcellar.store.pickling import identity_free, no_cycle_collection
 from nbcellar.store.records import Snapshot, VariableRecord
 
 Action = Literal["restore", "replay", "run"]
@@ -226,7 +226,7 @@ class CellCache:
             inputs,
             record=record,
             bindings={n: id(v) for n, v in namespace.items() if not is_ipython_name(n)},
-            candidates={n: self._fingerprint(n, namespace) for n in candidates},
+            candidates=self._fingerprints_of(candidates, namespace),
             started=time.perf_counter(),
         )
 
@@ -238,6 +238,12 @@ class CellCache:
         if analysis.writes_unknown or analysis.reads_unknown:
             names = set(namespace)
         return {n for n in names if n in namespace and not is_ipython_name(n)}
+
+    def _fingerprints_of(
+        self, names: Iterable[str], namespace: Mapping[str, Any]
+    ) -> dict[str, str | None]:
+        with no_cycle_collection():
+            return {n: self._fingerprint(n, namespace) for n in names}
 
     def _fingerprint(self, name: str, namespace: Mapping[str, Any]) -> str | None:
         value = namespace[name]
@@ -345,7 +351,8 @@ class CellCache:
     ) -> Outcome:
         """Record what a cell that ran did; store an entry if it succeeded and may be cached."""
         try:
-            return self._observe_run(plan, namespace, outputs, succeeded)
+            with no_cycle_collection():
+                return self._observe_run(plan, namespace, outputs, succeeded)
         finally:  # a recorded entry hands the lock to the writing thread (plan.locked is False)
             if plan.locked:
                 self._release(plan.key)

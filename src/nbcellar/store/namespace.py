@@ -165,6 +165,10 @@ class NamespaceWriter:
                             alone=True)  # fmt: skip
             prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members if m in dumps]
 
+        # Grouping is done: the objects the pickler met (state copies made by __reduce__ among
+        # them) need not outlive the save, nor the background write.
+        for dumped in dumps.values():
+            dumped.keepalive.clear()
         writer = self._register(prepared)
         for members, value, member_dumps in prepared:
             refers_to = tuple(

@@ -195,9 +195,11 @@ def _pickler_class(referring: bool) -> type:
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Pickling a large object graph allocates many objects, which triggers the cyclic garbage
-    collector over and over; it frees nothing here (reference counting still runs)."""
+    collector over and over; it frees nothing here (reference counting still runs). Held
+    across a whole save, the objects made meanwhile are gone before it runs again, instead of
+    being moved to older generations, whose collections cost most. Nests."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -231,7 +233,7 @@ def _dump(
     if external:
         pickler.external = external
         pickler.external_used = set()
-    with _no_cycle_collection():
+    with no_cycle_collection():
         pickler.dump(dict(values))
     return pickler, buffers
 
