@@ -254,3 +254,40 @@ def test_a_value_inside_another_is_not_pickled_on_its_own(
     loaded = store.load_namespace(snap.id)
     assert loaded["holder"]["inner"] is loaded["inner"]
     np.testing.assert_array_equal(loaded["holder"]["weights"], holder["weights"])
+
+
+def test_a_long_stream_is_pickled_again_by_the_background_write(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbcellar.store.values import KEEP_LIMIT
+
+    # A model-like value: many small arrays, all inside its pickle stream (about 9.6 MB).
+    trees = [np.full(1000, float(i)) for i in range(1200)]
+    assert sum(t.nbytes for t in trees) > KEEP_LIMIT
+    calls: list[bool] = []
+    snap = store.save_namespace(
+        {"trees": trees}, background=True, then=lambda _i, ok: calls.append(ok)
+    )
+    store.flush()
+    assert calls == [True]
+    restored = store.load_namespace(snap.id)["trees"]
+    assert [float(t[0]) for t in restored] == [float(i) for i in range(1200)]
+    assert store.verify().ok
+
+    # Changed before the background write pickles it again: the save is dropped.
+    original = store.blobs.put_produced
+
+    def changed_first(key: Any, produce: Any) -> bool:
+        trees[5][0] = -1.0
+        return original(key, produce)
+
+    monkeypatch.setattr(store.blobs, "put_produced", changed_first)
+    trees.append(np.zeros(1000))
+    calls.clear()
+    dropped = store.save_namespace(
+        {"trees": trees}, background=True, then=lambda _i, ok: calls.append(ok)
+    )
+    store.flush()
+    assert calls == [False]
+    assert dropped.id not in {s.id for s in store.snapshots()}
+    assert store.verify().ok

@@ -13,9 +13,9 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NewType
+from typing import Any, BinaryIO, NewType
 
 ObjectKey = NewType("ObjectKey", str)
 
@@ -68,6 +68,29 @@ def _write_hashed(handle: BinaryIO, views: Sequence[memoryview]) -> str:
     return str(digest.hexdigest())
 
 
+class _HashingWriter:
+    """Writes to a file and hashes exactly the bytes written (copies what it does not own)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        import xxhash
+
+        self.handle = handle
+        self.digest = xxhash.xxh3_128()
+
+    def write(self, data: Any) -> int:
+        if type(data) is not bytes:
+            data = bytes(data)
+        self.digest.update(data)
+        view = memoryview(data)
+        written = 0
+        while written < view.nbytes:
+            written += self.handle.write(view[written:])
+        return view.nbytes
+
+    def hexdigest(self) -> str:
+        return str(self.digest.hexdigest())
+
+
 class BlobStore:
     """The ``objects/`` folder of a store."""
 
@@ -99,6 +122,34 @@ class BlobStore:
         changing. The bytes written are the bytes hashed (each piece is copied to a private
         buffer first), so the check is exact; on a mismatch nothing is stored (False)."""
         return self._write((data,), key, checked=True)
+
+    def put_produced(self, key: ObjectKey, produce: Callable[[Any], None]) -> bool:
+        """Store what ``produce`` writes to the writer it is given, if that hashes to ``key``;
+        False (nothing stored) otherwise, or if ``produce`` raises an ``Exception``."""
+        target = self.path(key)
+        if target.exists():
+            return True
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as handle:
+                writer = _HashingWriter(handle)
+                try:
+                    produce(writer)
+                    same = writer.hexdigest() == key
+                except Exception:  # the values changed under it: not what was hashed
+                    same = False
+                if same and self.fsync:
+                    os.fsync(handle.fileno())
+            if not same:
+                Path(tmp_name).unlink()
+                return False
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return True
 
     def _write(
         self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey, checked: bool

@@ -24,7 +24,7 @@ from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
 from nbcellar.store.pickling import Dumped, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
-from nbcellar.store.values import PreparedValue, dump, prepare, read_value
+from nbcellar.store.values import Again, PreparedValue, dump, prepare, read_value, write_again
 
 Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
 Committed = Callable[[Index, bool], None]
@@ -137,6 +137,8 @@ class NamespaceWriter:
     ) -> Snapshot:
         self._external = {id(v): n for n, v in (external or {}).items()}
         self._inside: dict[str, str] = {}  # value -> the value whose pickle holds it
+        # A background save writes long streams by pickling them again, in its own thread.
+        self._keep_all = not background
         self._held_by: dict[int, str] = {}  # object id -> the first value whose pickle held it
         items = {
             k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
@@ -158,12 +160,19 @@ class NamespaceWriter:
         for members in _group_by_sharing(dumps):
             group = self._dump_group(members, items, dumps)
             if group is not None:
-                prepared.append((members, prepare(group), {m: dumps[m] for m in members}))
+                again = Again(
+                    {m: items[m] for m in members}, self._roots(members, dumps), self._external
+                )
+                prepared.append((members, prepare(group, again), {m: dumps[m] for m in members}))
                 continue
             # Pickled alone each member worked; keep them apart then.
             self._dump_each([m for m in members if m in self._inside], items, dumps, records,
                             alone=True)  # fmt: skip
-            prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members if m in dumps]
+            prepared += [
+                ([m], prepare(dumps[m], Again({m: items[m]}, frozenset(), self._external)),
+                 {m: dumps[m]})
+                for m in members if m in dumps
+            ]  # fmt: skip
 
         # Grouping is done: the objects the pickler met (state copies made by __reduce__ among
         # them) need not outlive the save, nor the background write.
@@ -234,7 +243,7 @@ class NamespaceWriter:
                 continue
             self._inside.pop(name, None)
             try:
-                dumps[name] = dump({name: value}, external=self._external)
+                dumps[name] = dump({name: value}, external=self._external, keep_all=self._keep_all)
                 for ident in dumps[name].shared:
                     self._held_by.setdefault(ident, name)
             except Exception as exc:  # any failure to pickle is recorded, never fatal
@@ -261,18 +270,28 @@ class NamespaceWriter:
             n for n in candidates if by_value[self.saved[n].record.value_key or ""] <= candidates
         }
 
-    def _dump_group(
-        self, members: list[str], items: Mapping[str, Any], dumps: dict[str, Dumped]
-    ) -> Dumped | None:
+    @staticmethod
+    def _roots(members: list[str], dumps: dict[str, Dumped]) -> frozenset[int]:
+        """Base arrays more than one array of the group looks at: their views stay views."""
         counts: dict[int, int] = {}
         for member in members:
             for root, count in dumps[member].roots.items():
                 counts[root] = counts.get(root, 0) + count
-        roots = {root for root, count in counts.items() if count > 1}
+        return frozenset(root for root, count in counts.items() if count > 1)
+
+    def _dump_group(
+        self, members: list[str], items: Mapping[str, Any], dumps: dict[str, Dumped]
+    ) -> Dumped | None:
+        roots = self._roots(members, dumps)
         if len(members) == 1 and not roots:
             return dumps[members[0]]
         try:
-            return dump({m: items[m] for m in members}, shared_roots=roots, external=self._external)
+            return dump(
+                {m: items[m] for m in members},
+                shared_roots=roots,
+                external=self._external,
+                keep_all=self._keep_all,
+            )
         except Exception:
             return None
 
@@ -309,7 +328,11 @@ class NamespaceWriter:
                         self.blobs.put(view, key)
                     written += size
             if not value.inline and not self.blobs.has(value.key):
-                self.blobs.put_parts(value.parts, value.key)
+                if value.again is not None:
+                    if not write_again(self.blobs, value):
+                        raise ChangedWhileSaving(value.key)
+                else:
+                    self.blobs.put_parts(value.parts, value.key)
                 written += value.size
         return written
 

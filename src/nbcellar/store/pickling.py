@@ -38,14 +38,16 @@ class Stream:
     is never grown and copied into one piece, nor held at all when only its hash is wanted) and
     hashed as it comes, after ``prefix``."""
 
-    def __init__(self, prefix: bytes = b"", keep: bool = True) -> None:
+    def __init__(self, prefix: bytes = b"", keep: bool = True, limit: int | None = None) -> None:
         import xxhash
 
         self.prefix = prefix
         self.chunks: list[bytes] = []
         self.size = 0
         self.digest = xxhash.xxh3_128(prefix)
+        self.overflowed = False  # longer than ``limit``: hashed whole, but its chunks dropped
         self._keep = keep
+        self._limit = limit
 
     def write(self, data: Any) -> int:
         if self._keep:
@@ -53,6 +55,8 @@ class Stream:
         self.digest.update(data)
         size = memoryview(data).nbytes
         self.size += size
+        if self._keep and self._limit is not None and self.size > self._limit:
+            self.overflowed, self._keep, self.chunks = True, False, []
         return size
 
     def getvalue(self) -> bytes:
@@ -213,7 +217,8 @@ def _dump(
     values: Mapping[str, Any],
     shared_roots: Iterable[int],
     external: Mapping[int, str],
-    sink: Stream,
+    sink: Any,
+    pause_gc: bool = True,
 ) -> tuple[Any, list[memoryview]]:
     buffers: list[memoryview] = []
 
@@ -225,17 +230,31 @@ def _dump(
         return False
 
     pickler = _pickler_class(bool(external))(sink, protocol=5, buffer_callback=keep)
-    pickler.shared_roots = set(shared_roots) | set(
-        external
-    )  # views of an outside array stay its views
+    # Views of an outside array stay its views.
+    pickler.shared_roots = set(shared_roots) | set(external)
     pickler.root_counts = {}
     pickler.references = set()
     if external:
         pickler.external = external
         pickler.external_used = set()
-    with no_cycle_collection():
+    if pause_gc:
+        with no_cycle_collection():
+            pickler.dump(dict(values))
+    else:
         pickler.dump(dict(values))
     return pickler, buffers
+
+
+def dump_into(
+    sink: Any,
+    values: Mapping[str, Any],
+    shared_roots: Iterable[int] = (),
+    external: Mapping[int, str] | None = None,
+) -> list[memoryview]:
+    """Pickle ``values`` as :func:`dump_values` does, writing the stream to ``sink`` (anything
+    with ``write``); return the out-of-band buffers. For another thread than the one running
+    user code: it leaves the garbage collector alone."""
+    return _dump(values, shared_roots, external or {}, sink, pause_gc=False)[1]
 
 
 def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream, list[memoryview]]:
@@ -251,16 +270,18 @@ def dump_values(
     shared_roots: Iterable[int] = (),
     external: Mapping[int, str] | None = None,
     prefix: bytes = b"",
+    keep_limit: int | None = None,
 ) -> Dumped:
     """Pickle ``values`` (a dict of names to values) into one stream plus out-of-band buffers.
 
     ``shared_roots`` are ids of base arrays whose views should be pickled as views.
     ``external`` maps ids of objects that live outside the values (another variable's value) to
     that variable's name: they are stored as a reference by name, not copied, and must be given
-    back to :func:`load_values`. The stream is hashed after ``prefix`` as it is written.
-    Raises whatever pickling raises for an unpicklable value.
+    back to :func:`load_values`. The stream is hashed after ``prefix`` as it is written; past
+    ``keep_limit`` bytes it is only hashed (``stream.overflowed``): the caller pickles again to
+    write it. Raises whatever pickling raises for an unpicklable value.
     """
-    stream = Stream(prefix)
+    stream = Stream(prefix, limit=keep_limit)
     pickler, buffers = _dump(values, shared_roots, external or {}, stream)
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}

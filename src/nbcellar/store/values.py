@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
-from nbcellar.store.pickling import Dumped, Stream, dump_values, hash_stream, load_values
+from nbcellar.store.pickling import (
+    Dumped,
+    Stream,
+    dump_into,
+    dump_values,
+    hash_stream,
+    load_values,
+)
 
 MAGIC_V1 = b"NBCV1\n"
 MAGIC = b"NBCV2\n"
@@ -25,15 +32,25 @@ INLINE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
+class Again:
+    """What to pickle again to write a value whose stream was too long to keep."""
+
+    values: Mapping[str, Any]
+    shared_roots: frozenset[int]
+    external: Mapping[int, str]
+
+
+@dataclass(frozen=True)
 class PreparedValue:
     """A value ready to write: its key, its blob in parts (never joined when large) and the
-    buffers it refers to."""
+    buffers it refers to. A value whose stream was not kept has no parts but ``again``."""
 
     key: ObjectKey
     parts: tuple[bytes, ...]
     size: int  # bytes in the value blob itself
     buffers: tuple[tuple[ObjectKey, int], ...]
     views: tuple[memoryview, ...]
+    again: Again | None = None
 
     @property
     def blob(self) -> bytes:
@@ -48,13 +65,24 @@ class PreparedValue:
         return not self.buffers and self.size <= INLINE_LIMIT
 
 
+KEEP_LIMIT = 8 << 20
+"""Streams longer than this are hashed as they are pickled but not kept, when the caller can
+write them later by pickling again (see :func:`write_again`)."""
+
+
 def dump(
     values: Mapping[str, Any],
     shared_roots: Iterable[int] = (),
     external: Mapping[int, str] | None = None,
+    keep_all: bool = True,
 ) -> Dumped:
-    """Pickle ``values`` for the store (see :func:`nbcellar.store.pickling.dump_values`)."""
-    return dump_values(values, shared_roots, external, prefix=MAGIC)
+    """Pickle ``values`` for the store (see :func:`nbcellar.store.pickling.dump_values`).
+
+    With ``keep_all`` False a long stream is not kept (nor its memory touched): holding tens
+    of megabytes of fresh memory costs more than pickling again later, off the critical path.
+    """
+    limit = None if keep_all else KEEP_LIMIT
+    return dump_values(values, shared_roots, external, prefix=MAGIC, keep_limit=limit)
 
 
 def _tail(buffers: tuple[tuple[ObjectKey, int], ...]) -> bytes:
@@ -75,12 +103,31 @@ def _finish(
     return ObjectKey(digest.hexdigest()), tail, buffers
 
 
-def prepare(dumped: Dumped) -> PreparedValue:
-    """Hash every buffer and finish the value blob's key (nothing is written yet)."""
+def prepare(dumped: Dumped, again: Again | None = None) -> PreparedValue:
+    """Hash every buffer and finish the value blob's key (nothing is written yet). A stream
+    that was not kept needs ``again``: what was pickled, to pickle it again when written."""
     key, tail, buffers = _finish(dumped.stream, dumped.buffers)
-    parts = (MAGIC, *dumped.stream.chunks, tail)
     size = len(MAGIC) + dumped.stream.size + len(tail)
+    if dumped.stream.overflowed:
+        if again is None:
+            raise ValueError("a stream that was not kept needs what to pickle again")
+        return PreparedValue(key, (), size, buffers, tuple(dumped.buffers), again)
+    parts = (MAGIC, *dumped.stream.chunks, tail)
     return PreparedValue(key, parts, size, buffers, tuple(dumped.buffers))
+
+
+def write_again(blobs: BlobStore, value: PreparedValue) -> bool:
+    """Write a value whose stream was not kept by pickling it again straight into its blob
+    file; False (nothing stored) when what it pickles now is not what was hashed then."""
+    again = value.again
+    assert again is not None
+
+    def produce(sink: Any) -> None:
+        sink.write(MAGIC)
+        views = dump_into(sink, again.values, again.shared_roots, again.external)
+        sink.write(_tail(tuple((hash_bytes(v), v.nbytes) for v in views)))
+
+    return blobs.put_produced(value.key, produce)
 
 
 def fingerprint_key(values: Mapping[str, Any]) -> ObjectKey:
