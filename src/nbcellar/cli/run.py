@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,8 +23,26 @@ def default_output(path: Path) -> Path:
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Where to write the executed notebook (default: NAME.out.ipynb beside the input).",
+    help="Where to write the executed notebook (default: NAME.out.ipynb beside the input); "
+    "for several runs, a folder (default: NAME.runs/ beside the input).",
 )
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a parameter (a Python or YAML value); a list, or commas (-p n=10,100), gives a "
+    "run per value. Repeatable.",
+)
+@click.option(
+    "--grid",
+    "grid_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file: a mapping of parameter names to lists (every combination), or a list of "
+    "such mappings.",
+)
+@click.option("--strict", is_flag=True, help="Fail on parameters the notebook does not declare.")
 @click.option("--kernel", "kernel_name", help="Kernel to use (default: the notebook's own).")
 @click.option("--timeout", type=float, help="Seconds a single cell may run before it is stopped.")
 @click.option("--allow-errors", is_flag=True, help="Keep going after a cell raises, and exit 0.")
@@ -39,6 +58,9 @@ def run(
     ctx: click.Context,
     notebook: Path,
     output: Path | None,
+    params: tuple[str, ...],
+    grid_file: Path | None,
+    strict: bool,
     kernel_name: str | None,
     timeout: float | None,
     allow_errors: bool,
@@ -48,16 +70,34 @@ def run(
     """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy.
 
     Cells whose code and inputs did not change since they last ran are restored from the
-    cache instead of run; the table at the end says which, and the time saved."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from nbcellar.notebook import read_notebook, write_notebook
-    from nbcellar.runs.execute import CellRun, check_kernel, execute_notebook
+    cache instead of run; the table at the end says which, and the time saved. Parameters
+    (-p, --grid) go into a cell tagged injected-parameters after the cell tagged parameters,
+    as with papermill."""
+    from nbcellar.notebook import read_notebook
+    from nbcellar.runs import params as parameters
+    from nbcellar.runs.execute import check_kernel
 
     nb = read_notebook(notebook)
-    target = output or default_output(notebook)
-    if target.resolve() == notebook.resolve():
-        raise click.BadParameter("the output would overwrite the input", param_hint="--output")
+    runs = parameters.expand(params, grid_file)  # bad values stop here, before anything runs
+    names = list(dict.fromkeys(n for run in runs for n in run))
+    err = console(stderr=True)
+    if names and parameters.parameters_cell(nb) is None:
+        message = f"{notebook} has no cell tagged 'parameters'; the values go in a cell at the top"
+        if strict:
+            raise parameters.ParameterError(message + " (--strict)")
+        err.print(f"nbcellar: warning: {message}", soft_wrap=True)
+    else:
+        strangers = parameters.unknown(nb, dict.fromkeys(names))
+        if strangers:
+            declared = ", ".join(parameters.declared(nb)) or "none"
+            message = (
+                f"{notebook}: parameter{'s' * (len(strangers) > 1)} {', '.join(strangers)} not "
+                f"assigned in the 'parameters' cell (it assigns: {declared})"
+            )
+            if strict:
+                raise parameters.ParameterError(message + " (--strict)")
+            err.print(f"nbcellar: warning: {message}", soft_wrap=True)
+    injected = [(run, parameters.inject(nb, run)) for run in runs]  # unwritable values stop here
     check_kernel(kernel_name or nb.kernel_name or "python3")  # before the store is touched
     store_root = None
     if not no_cache:
@@ -66,9 +106,31 @@ def run(
         store = open_store(store_path(ctx))
         store_root = store.root
         store.close()
-    code_cells = nb.code_cells
-    err = console(stderr=True)
-    progress = Progress(
+    options = {
+        "cwd": cwd or notebook.resolve().parent,
+        "kernel_name": kernel_name,
+        "timeout": timeout,
+        "allow_errors": allow_errors,
+        "store_root": store_root,
+    }
+    if len(injected) == 1:
+        target = output or default_output(notebook)
+        if target.resolve() == notebook.resolve():
+            raise click.BadParameter("the output would overwrite the input", param_hint="--output")
+        _run_one(notebook, injected[0][1], target, options, allow_errors)
+        return
+    folder = output or notebook.with_name(notebook.stem + ".runs")
+    if folder.exists() and not folder.is_dir():
+        raise click.BadParameter(
+            f"{folder} is a file; several runs need a folder", param_hint="--output"
+        )
+    _run_grid(notebook, injected, folder, options, allow_errors)
+
+
+def _progress(err: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -78,6 +140,14 @@ def run(
         transient=True,
     )
 
+
+def _execute(nb: Any, description: str, options: dict[str, Any]) -> Any:
+    """One run with a progress bar over its cells."""
+    from nbcellar.runs.execute import CellRun, execute_notebook
+
+    code_cells = nb.code_cells
+    progress = _progress(console(stderr=True))
+
     def started(index: int) -> None:
         progress.update(task, cell=f"[{index + 1}] {source_summary(code_cells[index].source, 40)}")
 
@@ -85,19 +155,18 @@ def run(
         progress.advance(task)
 
     with progress:
-        task = progress.add_task(notebook.name, total=len(code_cells), cell="starting kernel")
-        result = execute_notebook(
-            nb,
-            cwd=cwd or notebook.resolve().parent,
-            kernel_name=kernel_name,
-            timeout=timeout,
-            allow_errors=allow_errors,
-            store_root=store_root,
-            on_cell_start=started,
-            on_cell_done=done,
-        )
-    write_notebook(result.notebook, target)
+        task = progress.add_task(description, total=len(code_cells), cell="starting kernel")
+        return execute_notebook(nb, on_cell_start=started, on_cell_done=done, **options)
 
+
+def _run_one(
+    notebook: Path, nb: Any, target: Path, options: dict[str, Any], allow_errors: bool
+) -> None:
+    from nbcellar.notebook import write_notebook
+
+    result = _execute(nb, notebook.name, options)
+    write_notebook(result.notebook, target)
+    code_cells = nb.code_cells
     out = console()
     out.print(cell_table(code_cells, result.cells))
     ran = sum(c.status == "ran" for c in result.cells)
@@ -121,4 +190,74 @@ def run(
             f"see {target} for the traceback",
             err=True,
         )
+        sys.exit(1)
+
+
+def run_file_name(number: int, params: dict[str, Any]) -> str:
+    """``003-model=rf,n=10.ipynb``: sortable, readable, safe on every file system."""
+    text = ",".join(f"{k}={v}" for k, v in params.items())
+    safe = "".join(ch if ch.isalnum() or ch in "=,._-" else "_" for ch in text)[:80]
+    return f"{number:03d}-{safe}.ipynb" if safe else f"{number:03d}.ipynb"
+
+
+def _run_grid(
+    notebook: Path,
+    runs: list[tuple[dict[str, Any], Any]],
+    folder: Path,
+    options: dict[str, Any],
+    allow_errors: bool,
+) -> None:
+    """Run each parameter set in turn; one row per run, then how much the cache shared."""
+    from rich.table import Table
+
+    from nbcellar.notebook import write_notebook
+    from nbcellar.runs.params import label
+
+    folder.mkdir(parents=True, exist_ok=True)
+    varied = [
+        name
+        for name in dict.fromkeys(n for params, _ in runs for n in params)
+        if len({repr(params.get(name)) for params, _ in runs}) > 1
+    ]
+    table = Table(title=f"{len(runs)} runs of {notebook}", title_justify="left")
+    for column in ("run", *varied, "status", "ran", "restored", "seconds", "notebook"):
+        table.add_column(
+            column, justify="right" if column in ("ran", "restored", "seconds") else "left"
+        )
+    failed: list[tuple[int, str]] = []
+    total_ran = total_restored = total_cells = 0
+    for number, (params, nb) in enumerate(runs, start=1):
+        shown = label({k: params[k] for k in varied}) or label(params)
+        result = _execute(nb, f"run {number}/{len(runs)} {shown}", options)
+        target = folder / run_file_name(number, params)
+        write_notebook(result.notebook, target)
+        ran = sum(c.status == "ran" for c in result.cells)
+        restored = sum(c.status == "restored" for c in result.cells)
+        total_ran += ran
+        total_restored += restored
+        total_cells += len(result.cells)
+        error = result.failed
+        status = "ok" if error is None else f"failed: cell [{error.index + 1}] {error.error}"
+        if error is not None:
+            failed.append((number, status))
+        table.add_row(
+            str(number),
+            *(repr(params.get(name)) for name in varied),
+            status,
+            str(ran),
+            str(restored),
+            f"{result.seconds:.1f}",
+            str(target),
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        f"{len(runs) - len(failed)} of {len(runs)} runs ok; {total_ran} of {total_cells} cells "
+        f"executed, {total_restored} restored from the cache (cells that do not depend on a "
+        f"varied parameter run once); notebooks in {folder}",
+        soft_wrap=True,
+    )
+    if failed and not allow_errors:
+        number, status = failed[0]
+        click.echo(f"nbcellar: error: run {number} of {notebook} {status}", err=True)
         sys.exit(1)

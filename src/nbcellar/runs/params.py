@@ -1,0 +1,181 @@
+"""Run parameters, papermill's way: defaults in the cell tagged ``parameters``, the run's values
+in a cell tagged ``injected-parameters`` inserted right after it.
+
+Values given on the command line (``-p name=value``) parse as Python literals, else as YAML
+(``rf`` is the string ``'rf'``, ``1e-3`` a float, ``[10, 100]`` a list). A list value, or a value
+with top-level commas (``10,100``), is a set of choices: the runs are every combination of the
+choices (a grid). A grid file holds a mapping of names to lists (their product) or a list of
+such mappings (one grid each, runs in order). Bad values are reported before anything runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import keyword
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nbcellar.errors import NbcellarError
+from nbcellar.notebook.model import Cell, CellId, Notebook
+
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+
+Params = dict[str, Any]
+
+
+class ParameterError(NbcellarError):
+    """A parameter or grid that cannot be used; nothing has run."""
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: a Python literal if it is one, else YAML (a bare word is a string)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    import yaml
+
+    try:
+        if "," in text and not text.lstrip().startswith(("[", "{", "'", '"')):
+            return yaml.safe_load(f"[{text}]")  # rf,svm: a list of choices
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ParameterError(f"cannot read {text!r} as a Python or YAML value ({first})") from None
+
+
+def _check_name(name: str, where: str) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ParameterError(f"{where}: {name!r} is not a valid Python name")
+
+
+def parse_assignment(text: str) -> tuple[str, list[Any]]:
+    """``name=value`` from ``-p``: the name and its choices (one, unless the value is a list)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ParameterError(f"-p {text!r}: expected NAME=VALUE (e.g. -p n_estimators=100)")
+    _check_name(name, f"-p {text!r}")
+    try:
+        value = parse_value(raw.strip())
+    except ParameterError as exc:
+        raise ParameterError(f"-p {name}: {exc}") from None
+    if isinstance(value, list | tuple):
+        choices = list(value)
+        if not choices:
+            raise ParameterError(f"-p {name}: an empty list gives no run")
+        return name, choices
+    return name, [value]
+
+
+def _product(choices: Mapping[str, Sequence[Any]]) -> list[Params]:
+    names = list(choices)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices.values())]
+
+
+def read_grid(path: Path) -> list[Mapping[str, list[Any]]]:
+    """A grid file: a mapping of names to values or lists, or a list of such mappings."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read the grid ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ParameterError(f"{path}: not valid YAML ({first})") from None
+    blocks = data if isinstance(data, list) else [data]
+    grids: list[Mapping[str, list[Any]]] = []
+    for number, block in enumerate(blocks, start=1):
+        where = f"{path}" if len(blocks) == 1 else f"{path}, entry {number}"
+        if not isinstance(block, dict) or not block:
+            raise ParameterError(
+                f"{where}: expected a mapping of parameter names to lists of values"
+            )
+        grid: dict[str, list[Any]] = {}
+        for name, value in block.items():
+            _check_name(str(name), where)
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            if not values:
+                raise ParameterError(f"{where}: {name} has an empty list, which gives no run")
+            grid[str(name)] = values
+        grids.append(grid)
+    return grids
+
+
+def expand(assignments: Iterable[str], grid_file: Path | None = None) -> list[Params]:
+    """Every run's parameters, in order: the grid file's runs, each with the ``-p`` choices
+    crossed in; with neither, one run without parameters."""
+    fixed: dict[str, list[Any]] = {}
+    for text in assignments:
+        name, choices = parse_assignment(text)
+        if name in fixed:
+            raise ParameterError(f"-p {name} is given twice")
+        fixed[name] = choices
+    grids = read_grid(grid_file) if grid_file is not None else [{}]
+    runs: list[Params] = []
+    for grid in grids:
+        runs += _product({**grid, **fixed})
+    return runs
+
+
+# --- the notebook side
+
+
+def parameters_cell(nb: Notebook) -> int | None:
+    """Index (in ``nb.cells``) of the cell tagged ``parameters``, if any."""
+    return next((i for i, c in enumerate(nb.cells) if c.has_tag(PARAMETERS_TAG)), None)
+
+
+def declared(nb: Notebook) -> list[str]:
+    """The names the ``parameters`` cell assigns, in the order the analysis reports them."""
+    from nbcellar.analysis import analyze_cell
+
+    index = parameters_cell(nb)
+    if index is None:
+        return []
+    return sorted(analyze_cell(nb.cells[index].source).writes)
+
+
+def unknown(nb: Notebook, params: Mapping[str, Any]) -> list[str]:
+    """Names not assigned by the notebook's ``parameters`` cell (papermill warns about them)."""
+    names = set(declared(nb))
+    return [n for n in params if n not in names]
+
+
+def inject(nb: Notebook, params: Mapping[str, Any]) -> Notebook:
+    """The notebook with an ``injected-parameters`` cell holding ``params``: right after the
+    ``parameters`` cell (at the top when there is none), replacing any earlier injected cell."""
+    if not params:
+        return nb
+    source = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in params.items())
+    for name, value in params.items():
+        try:
+            if ast.literal_eval(repr(value)) != value:
+                raise ValueError
+        except (ValueError, SyntaxError):
+            raise ParameterError(
+                f"parameter {name}: {type(value).__name__} values cannot be written into a "
+                "cell; use numbers, strings, booleans, None, lists or dicts"
+            ) from None
+    cells = [c for c in nb.cells if not c.has_tag(INJECTED_TAG)]
+    kept = replace(nb, cells=tuple(cells))
+    anchor = parameters_cell(kept)
+    position = 0 if anchor is None else anchor + 1
+    cell = Cell(
+        "code",
+        source.rstrip("\n"),
+        id=CellId("injected-parameters") if nb.nbformat_minor >= 5 else None,
+        metadata={"tags": [INJECTED_TAG]},
+    )
+    return replace(kept, cells=(*cells[:position], cell, *cells[position:]))
+
+
+def label(params: Mapping[str, Any]) -> str:
+    """``model=rf, n_estimators=10``: how a run is named in tables and file names."""
+    return ", ".join(f"{name}={value!r}" if isinstance(value, str) and not value.isidentifier()
+                     else f"{name}={value}" for name, value in params.items())  # fmt: skip

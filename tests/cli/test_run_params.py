@@ -1,0 +1,114 @@
+"""``nbcellar run -p / --grid``: parameters injected papermill's way, grids sharing the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from nbcellar.cli.main import cli
+
+pytestmark = pytest.mark.slow
+
+
+def write(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import time"),
+            nbformat.v4.new_code_cell(
+                "scale = 2\nmodel = 'linear'", metadata={"tags": ["parameters"]}
+            ),
+            nbformat.v4.new_code_cell("time.sleep(0.3)\ndata = list(range(10))"),  # preprocessing
+            nbformat.v4.new_code_cell(
+                "result = sum(v * scale for v in data)\nprint(model, result)"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["run", *args])
+
+
+def printed(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_one_run_with_parameters(tmp_path: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    result = invoke(str(nb), "-p", "scale=3", "-p", "model=rf")
+    assert result.exit_code == 0, result.output
+    out = nbformat.read(tmp_path / "train.out.ipynb", as_version=4)
+    injected = out.cells[2]
+    assert injected.metadata["tags"] == ["injected-parameters"]
+    assert injected.source == "# Parameters\nscale = 3\nmodel = 'rf'"
+    assert printed(tmp_path / "train.out.ipynb") == "rf 135\n"
+    original = nbformat.read(nb, as_version=4)
+    assert len(original.cells) == 4  # the input is left as it was
+
+
+def test_a_grid_runs_every_combination_and_shares_what_does_not_vary(tmp_path: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("scale: [1, 2, 3]\n")
+    result = invoke(str(nb), "--grid", str(grid), "-p", "model=rf,svm")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "train.runs"
+    outputs = sorted(folder.glob("*.ipynb"))
+    assert [p.name for p in outputs][:2] == [
+        "001-scale=1,model=rf.ipynb",
+        "002-scale=1,model=svm.ipynb",
+    ]
+    assert len(outputs) == 6
+    assert printed(outputs[-1]) == "svm 135\n"
+    statuses = [
+        [c.metadata.get("nbcellar", {}).get("status") for c in nbformat.read(p, as_version=4).cells]
+        for p in outputs
+    ]
+    # The slow preprocessing cell (index 3 after injection) ran once, in the first run.
+    assert [s[3] for s in statuses] == ["ran"] + ["restored"] * 5
+    assert "6 of 6 runs ok" in result.stdout
+    assert "restored from the cache" in result.stdout
+
+
+def test_unknown_parameters_warn_or_fail_with_strict(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    warned = invoke(str(nb), "-p", "depth=3")
+    assert warned.exit_code == 0, warned.output
+    assert "depth not assigned in the 'parameters' cell" in warned.stderr
+    strict = invoke(str(nb), "-p", "depth=4", "--strict", "-o", str(tmp_path / "strict.ipynb"))
+    assert strict.exit_code == 2
+    assert "depth" in strict.stderr
+    assert "--strict" in strict.stderr
+    assert not (tmp_path / "strict.ipynb").exists()
+
+
+def test_malformed_values_fail_before_anything_runs(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    result = invoke(str(nb), "-p", "scale=[1, 2")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "-p scale" in result.stderr
+    assert not private_store.exists()
+    assert not (tmp_path / "train.out.ipynb").exists()
+
+
+def test_percent_scripts_take_parameters_too(tmp_path: Path) -> None:
+    script = tmp_path / "report.py"
+    script.write_text(
+        "# %% tags=[\"parameters\"]\nname = 'world'\n\n# %%\nprint(f'hello {name}')\n"
+    )
+    result = invoke(str(script), "-p", "name=nbcellar")
+    assert result.exit_code == 0, result.output
+    assert printed(tmp_path / "report.out.ipynb") == "hello nbcellar\n"
