@@ -62,7 +62,7 @@ def test_a_grid_runs_every_combination_and_shares_what_does_not_vary(tmp_path: P
     nb = write(tmp_path / "train.ipynb")
     grid = tmp_path / "grid.yaml"
     grid.write_text("scale: [1, 2, 3]\n")
-    result = invoke(str(nb), "--grid", str(grid), "-p", "model=rf,svm")
+    result = invoke(str(nb), "--grid", str(grid), "-p", "model=rf,svm", "-j", "2")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "train.runs"
     outputs = sorted(folder.glob("*.ipynb"))
@@ -76,9 +76,10 @@ def test_a_grid_runs_every_combination_and_shares_what_does_not_vary(tmp_path: P
         [c.metadata.get("nbcellar", {}).get("status") for c in nbformat.read(p, as_version=4).cells]
         for p in outputs
     ]
-    # The slow preprocessing cell (index 3 after injection) ran once, in the first run.
-    assert [s[3] for s in statuses] == ["ran"] + ["restored"] * 5
-    assert "6 of 6 runs ok" in result.stdout
+    # Two runs at a time: the slow preprocessing cell (index 3 after injection) ran once; the
+    # run that reached it at the same moment waited and restored it.
+    assert sorted(s[3] for s in statuses) == ["ran"] + ["restored"] * 5
+    assert "6 of 6 runs ok (2 at a time)" in result.stdout
     assert "restored from the cache" in result.stdout
 
 
@@ -112,3 +113,23 @@ def test_percent_scripts_take_parameters_too(tmp_path: Path) -> None:
     result = invoke(str(script), "-p", "name=nbcellar")
     assert result.exit_code == 0, result.output
     assert printed(tmp_path / "report.out.ipynb") == "hello nbcellar\n"
+
+
+def test_runs_one_at_a_time_keep_their_order(tmp_path: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    result = invoke(str(nb), "-p", "scale=1,2,3", "-j", "1", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    outputs = sorted((tmp_path / "out").glob("*.ipynb"))
+    assert [printed(p) for p in outputs] == ["linear 45\n", "linear 90\n", "linear 135\n"]
+    first = nbformat.read(outputs[0], as_version=4).cells[3].metadata["nbcellar"]["status"]
+    assert first == "ran"
+
+
+def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    result = invoke(str(nb), "-p", "scale=1,'x',3", "-j", "2")
+    assert result.exit_code == 1
+    assert "2 of 3 runs ok" in result.stdout
+    assert "run 2 of" in result.stderr
+    assert "TypeError" in result.stderr
+    assert len(list((tmp_path / "train.runs").glob("*.ipynb"))) == 3

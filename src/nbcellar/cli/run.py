@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,12 @@ def default_output(path: Path) -> Path:
     "such mappings.",
 )
 @click.option("--strict", is_flag=True, help="Fail on parameters the notebook does not declare.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Runs side by side, each in its own kernel (default: the number of CPU cores).",
+)
 @click.option("--kernel", "kernel_name", help="Kernel to use (default: the notebook's own).")
 @click.option("--timeout", type=float, help="Seconds a single cell may run before it is stopped.")
 @click.option("--allow-errors", is_flag=True, help="Keep going after a cell raises, and exit 0.")
@@ -61,6 +68,7 @@ def run(
     params: tuple[str, ...],
     grid_file: Path | None,
     strict: bool,
+    jobs: int | None,
     kernel_name: str | None,
     timeout: float | None,
     allow_errors: bool,
@@ -124,7 +132,7 @@ def run(
         raise click.BadParameter(
             f"{folder} is a file; several runs need a folder", param_hint="--output"
         )
-    _run_grid(notebook, injected, folder, options, allow_errors)
+    _run_grid(notebook, injected, folder, options, allow_errors, jobs or os.cpu_count() or 1)
 
 
 def _progress(err: Any) -> Any:
@@ -206,12 +214,19 @@ def _run_grid(
     folder: Path,
     options: dict[str, Any],
     allow_errors: bool,
+    jobs: int,
 ) -> None:
-    """Run each parameter set in turn; one row per run, then how much the cache shared."""
+    """Run every parameter set, ``jobs`` at a time in kernels started ahead; one row per run,
+    then how much the cache shared."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     from rich.table import Table
 
     from nbcellar.notebook import write_notebook
+    from nbcellar.runs.execute import ExecutionResult, kernel_env
     from nbcellar.runs.params import label
+    from nbcellar.runs.pool import KernelPool, close_thread_loop
 
     folder.mkdir(parents=True, exist_ok=True)
     varied = [
@@ -219,18 +234,74 @@ def _run_grid(
         for name in dict.fromkeys(n for params, _ in runs for n in params)
         if len({repr(params.get(name)) for params, _ in runs}) > 1
     ]
-    table = Table(title=f"{len(runs)} runs of {notebook}", title_justify="left")
-    for column in ("run", *varied, "status", "ran", "restored", "seconds", "notebook"):
-        table.add_column(
-            column, justify="right" if column in ("ran", "restored", "seconds") else "left"
-        )
-    failed: list[tuple[int, str]] = []
-    total_ran = total_restored = total_cells = 0
-    for number, (params, nb) in enumerate(runs, start=1):
+    first = runs[0][1]
+    kernel_name = options["kernel_name"] or first.kernel_name or "python3"
+    jobs = min(jobs, len(runs))
+    pool = KernelPool(
+        kernel_name, Path(options["cwd"]), kernel_env(options["store_root"]), jobs, len(runs)
+    )
+    progress = _progress(console(stderr=True))
+    overall = progress.add_task(f"{len(runs)} runs", total=len(runs), cell="")
+    counts = {"running": 0, "done": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def show_counts() -> None:
+        text = f"{counts['done']} done, {counts['running']} running, {counts['failed']} failed"
+        progress.update(overall, cell=text)
+
+    def one(number: int, params: dict[str, Any], nb: Any) -> tuple[ExecutionResult, Path]:
+        from nbcellar.runs.execute import CellRun, execute_notebook
+
         shown = label({k: params[k] for k in varied}) or label(params)
-        result = _execute(nb, f"run {number}/{len(runs)} {shown}", options)
+        task = progress.add_task(f"  run {number} {shown}", total=len(nb.code_cells), cell="")
+        with lock:
+            counts["running"] += 1
+            show_counts()
+
+        def done(run: CellRun) -> None:
+            progress.advance(task)
+
+        try:
+            result = execute_notebook(nb, on_cell_done=done, kernel=pool.take, **options)
+        finally:
+            progress.remove_task(task)
+            close_thread_loop()
+        if not result.kernel_started:
+            pool.give_back_unused()
         target = folder / run_file_name(number, params)
         write_notebook(result.notebook, target)
+        with lock:
+            counts["running"] -= 1
+            counts["failed" if result.failed is not None else "done"] += 1
+            show_counts()
+        progress.advance(overall)
+        return result, target
+
+    results: list[tuple[ExecutionResult, Path]] = []
+    executor = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        with progress:
+            show_counts()
+            futures = [
+                executor.submit(one, number, params, nb)
+                for number, (params, nb) in enumerate(runs, start=1)
+            ]
+            results = [future.result() for future in futures]
+    except BaseException:  # Ctrl-C, or a run that could not start: stop the others now
+        executor.shutdown(wait=False, cancel_futures=True)
+        pool.close()  # their kernels stop, so the runs in progress end at once
+        raise
+    finally:
+        executor.shutdown(wait=True)
+        pool.close()
+
+    table = Table(title=f"{len(runs)} runs of {notebook}", title_justify="left")
+    for column in ("run", *varied, "status", "ran", "restored", "seconds", "notebook"):
+        justify = "right" if column in ("ran", "restored", "seconds") else "left"
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    failed: list[tuple[int, str]] = []
+    total_ran = total_restored = total_cells = 0
+    for number, ((params, _), (result, target)) in enumerate(zip(runs, results, strict=True), 1):
         ran = sum(c.status == "ran" for c in result.cells)
         restored = sum(c.status == "restored" for c in result.cells)
         total_ran += ran
@@ -252,9 +323,9 @@ def _run_grid(
     out = console()
     out.print(table)
     out.print(
-        f"{len(runs) - len(failed)} of {len(runs)} runs ok; {total_ran} of {total_cells} cells "
-        f"executed, {total_restored} restored from the cache (cells that do not depend on a "
-        f"varied parameter run once); notebooks in {folder}",
+        f"{len(runs) - len(failed)} of {len(runs)} runs ok ({jobs} at a time); {total_ran} of "
+        f"{total_cells} cells executed, {total_restored} restored from the cache (cells that do "
+        f"not depend on a varied parameter run once); notebooks in {folder}",
         soft_wrap=True,
     )
     if failed and not allow_errors:

@@ -77,6 +77,14 @@ def local_kernel_config(socket_dir: str) -> Any:
     return config
 
 
+def kernel_env(store_root: Path | None) -> dict[str, str]:
+    """The environment of a run's kernel: ours, plus the store to cache in."""
+    env = dict(os.environ)
+    if store_root is not None:
+        env["NBCELLAR_STORE"] = str(store_root)
+    return env
+
+
 def check_kernel(name: str) -> None:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -168,12 +176,15 @@ def execute_notebook(
     on_cell_start: Callable[[int], None] | None = None,
     on_cell_done: Callable[[CellRun], None] | None = None,
     without_kernel: bool = True,
+    kernel: Callable[[], Any] | None = None,
 ) -> ExecutionResult:
     """Run every code cell of ``nb`` in a fresh kernel started in ``cwd``.
 
     With ``store_root`` the kernel caches its cells in that store (``%load_ext nbcellar``); when
     the store shows that a kernel would restore every cell, no kernel is started at all (unless
     ``without_kernel`` is False) and the executed notebook is the one that run produced.
+    ``kernel`` gives an already started kernel's manager (see :class:`KernelPool`), called only
+    if a kernel is needed; the run shuts that kernel down when it ends.
     """
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
@@ -188,13 +199,13 @@ def execute_notebook(
             return replace(restored, seconds=time.perf_counter() - begin)
     node = to_nbformat(nb)
     runner = _Runner(nb, on_cell_start, on_cell_done)
-    env = dict(os.environ)
-    if store_root is not None:
-        env["NBCELLAR_STORE"] = str(store_root)
+    env = kernel_env(store_root)
     completed = False
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
+        manager = kernel() if kernel is not None else None
         client = NotebookClient(
             node,
+            km=manager,
             kernel_name=name,
             timeout=timeout,
             allow_errors=allow_errors,
@@ -204,7 +215,7 @@ def execute_notebook(
             config=local_kernel_config(sockets),
         )
         try:
-            with client.setup_kernel(env=env):
+            with client.setup_kernel(env=env, cleanup_kc=True):
                 kernel_client: Any = client.kc
 
                 def silently(code: str) -> None:

@@ -1,0 +1,117 @@
+"""A warm pool of kernels for runs executed side by side.
+
+Each run needs a fresh kernel (a run must not see another's variables), and starting one costs
+about a second. The pool starts kernels ahead of the runs, in background threads, keeping up to
+``size`` ready and never starting more than the runs still to come; a run takes one (waiting
+only if none is ready yet) and shuts it down when done. Kernels talk over Unix sockets in a
+private folder. Closing the pool shuts down every kernel it started that is still alive.
+"""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def close_thread_loop() -> None:
+    """Close the event loop jupyter's synchronous calls made for this (non-main) thread: left
+    open, it would be collected with the thread, and warn."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # this thread has none
+        return
+    if not loop.is_running() and not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    asyncio.set_event_loop(None)
+
+
+class KernelPool:
+    def __init__(
+        self, kernel_name: str, cwd: Path, env: dict[str, str], size: int, total: int
+    ) -> None:
+        from nbcellar.runs.execute import local_kernel_config
+
+        self.kernel_name = kernel_name
+        self.cwd = cwd
+        self.env = env
+        self._sockets = tempfile.TemporaryDirectory(prefix="nbcellar-kernels-")
+        self._config = local_kernel_config
+        self._count = 0
+        self._ready: queue.Queue[Any] = queue.Queue()
+        self._lock = threading.Lock()
+        self._to_start = total  # kernels that may still be wanted
+        self._started: list[Any] = []
+        self._closed = False
+        for _ in range(min(size, total)):
+            self._start_one()
+
+    def _start_one(self) -> None:
+        with self._lock:
+            if self._closed or self._to_start <= 0:
+                return
+            self._to_start -= 1
+            self._count += 1
+            # Each kernel its own socket folder: kernels started at once would otherwise pick
+            # the same socket names.
+            folder = Path(self._sockets.name) / str(self._count)
+        folder.mkdir()
+        threading.Thread(
+            target=self._launch, args=(folder,), name="nbcellar-kernel-start", daemon=True
+        ).start()
+
+    def _launch(self, folder: Path) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        # The asynchronous manager, as nbclient makes its own: its clients are asynchronous.
+        config = self._config(str(folder))
+        manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config)
+        try:
+            run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env)
+        except Exception as exc:  # handed to the run that takes it, which reports it
+            self._ready.put(exc)
+            return
+        finally:
+            close_thread_loop()
+        with self._lock:
+            self._started.append(manager)
+            closed = self._closed
+        if closed:
+            run_sync(manager.shutdown_kernel)(now=True)
+            close_thread_loop()
+            return
+        self._ready.put(manager)
+
+    def take(self) -> Any:
+        """A started kernel's manager, for one run; another starts if more runs may come."""
+        found = self._ready.get()
+        self._start_one()
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def give_back_unused(self) -> None:
+        """A run that needed no kernel: one fewer kernel to start."""
+        with self._lock:
+            self._to_start = max(self._to_start - 1, 0)
+
+    def close(self) -> None:
+        """Shut down every kernel still alive (unused, or running when interrupted)."""
+        with self._lock:
+            self._closed = True
+            started, self._started = list(self._started), []
+        from jupyter_core.utils import run_sync
+
+        for manager in started:
+            try:
+                if run_sync(manager.is_alive)():
+                    run_sync(manager.shutdown_kernel)(now=True)
+            except Exception:  # already gone
+                pass
+        self._sockets.cleanup()
