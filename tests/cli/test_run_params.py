@@ -133,3 +133,67 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path: Path) -> None:
     assert "run 2 of" in result.stderr
     assert "TypeError" in result.stderr
     assert len(list((tmp_path / "train.runs").glob("*.ipynb"))) == 3
+
+
+# --- run records
+
+
+def runs_json(*args: str) -> list[dict[str, Any]]:
+    import json
+
+    listed = CliRunner().invoke(cli, ["runs", "--json", *args])
+    assert listed.exit_code == 0, listed.output
+    return list(json.loads(listed.stdout))
+
+
+def test_every_run_is_recorded_in_the_store(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    single = invoke(str(nb), "-p", "scale=5")
+    assert single.exit_code == 0, single.output
+    grid = invoke(str(nb), "-p", "scale=1,'x'", "-j", "2")
+    assert grid.exit_code == 1
+    records = runs_json()
+    assert [r["params"] for r in records] == [{"scale": 5}, {"scale": 1}, {"scale": "x"}]
+    assert [r["status"] for r in records] == ["ok", "ok", "failed"]
+    first, ok, failed = records
+    assert first["grid"] is None
+    assert ok["grid"] == failed["grid"] is not None
+    assert first["notebook"] == str(nb.resolve())
+    assert first["cells"]["total"] == 5
+    assert first["values"] == {}
+    assert first["environment"]["python"]
+    assert "TypeError" in failed["error"]
+    assert first["output"] == str((tmp_path / "train.out.ipynb").resolve())
+    executed = private_store / "runs" / first["id"] / "executed.ipynb"
+    assert printed(executed) == "linear 225\n"
+    assert [r["id"] for r in runs_json("--status", "failed")] == [failed["id"]]
+    assert [r["id"] for r in runs_json("--last", "1")] == [failed["id"]]
+    assert runs_json("--notebook", str(tmp_path / "other.ipynb")) == []
+    table = CliRunner().invoke(cli, ["runs"], terminal_width=200)
+    assert table.exit_code == 0
+    assert "3 runs in" in table.stdout
+    assert "scale=5" in table.stdout
+
+
+def test_a_run_in_a_git_repository_records_its_commit(tmp_path: Path, private_store: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    nb = write(tmp_path / "train.ipynb")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "add", "train.ipynb")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first")
+    assert invoke(str(nb)).exit_code == 0
+    clean = runs_json()[-1]
+    assert len(clean["source"]["git_commit"]) == 40
+    assert clean["source"]["git_dirty"] is False
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells[1].source = "scale = 7\nmodel = 'linear'"
+    nbformat.write(edited, nb)
+    assert invoke(str(nb)).exit_code == 0
+    dirty = runs_json()[-1]
+    assert dirty["source"] == {"git_commit": clean["source"]["git_commit"], "git_dirty": True}
+    diff = (private_store / "runs" / dirty["id"] / "uncommitted.diff").read_text()
+    assert "scale = 7" in diff

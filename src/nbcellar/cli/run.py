@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +127,7 @@ def run(
         target = output or default_output(notebook)
         if target.resolve() == notebook.resolve():
             raise click.BadParameter("the output would overwrite the input", param_hint="--output")
-        _run_one(notebook, injected[0][1], target, options, allow_errors)
+        _run_one(notebook, injected[0], target, options, allow_errors)
         return
     folder = output or notebook.with_name(notebook.stem + ".runs")
     if folder.exists() and not folder.is_dir():
@@ -167,13 +169,49 @@ def _execute(nb: Any, description: str, options: dict[str, Any]) -> Any:
         return execute_notebook(nb, on_cell_start=started, on_cell_done=done, **options)
 
 
+def _kernel_name(options: dict[str, Any], nb: Any) -> str:
+    return str(options["kernel_name"] or nb.kernel_name or "python3")
+
+
+@contextmanager
+def _run_book(store_root: Path | None) -> Iterator[Any]:
+    """The store's run records (None when the run uses no store: --no-cache)."""
+    if store_root is None:
+        yield None
+        return
+    from nbcellar.runs.records import RunBook
+    from nbcellar.store import open_store
+
+    store = open_store(store_root)
+    try:
+        yield RunBook(store)
+    finally:
+        store.close()
+
+
 def _run_one(
-    notebook: Path, nb: Any, target: Path, options: dict[str, Any], allow_errors: bool
+    notebook: Path,
+    run: tuple[dict[str, Any], Any],
+    target: Path,
+    options: dict[str, Any],
+    allow_errors: bool,
 ) -> None:
     from nbcellar.notebook import write_notebook
 
-    result = _execute(nb, notebook.name, options)
-    write_notebook(result.notebook, target)
+    params, nb = run
+    with _run_book(options["store_root"]) as book:
+        record = None
+        if book is not None:
+            record = book.start(book.create(notebook, params, None, _kernel_name(options, nb)))
+        try:
+            result = _execute(nb, notebook.name, options)
+        except BaseException:
+            if book is not None and record is not None:
+                book.cancel([record])
+            raise
+        write_notebook(result.notebook, target)
+        if book is not None and record is not None:
+            record = book.finish(record, result, target)
     code_cells = nb.code_cells
     out = console()
     out.print(cell_table(code_cells, result.cells))
@@ -186,9 +224,10 @@ def _run_one(
     where = f"on kernel {result.kernel_name}"
     if not result.kernel_started:
         where = "without starting a kernel (nothing changed since the last run)"
+    recorded = f" (run {record.id})" if record is not None else ""
     out.print(
         f"{ran} of {len(code_cells)} cells ran{cache_note} in {result.seconds:.1f} s "
-        f"{where}; executed notebook: {target}",
+        f"{where}; executed notebook: {target}{recorded}",
         soft_wrap=True,
     )
     if errors and not allow_errors:
@@ -250,6 +289,16 @@ def _run_grid(
         progress.update(overall, cell=text)
 
     def one(number: int, params: dict[str, Any], nb: Any) -> tuple[ExecutionResult, Path]:
+        with _run_book(store_root) as book:  # a connection of this thread's own
+            record = records[number - 1] if records else None
+            if book is not None and record is not None:
+                record = book.start(record)
+            result, target = execute_one(number, params, nb)
+            if book is not None and record is not None:
+                book.finish(record, result, target)
+            return result, target
+
+    def execute_one(number: int, params: dict[str, Any], nb: Any) -> tuple[ExecutionResult, Path]:
         from nbcellar.runs.execute import CellRun, execute_notebook
 
         shown = label({k: params[k] for k in varied}) or label(params)
@@ -277,6 +326,14 @@ def _run_grid(
         progress.advance(overall)
         return result, target
 
+    store_root = options["store_root"]
+    records: list[Any] = []
+    with _run_book(store_root) as book:
+        if book is not None:
+            from nbcellar.runs.records import new_run_id
+
+            grid = "grid-" + new_run_id()
+            records = [book.create(notebook, params, grid, kernel_name) for params, _ in runs]
     results: list[tuple[ExecutionResult, Path]] = []
     executor = ThreadPoolExecutor(max_workers=jobs)
     try:
@@ -290,13 +347,18 @@ def _run_grid(
     except BaseException:  # Ctrl-C, or a run that could not start: stop the others now
         executor.shutdown(wait=False, cancel_futures=True)
         pool.close()  # their kernels stop, so the runs in progress end at once
+        executor.shutdown(wait=True)
+        with _run_book(store_root) as book:
+            if book is not None:
+                book.cancel(records)
         raise
     finally:
         executor.shutdown(wait=True)
         pool.close()
 
     table = Table(title=f"{len(runs)} runs of {notebook}", title_justify="left")
-    for column in ("run", *varied, "status", "ran", "restored", "seconds", "notebook"):
+    columns = ("run", *varied, "status", "ran", "restored", "seconds", "notebook")
+    for column in (*columns, *(("record",) if records else ())):
         justify = "right" if column in ("ran", "restored", "seconds") else "left"
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     failed: list[tuple[int, str]] = []
@@ -319,6 +381,7 @@ def _run_grid(
             str(restored),
             f"{result.seconds:.1f}",
             str(target),
+            *((records[number - 1].id,) if records else ()),
         )
     out = console()
     out.print(table)

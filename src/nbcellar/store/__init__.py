@@ -133,6 +133,10 @@ class Store:
         """Which of ``keys`` have a record of this kind."""
         return records_table.has_records(self.index, kind, list(keys))
 
+    def list_records(self, kind: str) -> list[records_table.Record]:
+        """Every record of a kind, oldest first."""
+        return records_table.list_records(self.index, kind)
+
     def delete_record(self, kind: str, key: str) -> None:
         records_table.delete_record(self.index, kind, key)
 

@@ -54,6 +54,16 @@ def has_records(index: Index, kind: str, keys: list[str]) -> set[str]:
     return found
 
 
+def list_records(index: Index, kind: str) -> list[Record]:
+    """Every record of a kind, oldest first."""
+    rows = index.db.execute(
+        "SELECT kind, key, payload, snapshot_id, created FROM records WHERE kind = ? "
+        "ORDER BY created, key",
+        (kind,),
+    )
+    return [Record(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+
 def delete_record(index: Index, kind: str, key: str) -> None:
     with index.write() as db:
         db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))

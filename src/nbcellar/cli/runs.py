@@ -1,0 +1,73 @@
+"""``nbcellar runs``: the runs recorded in the store, as a table or as JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from nbcellar.cli.context import open_context_store, store_option
+
+_STYLE = {"ok": "green", "failed": "bold red", "running": "yellow", "queued": "dim",
+          "cancelled": "magenta"}  # fmt: skip
+
+
+@click.command()
+@click.option("--notebook", "notebook", type=click.Path(path_type=Path), help="Only this notebook.")
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "running", "ok", "failed", "cancelled"]),
+    help="Only runs with this status.",
+)
+@click.option("--last", type=click.IntRange(min=1), help="Only the N most recent runs.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of runs instead of a table.")
+@store_option
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    notebook: Path | None,
+    status: str | None,
+    last: int | None,
+    as_json: bool,
+) -> None:
+    """List the runs recorded by 'nbcellar run': parameters, status, timings, cells."""
+    from nbcellar.cli.render import console
+    from nbcellar.runs.params import label
+    from nbcellar.runs.records import RunBook
+
+    store = open_context_store(ctx)
+    try:
+        found = RunBook(store).all()
+    finally:
+        store.close()
+    if notebook is not None:
+        found = [r for r in found if Path(r.notebook) == notebook.resolve()]
+    if status is not None:
+        found = [r for r in found if r.status == status]
+    if last is not None:
+        found = found[-last:]
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in found], indent=2, default=repr))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} runs in {store.root}", title_justify="left")
+    for column in ("id", "notebook", "params", "status", "started", "seconds", "ran", "restored"):
+        justify = "right" if column in ("seconds", "ran", "restored") else "left"
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for record in found:
+        style = _STYLE.get(record.status, "")
+        started = record.started or record.created
+        table.add_row(
+            record.id,
+            Path(record.notebook).name,
+            label(record.params),
+            f"[{style}]{record.status}[/]" + (f": {record.error}" if record.error else ""),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+            "" if record.seconds is None else f"{record.seconds:.1f}",
+            str(record.cells.get("ran", "")),
+            str(record.cells.get("restored", "")),
+        )
+    console().print(table)

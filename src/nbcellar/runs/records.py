@@ -1,0 +1,179 @@
+"""Run records: every ``nbcellar run`` kept in the store, with nothing to set up.
+
+A record says which notebook ran with which parameters, how it went (queued, running, ok,
+failed, cancelled), when and how long, how many cells ran or were restored, the first error,
+the kernel, the environment (Python, platform, key package versions) and the source state (git
+commit, and whether the work tree had changes, whose diff is kept beside the record). The
+executed notebook is copied to ``runs/<id>/executed.ipynb`` in the store. Records are JSON
+under the ``run`` kind in the store's index; ids sort by time.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+KIND = "run"
+Status = Literal["queued", "running", "ok", "failed", "cancelled"]
+KEY_PACKAGES = ("nbcellar", "ipykernel", "numpy", "pandas", "scikit-learn", "torch", "matplotlib")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    notebook: str
+    params: Mapping[str, Any]
+    status: Status
+    created: float
+    grid: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    seconds: float | None = None
+    kernel: str | None = None
+    cells: Mapping[str, int] = field(default_factory=dict)  # total, ran, restored, error
+    error: str | None = None
+    output: str | None = None  # where the executed notebook was written for the user
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)  # logged values (nbcellar.log)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform and the versions of the key packages installed here."""
+    import importlib.metadata
+
+    packages: dict[str, str] = {}
+    for name in KEY_PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "packages": packages,
+    }
+
+
+def git_state(folder: Path) -> tuple[dict[str, Any], str]:
+    """The commit of the repository holding ``folder`` and whether its work tree has changes,
+    plus the uncommitted diff (empty outside a repository or without git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": None}, ""
+    diff = git("diff", "HEAD") or ""
+    return {"git_commit": commit.strip(), "git_dirty": bool(diff.strip())}, diff
+
+
+class RunBook:
+    """The run records of one store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def folder(self, run_id: str) -> Path:
+        return Path(self.store.root) / "runs" / run_id
+
+    def save(self, record: RunRecord) -> RunRecord:
+        payload = json.dumps(record.to_json(), default=repr, separators=(",", ":"))
+        self.store.put_record(KIND, record.id, payload.encode("utf-8"))
+        return record
+
+    def create(
+        self, notebook: Path, params: Mapping[str, Any], grid: str | None, kernel: str
+    ) -> RunRecord:
+        source, diff = git_state(notebook.resolve().parent)
+        record = RunRecord(
+            id=new_run_id(),
+            notebook=str(notebook.resolve()),
+            params=dict(params),
+            status="queued",
+            created=time.time(),
+            grid=grid,
+            kernel=kernel,
+            environment=environment(),
+            source=source,
+        )
+        if diff:
+            folder = self.folder(record.id)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "uncommitted.diff").write_text(diff, encoding="utf-8")
+        return self.save(record)
+
+    def start(self, record: RunRecord) -> RunRecord:
+        return self.save(replace(record, status="running", started=time.time()))
+
+    def finish(self, record: RunRecord, result: Any, output: Path) -> RunRecord:
+        """Record how an execution went, and keep a copy of its executed notebook."""
+        from nbcellar.notebook import write_notebook
+
+        folder = self.folder(record.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_notebook(result.notebook, folder / "executed.ipynb")
+        statuses = [c.status for c in result.cells]
+        failed = result.failed
+        ended = time.time()
+        return self.save(
+            replace(
+                record,
+                status="failed" if failed is not None else "ok",
+                ended=ended,
+                seconds=round(result.seconds, 3),
+                cells={
+                    "total": len(statuses),
+                    "ran": statuses.count("ran"),
+                    "restored": statuses.count("restored"),
+                    "error": statuses.count("error"),
+                },
+                error=None if failed is None else f"cell [{failed.index + 1}] {failed.error}",
+                output=str(output.resolve()),
+            )
+        )
+
+    def cancel(self, records: Iterable[RunRecord]) -> None:
+        """Runs that had not finished when the user stopped everything."""
+        for record in records:
+            current = self.get(record.id)
+            if current is not None and current.status in ("queued", "running"):
+                self.save(replace(current, status="cancelled", ended=time.time()))
+
+    def get(self, run_id: str) -> RunRecord | None:
+        found = self.store.get_record(KIND, run_id)
+        return None if found is None else RunRecord.from_json(json.loads(found.payload))
+
+    def all(self) -> list[RunRecord]:
+        records = [
+            RunRecord.from_json(json.loads(r.payload)) for r in self.store.list_records(KIND)
+        ]
+        return sorted(records, key=lambda r: (r.created, r.id))
