@@ -54,20 +54,27 @@ def runs(
     from rich.table import Table
 
     table = Table(title=f"{len(found)} runs in {store.root}", title_justify="left")
-    for column in ("id", "notebook", "params", "status", "started", "seconds", "ran", "restored"):
-        justify = "right" if column in ("seconds", "ran", "restored") else "left"
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    widths = {"notebook": 8, "params": 8, "status": 6}
+    for column in ("id", "notebook", "params", "status", "started", "seconds", "ran/restored"):
+        justify = "right" if column in ("seconds", "ran/restored") else "left"
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            overflow="fold",
+            no_wrap=column not in widths,  # ids and times stay whole
+            min_width=widths.get(column),
+        )
     for record in found:
         style = _STYLE.get(record.status, "")
         started = record.started or record.created
+        cells = record.cells
         table.add_row(
             record.id,
             Path(record.notebook).name,
             label(record.params),
             f"[{style}]{record.status}[/]" + (f": {record.error}" if record.error else ""),
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+            time.strftime("%m-%d %H:%M", time.localtime(started)),
             "" if record.seconds is None else f"{record.seconds:.1f}",
-            str(record.cells.get("ran", "")),
-            str(record.cells.get("restored", "")),
+            f"{cells['ran']}/{cells['restored']}" if cells else "",
         )
     console().print(table)
