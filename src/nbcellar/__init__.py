@@ -10,7 +10,22 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "load_ipython_extension", "log", "logged", "unload_ipython_extension"]
+
+
+def log(**values: Any) -> None:
+    """Log values with the run: ``nbcellar.log(mse=0.12, confusion=fig)``. A name logged
+    again makes a history. ``nbcellar run`` keeps them in the run's record."""
+    from nbcellar.logbook import BOOK
+
+    BOOK.log(values)
+
+
+def logged() -> dict[str, list[Any]]:
+    """What this kernel logged so far: each name's values, in order."""
+    from nbcellar.logbook import BOOK
+
+    return BOOK.histories()
 
 
 def load_ipython_extension(shell: Any) -> None:

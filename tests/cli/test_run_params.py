@@ -197,3 +197,55 @@ def test_a_run_in_a_git_repository_records_its_commit(tmp_path: Path, private_st
     assert dirty["source"] == {"git_commit": clean["source"]["git_commit"], "git_dirty": True}
     diff = (private_store / "runs" / dirty["id"] / "uncommitted.diff").read_text()
     assert "scale = 7" in diff
+
+
+# --- values logged with nbcellar.log
+
+
+LOGGED = [
+    ("alpha = 1.0", ["parameters"]),
+    ("import time\nimport nbcellar\ntime.sleep(0.3)\nnbcellar.log(prep='done', rows=200)", []),
+    (
+        "import pandas as pd\nfor step in range(3):\n    nbcellar.log(loss=alpha / (step + 1))\n"
+        "nbcellar.log(table=pd.DataFrame({'a': [1, 2]}), mse=alpha * 0.5)",
+        [],
+    ),
+]
+
+
+def test_logged_values_stay_with_the_run_when_cells_are_restored(
+    tmp_path: Path, private_store: Path
+) -> None:
+    from nbcellar.runs.records import load_log
+    from nbcellar.store import open_store
+
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(s, metadata={"tags": t}) for s, t in LOGGED]
+    )
+    path = tmp_path / "logged.ipynb"
+    nbformat.write(nb, path)
+    assert invoke(str(path), "-p", "alpha=2").exit_code == 0  # everything runs
+    assert invoke(str(path), "-p", "alpha=1,2", "-j", "2").exit_code == 0
+    records = runs_json()
+    # alpha=1 restores the slow cell (its logs come from the cache); the second alpha=2 run
+    # restores every cell without a kernel.
+    assert [r["cells"]["ran"] for r in records] == [4, 2, 0]
+    for record in records:
+        alpha = record["params"]["alpha"]
+        assert record["values"] == {
+            "prep": "done",
+            "rows": 200,
+            "loss": alpha / 3,
+            "table": {"type": "DataFrame"},
+            "mse": alpha * 0.5,
+        }
+    store = open_store(private_store)
+    try:
+        for record in records:
+            entries = load_log(store, record["id"])
+            assert [name for name, _ in entries] == [
+                "prep", "rows", "loss", "loss", "loss", "table", "mse"
+            ]  # fmt: skip
+            assert entries[5][1]["a"].tolist() == [1, 2]
+    finally:
+        store.close()

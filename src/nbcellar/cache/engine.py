@@ -24,6 +24,7 @@ from nbcellar.cache.entries import KIND, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, is_project_module, module_version
+from nbcellar.logbook import BOOK, RESERVED, expand, rest, summarize
 from nbcellar.store.functions import bind_functions
 from nbcellar.store.pickling import identity_free, no_cycle_collection
 from nbcellar.store.records import Snapshot, VariableRecord
@@ -310,9 +311,11 @@ class CellCache:
                 name, reason = next(iter(restored.missing.items()))
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
             values = restored.values
+        logged = self._logged_of(entry, namespace)
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
+        BOOK.replay(logged)
         for name in (*entry.written, *entry.mutated, *entry.deleted):
             self._fingerprints.pop(name, None)
         # A value stored alone, with nothing referred to by name: its version is its fingerprint.
@@ -325,6 +328,18 @@ class CellCache:
             "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
         )
         return entry.outputs
+
+    def _logged_of(self, entry: CacheEntry, namespace: Mapping[str, Any]) -> list[Any]:
+        """What the entry's cell logged when it ran, to log again."""
+        rows = [list(row) for row in entry.logged]
+        kept: list[Any] = []
+        if any("index" in row[1] for row in rows) and entry.snapshot_id is not None:
+            restored = self.store.restore(entry.snapshot_id, [RESERVED], external=namespace)
+            if restored.missing:
+                raise UnusableEntry(f"cache entry for this cell is unusable: the values it logged: "
+                                    f"{next(iter(restored.missing.values()))}")  # fmt: skip
+            kept = list(restored.values[RESERVED])
+        return expand(rows, kept)
 
     def finish_replay(
         self, plan: Plan, namespace: MutableMapping[str, Any], seconds: float
@@ -348,11 +363,13 @@ class CellCache:
         namespace: Mapping[str, Any],
         outputs: Sequence[Mapping[str, Any]],
         succeeded: bool,
+        logged: Sequence[tuple[str, Any]] = (),
     ) -> Outcome:
-        """Record what a cell that ran did; store an entry if it succeeded and may be cached."""
+        """Record what a cell that ran did; store an entry if it succeeded and may be cached.
+        ``logged`` is what it logged with nbcellar.log, in order."""
         try:
             with no_cycle_collection():
-                return self._observe_run(plan, namespace, outputs, succeeded)
+                return self._observe_run(plan, namespace, outputs, succeeded, list(logged))
         finally:  # a recorded entry hands the lock to the writing thread (plan.locked is False)
             if plan.locked:
                 self._release(plan.key)
@@ -363,6 +380,7 @@ class CellCache:
         namespace: Mapping[str, Any],
         outputs: Sequence[Mapping[str, Any]],
         succeeded: bool,
+        logged: list[tuple[str, Any]] | None = None,
     ) -> Outcome:
         """What changed in the namespace, recorded as an entry or as measured versions."""
         seconds = time.perf_counter() - plan.started
@@ -392,7 +410,7 @@ class CellCache:
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             entry, snapshot = self._record(
-                plan, namespace, written, mutated, deleted, outputs, seconds
+                plan, namespace, written, mutated, deleted, outputs, seconds, logged or []
             )
             recorded = True
             # A variable saved alone was just fingerprinted by its save.
@@ -426,6 +444,7 @@ class CellCache:
         deleted: tuple[str, ...],
         outputs: Sequence[Mapping[str, Any]],
         seconds: float,
+        logged: list[tuple[str, Any]],
     ) -> tuple[CacheEntry, Snapshot]:
         assert plan.key is not None
         assert plan.inputs is not None
@@ -463,8 +482,9 @@ class CellCache:
         # The values are pickled and hashed now; they are written while the next cells run.
         plan.locked = False  # the writing thread releases the lock once the entry is indexed
         try:
+            kept = rest(logged)
             snapshot = self.store.save_namespace(
-                {n: namespace[n] for n in names},
+                {n: namespace[n] for n in names} | ({RESERVED: kept} if kept else {}),
                 label=f"cell {plan.key}",
                 external=external,
                 background=True,
@@ -488,8 +508,9 @@ class CellCache:
                 versions={
                     v.name: self._content_version(v, plan.inputs)
                     for v in snapshot.variables
-                    if v.value_key is not None
+                    if v.value_key is not None and v.name != RESERVED
                 },
+                logged=tuple(summarize(logged)),
             )
             built.append(entry)
         finally:

@@ -31,6 +31,9 @@ class CacheEntry:
     # Each stored name's version: its stored value's content hash, so a cell that produced
     # the same value again does not make the cells reading it run again.
     versions: Mapping[str, str] = field(default_factory=dict)
+    # What the cell logged with nbcellar.log, summarised (see nbcellar.logbook.summarize); the
+    # values JSON cannot hold are in the snapshot, under logbook.RESERVED.
+    logged: Sequence[Sequence[Any]] = ()
 
     def version(self, name: str) -> str:
         return self.versions.get(name, self.key)
@@ -52,6 +55,7 @@ class CacheEntry:
             "outputs": list(self.outputs),
             "seconds": self.seconds,
             "versions": dict(self.versions),
+            "logged": [list(row) for row in self.logged],
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -69,4 +73,5 @@ class CacheEntry:
             outputs=tuple(data["outputs"]),
             seconds=float(data["seconds"]),
             versions=dict(data.get("versions", {})),
+            logged=tuple(data.get("logged", ())),
         )

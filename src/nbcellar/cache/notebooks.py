@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from nbcellar.cache.engine import Directives, directives_in
 from nbcellar.cache.entries import KIND as CELL_KIND
 from nbcellar.cache.entries import CacheEntry
 from nbcellar.cache.sources import file_version, module_version
+from nbcellar.logbook import RESERVED
 
 KIND = "notebook-run"
 FORMAT = 1
@@ -53,6 +54,8 @@ class ExecutedCell:
 class RememberedRun:
     cells: tuple[ExecutedCell, ...]
     metadata: Mapping[str, Any]  # notebook metadata the kernel filled in (language_info)
+    # What the cells logged, as run-log rows (see nbcellar.runs.records.save_log_rows).
+    logged: list[Any] = field(default_factory=list)
 
 
 def _tags(cell: CellSource) -> list[str]:
@@ -120,6 +123,7 @@ def find_run(
     if len(remembered) != len(cells):
         return None
     found: list[ExecutedCell] = []
+    logged: list[Any] = []
     for cell, done in zip(cells, remembered, strict=True):
         if done.key is None:
             found.append(done)
@@ -134,7 +138,12 @@ def find_run(
         found.append(
             ExecutedCell(done.key, done.outputs, done.execution_count, saved_seconds=entry.seconds)
         )
-    return RememberedRun(tuple(found), metadata)
+        for name, cell in entry.logged:
+            row = dict(cell)
+            if "index" in row:
+                row.update(snapshot=entry.snapshot_id, name=RESERVED)
+            logged.append([name, row])
+    return RememberedRun(tuple(found), metadata, logged)
 
 
 def remember_run(

@@ -151,7 +151,7 @@ def _progress(err: Any) -> Any:
     )
 
 
-def _execute(nb: Any, description: str, options: dict[str, Any]) -> Any:
+def _execute(nb: Any, description: str, options: dict[str, Any], run_id: str | None) -> Any:
     """One run with a progress bar over its cells."""
     from nbcellar.runs.execute import CellRun, execute_notebook
 
@@ -166,7 +166,9 @@ def _execute(nb: Any, description: str, options: dict[str, Any]) -> Any:
 
     with progress:
         task = progress.add_task(description, total=len(code_cells), cell="starting kernel")
-        return execute_notebook(nb, on_cell_start=started, on_cell_done=done, **options)
+        return execute_notebook(
+            nb, on_cell_start=started, on_cell_done=done, run_id=run_id, **options
+        )
 
 
 def _kernel_name(options: dict[str, Any], nb: Any) -> str:
@@ -204,7 +206,7 @@ def _run_one(
         if book is not None:
             record = book.start(book.create(notebook, params, None, _kernel_name(options, nb)))
         try:
-            result = _execute(nb, notebook.name, options)
+            result = _execute(nb, notebook.name, options, None if record is None else record.id)
         except BaseException:
             if book is not None and record is not None:
                 book.cancel([record])
@@ -293,12 +295,14 @@ def _run_grid(
             record = records[number - 1] if records else None
             if book is not None and record is not None:
                 record = book.start(record)
-            result, target = execute_one(number, params, nb)
+            result, target = execute_one(number, params, nb, None if record is None else record.id)
             if book is not None and record is not None:
                 book.finish(record, result, target)
             return result, target
 
-    def execute_one(number: int, params: dict[str, Any], nb: Any) -> tuple[ExecutionResult, Path]:
+    def execute_one(
+        number: int, params: dict[str, Any], nb: Any, run_id: str | None
+    ) -> tuple[ExecutionResult, Path]:
         from nbcellar.runs.execute import CellRun, execute_notebook
 
         shown = label({k: params[k] for k in varied}) or label(params)
@@ -311,7 +315,9 @@ def _run_grid(
             progress.advance(task)
 
         try:
-            result = execute_notebook(nb, on_cell_done=done, kernel=pool.take, **options)
+            result = execute_notebook(
+                nb, on_cell_done=done, kernel=pool.take, run_id=run_id, **options
+            )
         finally:
             progress.remove_task(task)
             close_thread_loop()

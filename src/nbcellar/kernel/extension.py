@@ -24,6 +24,7 @@ from nbcellar.cache.engine import (
     directives_in,
 )
 from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
+from nbcellar.logbook import BOOK
 
 ATTRIBUTE = "nbcellar"
 
@@ -54,6 +55,7 @@ class CellCacheExtension:
         self._transformer = _SwapForReplay(self)
         self._outputs: list[Any] = []
         self._replay_started = 0.0
+        self._logged: list[tuple[str, Any]] = []
 
     # -- registration --------------------------------------------------------------------------
 
@@ -108,6 +110,8 @@ class CellCacheExtension:
         if plan.action == "run":
             self.recorder = OutputRecorder(self.shell)
             self.recorder.start()
+            self._logged = []
+            BOOK.listeners.append(self._note_logged)
         elif plan.action == "replay":
             self._replay_started = time.perf_counter()
 
@@ -115,21 +119,35 @@ class CellCacheExtension:
         """Wait until the values of the cells that ran are written to the store."""
         self.cache.store.flush()
 
+    def save_log(self, run_id: str) -> None:
+        """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""
+        from nbcellar.runs.records import save_log
+
+        save_log(self.cache.store, run_id, BOOK.entries)
+
     def replay_outputs(self) -> Replayed | None:
         """Called by a restored cell in place of its code."""
         outputs, self._outputs = self._outputs, []
         return replay(self.shell, outputs)
 
+    def _note_logged(self, name: str, value: Any) -> None:
+        self._logged.append((name, value))
+
     def post_run_cell(self, result: Any) -> None:
         plan, self.plan = self.plan, None
         recorder, self.recorder = self.recorder, None
         self.swap_pending = False
+        if self._note_logged in BOOK.listeners:
+            BOOK.listeners.remove(self._note_logged)
+        logged, self._logged = self._logged, []
         if plan is None:
             return
         try:
             if plan.action == "run" and recorder is not None:
                 outputs = recorder.stop()
-                self.cache.finish_run(plan, self.shell.user_ns, outputs, bool(result.success))
+                self.cache.finish_run(
+                    plan, self.shell.user_ns, outputs, bool(result.success), logged
+                )
             elif plan.action == "replay":
                 seconds = time.perf_counter() - self._replay_started
                 if result.success:

@@ -177,6 +177,7 @@ def execute_notebook(
     on_cell_done: Callable[[CellRun], None] | None = None,
     without_kernel: bool = True,
     kernel: Callable[[], Any] | None = None,
+    run_id: str | None = None,
 ) -> ExecutionResult:
     """Run every code cell of ``nb`` in a fresh kernel started in ``cwd``.
 
@@ -194,7 +195,9 @@ def execute_notebook(
     check_kernel(name)
     begin = time.perf_counter()
     if store_root is not None and without_kernel:
-        restored = _restore_remembered(nb, name, store_root, Path(cwd), on_cell_start, on_cell_done)
+        restored = _restore_remembered(
+            nb, name, store_root, Path(cwd), on_cell_start, on_cell_done, run_id
+        )
         if restored is not None:
             return replace(restored, seconds=time.perf_counter() - begin)
     node = to_nbformat(nb)
@@ -239,6 +242,8 @@ def execute_notebook(
                     if store_root is not None and tags:  # (the kernel forgets them after a cell)
                         silently(f"get_ipython().nbcellar.next_tags = {json.dumps(tags)}")
                     client.execute_cell(cell, index)
+                if store_root is not None and run_id is not None:
+                    silently(f"get_ipython().nbcellar.save_log({run_id!r})")
                 if store_root is not None:  # values still being written must land first
                     silently("get_ipython().nbcellar.flush()")
                 completed = True
@@ -297,8 +302,10 @@ def _restore_remembered(
     cwd: Path,
     on_cell_start: Callable[[int], None] | None,
     on_cell_done: Callable[[CellRun], None] | None,
+    run_id: str | None,
 ) -> ExecutionResult | None:
-    """The executed notebook from a remembered run, if a kernel would restore every cell."""
+    """The executed notebook from a remembered run, if a kernel would restore every cell;
+    what its cells logged is the run's log, as in a kernel that restored them."""
     import nbformat
 
     from nbcellar.cache.notebooks import find_run
@@ -307,6 +314,10 @@ def _restore_remembered(
     store = open_store(store_root)
     try:
         found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+        if found is not None and run_id is not None:
+            from nbcellar.runs.records import save_log_rows
+
+            save_log_rows(store, run_id, found.logged)
     finally:
         store.close()
     if found is None:

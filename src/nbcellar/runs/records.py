@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 KIND = "run"
+LOG_KIND = "run-log"
 Status = Literal["queued", "running", "ok", "failed", "cancelled"]
 KEY_PACKAGES = ("nbcellar", "ipykernel", "numpy", "pandas", "scikit-learn", "torch", "matplotlib")
 
@@ -147,6 +148,7 @@ class RunBook:
         return self.save(
             replace(
                 record,
+                values=last_values(self.store, record.id),
                 status="failed" if failed is not None else "ok",
                 ended=ended,
                 seconds=round(result.seconds, 3),
@@ -177,3 +179,53 @@ class RunBook:
             RunRecord.from_json(json.loads(r.payload)) for r in self.store.list_records(KIND)
         ]
         return sorted(records, key=lambda r: (r.created, r.id))
+
+
+def save_log(store: Any, run_id: str, entries: list[tuple[str, Any]]) -> None:
+    """What a run logged: JSON rows (see nbcellar.logbook.summarize), the values JSON cannot
+    hold saved as one snapshot the rows point into."""
+    from nbcellar.logbook import rest, summarize
+
+    kept = rest(entries)
+    snapshot = store.save_namespace({"logged": kept}, label=f"run {run_id} log") if kept else None
+    rows = summarize(entries)
+    for _, cell in rows:
+        if "index" in cell and snapshot is not None:
+            cell.update(snapshot=snapshot.id, name="logged")
+    save_log_rows(store, run_id, rows)
+
+
+def save_log_rows(store: Any, run_id: str, rows: list[Any]) -> None:
+    """A run log: rows ``[name, {"value": v}]``, or ``[name, {"type": T, "snapshot": S,
+    "name": N, "index": i}]`` for the i-th item of variable N of snapshot S."""
+    store.put_record(LOG_KIND, run_id, json.dumps({"rows": rows}).encode("utf-8"))
+
+
+def last_values(store: Any, run_id: str) -> dict[str, Any]:
+    """The last value logged under each name: plain values as they are, others as their type."""
+    found = store.get_record(LOG_KIND, run_id)
+    if found is None:
+        return {}
+    values: dict[str, Any] = {}
+    for name, cell in json.loads(found.payload)["rows"]:
+        values[name] = cell["value"] if "value" in cell else {"type": cell["type"]}
+    return values
+
+
+def load_log(store: Any, run_id: str) -> list[tuple[str, Any]]:
+    """Everything a run logged, in order, with the values kept in the store loaded."""
+    found = store.get_record(LOG_KIND, run_id)
+    if found is None:
+        return []
+    rows = json.loads(found.payload)["rows"]
+    lists: dict[tuple[str, str], list[Any]] = {}
+    entries: list[tuple[str, Any]] = []
+    for name, cell in rows:
+        if "value" in cell:
+            entries.append((name, cell["value"]))
+            continue
+        where = (cell["snapshot"], cell["name"])
+        if where not in lists:
+            lists[where] = list(store.load_namespace(where[0], [where[1]])[where[1]])
+        entries.append((name, lists[where][cell["index"]]))
+    return entries
