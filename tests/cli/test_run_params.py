@@ -216,6 +216,8 @@ LOGGED = [
 def test_logged_values_stay_with_the_run_when_cells_are_restored(
     tmp_path: Path, private_store: Path
 ) -> None:
+    import json
+
     from nbcellar.runs.records import load_log
     from nbcellar.store import open_store
 
@@ -249,3 +251,20 @@ def test_logged_values_stay_with_the_run_when_cells_are_restored(
             assert entries[5][1]["a"].tolist() == [1, 2]
     finally:
         store.close()
+
+    # nbcellar show: by id, by a unique end of one; its logged values and histories.
+    last = records[-1]
+    shown = CliRunner().invoke(cli, ["show", last["id"][-6:]], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert f"run {last['id']}: ok" in shown.stdout
+    assert "4 restored" in shown.stdout
+    assert "3 values, first 2, min 0.666667, max 2" in shown.stdout
+    assert "<DataFrame>" in shown.stdout
+    as_json = CliRunner().invoke(cli, ["show", last["id"], "--json"])
+    assert json.loads(as_json.stdout)["histories"]["loss"] == [2.0, 1.0, 2 / 3]
+    ambiguous = CliRunner().invoke(cli, ["show", "20"])
+    assert ambiguous.exit_code == 2
+    assert "names 3 runs" in ambiguous.stderr
+    missing = CliRunner().invoke(cli, ["show", "no-such-run"])
+    assert missing.exit_code == 2
+    assert "no run 'no-such-run'" in missing.stderr

@@ -37,11 +37,13 @@ def _register() -> None:
     from nbcellar.cli.analyze import analyze
     from nbcellar.cli.run import run
     from nbcellar.cli.runs import runs
+    from nbcellar.cli.show import show
     from nbcellar.cli.status import status
     from nbcellar.cli.store import store
 
     cli.add_command(run)
     cli.add_command(runs)
+    cli.add_command(show)
     cli.add_command(status)
     cli.add_command(analyze)
     cli.add_command(store)

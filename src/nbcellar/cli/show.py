@@ -1,0 +1,104 @@
+"""``nbcellar show RUN``: one recorded run in full."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.errors import NbcellarError
+
+
+def find_run(book: Any, wanted: str) -> Any:
+    """The run whose id is ``wanted``, or the only one starting or ending with it."""
+    exact = book.get(wanted)
+    if exact is not None:
+        return exact
+    matches = [r for r in book.all() if r.id.startswith(wanted) or r.id.endswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NbcellarError(f"no run {wanted!r} in {book.store.root} (see 'nbcellar runs')")
+    shown = ", ".join(r.id for r in matches[:5])
+    raise NbcellarError(f"{wanted!r} names {len(matches)} runs ({shown}…); give more of the id")
+
+
+def _summary(values: list[Any]) -> str:
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(values) == 1:
+        return ""
+    if len(numbers) == len(values):
+        return (
+            f"{len(values)} values, first {values[0]:g}, min {min(numbers):g}, max {max(numbers):g}"
+        )
+    return f"{len(values)} values"
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="The record and its logged values as JSON.")
+@store_option
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show one run: parameters, status, timings, cells, logged values, environment, source.
+
+    RUN is a run id from 'nbcellar runs', or any unique start or end of one."""
+    from rich.table import Table
+
+    from nbcellar.cli.render import console
+    from nbcellar.runs.records import LOG_KIND, RunBook
+
+    store = open_context_store(ctx)
+    try:
+        book = RunBook(store)
+        record = find_run(book, run_id)
+        found = store.get_record(LOG_KIND, record.id)
+        rows = json.loads(found.payload)["rows"] if found is not None else []
+        executed = book.folder(record.id) / "executed.ipynb"
+    finally:
+        store.close()
+    histories: dict[str, list[Any]] = {}
+    for name, cell in rows:
+        histories.setdefault(name, []).append(cell.get("value", f"<{cell.get('type')}>"))
+    if as_json:
+        data = record.to_json() | {"histories": histories, "executed": str(executed)}
+        click.echo(json.dumps(data, indent=2, default=repr))
+        return
+    out = console()
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started or record.created))
+    lines = [
+        f"run {record.id}: {record.status}" + (f" ({record.error})" if record.error else ""),
+        f"notebook   {record.notebook}",
+        f"params     {json.dumps(dict(record.params))}",
+        f"started    {when}" + (f", {record.seconds:.2f} s" if record.seconds is not None else ""),
+    ]
+    if record.cells:
+        cells = record.cells
+        lines.append(
+            f"cells      {cells['total']}: {cells['ran']} ran, {cells['restored']} restored, "
+            f"{cells['error']} failed"
+        )
+    if record.grid:
+        lines.append(f"grid       {record.grid}")
+    env = record.environment
+    if env:
+        packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
+        lines.append(f"python     {env.get('python')} ({packages})")
+    source = record.source
+    if source.get("git_commit"):
+        dirty = " with uncommitted changes" if source.get("git_dirty") else ""
+        lines.append(f"git        {source['git_commit'][:12]}{dirty}")
+    lines.append(f"executed   {executed if Path(executed).exists() else record.output}")
+    for line in lines:
+        out.print(line, soft_wrap=True, highlight=False)
+    if histories:
+        table = Table(title="logged values", title_justify="left")
+        for column in ("name", "last", "history"):
+            table.add_column(column, overflow="fold")
+        for name, values in histories.items():
+            table.add_row(name, str(values[-1]), _summary(values))
+        out.print(table)
