@@ -268,3 +268,39 @@ def test_logged_values_stay_with_the_run_when_cells_are_restored(
     missing = CliRunner().invoke(cli, ["show", "no-such-run"])
     assert missing.exit_code == 2
     assert "no run 'no-such-run'" in missing.stderr
+
+
+def test_compare_puts_logged_values_side_by_side_best_highlighted(
+    tmp_path: Path, private_store: Path
+) -> None:
+    import json
+
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("alpha = 1.0", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(
+                "import nbcellar\nnbcellar.log(mse=(alpha - 2) ** 2, accuracy=1 / (1 + alpha),"
+                " model='ridge')"
+            ),
+        ]
+    )
+    path = tmp_path / "tune.ipynb"
+    nbformat.write(nb, path)
+    assert invoke(str(path), "-p", "alpha=1,2,3", "-j", "2").exit_code == 0
+    rows = json.loads(CliRunner().invoke(cli, ["compare", "--json"]).stdout)
+    assert [r["params"] for r in rows] == [{"alpha": 1}, {"alpha": 2}, {"alpha": 3}]
+    assert [r["values"]["mse"] for r in rows] == [1.0, 0.0, 1.0]
+    table = CliRunner().invoke(cli, ["compare"], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    lines = [ln for ln in table.stdout.splitlines() if "│" in ln]
+    assert "0 *" in lines[1]  # the lowest mse: alpha=2
+    assert "0.5 *" in lines[0]  # the highest accuracy: alpha=1
+    assert "model" in table.stdout
+    assert "ridge *" not in table.stdout  # nothing to choose between
+    assert "* best: mse (lowest), accuracy (highest)" in table.stdout
+    one = CliRunner().invoke(cli, ["compare", rows[0]["id"], rows[2]["id"], "--key", "mse"])
+    assert one.exit_code == 0
+    assert "accuracy" not in one.stdout
+    unknown = CliRunner().invoke(cli, ["compare", "--key", "f1"])
+    assert unknown.exit_code == 2
+    assert "no run here logged f1" in unknown.stderr
