@@ -204,7 +204,11 @@ def test_a_run_in_a_git_repository_records_its_commit(tmp_path: Path, private_st
 
 LOGGED = [
     ("alpha = 1.0", ["parameters"]),
-    ("import time\nimport nbcellar\ntime.sleep(0.3)\nnbcellar.log(prep='done', rows=200)", []),
+    (
+        "import time\nimport nbcellar\nimport numpy as np\ntime.sleep(0.3)\n"
+        "nbcellar.log(prep='done', rows=200, sample=np.arange(3))",
+        [],
+    ),
     (
         "import pandas as pd\nfor step in range(3):\n    nbcellar.log(loss=alpha / (step + 1))\n"
         "nbcellar.log(table=pd.DataFrame({'a': [1, 2]}), mse=alpha * 0.5)",
@@ -237,6 +241,7 @@ def test_logged_values_stay_with_the_run_when_cells_are_restored(
         assert record["values"] == {
             "prep": "done",
             "rows": 200,
+            "sample": {"type": "ndarray"},
             "loss": alpha / 3,
             "table": {"type": "DataFrame"},
             "mse": alpha * 0.5,
@@ -246,11 +251,15 @@ def test_logged_values_stay_with_the_run_when_cells_are_restored(
         for record in records:
             entries = load_log(store, record["id"])
             assert [name for name, _ in entries] == [
-                "prep", "rows", "loss", "loss", "loss", "table", "mse"
+                "prep", "rows", "sample", "loss", "loss", "loss", "table", "mse"
             ]  # fmt: skip
-            assert entries[5][1]["a"].tolist() == [1, 2]
+            assert entries[2][1].tolist() == [0, 1, 2]  # from the cache in the later runs
+            assert entries[6][1]["a"].tolist() == [1, 2]
     finally:
         store.close()
+    # Every cell that ran was recorded: nothing warned in the executed notebooks.
+    for output in [*(tmp_path / "logged.runs").glob("*.ipynb"), tmp_path / "logged.out.ipynb"]:
+        assert "could not record" not in output.read_text()
 
     # nbcellar show: by id, by a unique end of one; its logged values and histories.
     last = records[-1]

@@ -420,6 +420,7 @@ class CellCache:
                     variable.value_key
                     and groups[variable.value_key] == 1
                     and not variable.refers_to
+                    and variable.name in namespace  # not the values the cell logged
                 ):
                     ident = id(namespace[variable.name])
                     self._fingerprints[variable.name] = (ident, "fp:" + variable.value_key)
