@@ -313,3 +313,19 @@ def test_compare_puts_logged_values_side_by_side_best_highlighted(
     unknown = CliRunner().invoke(cli, ["compare", "--key", "f1"])
     assert unknown.exit_code == 2
     assert "no run here logged f1" in unknown.stderr
+
+
+def test_diff_shows_what_differs_between_two_runs(tmp_path: Path, private_store: Path) -> None:
+    nb = write(tmp_path / "train.ipynb")
+    assert invoke(str(nb), "-p", "scale=1,3", "-j", "2").exit_code == 0
+    first, second = runs_json()
+    result = CliRunner().invoke(cli, ["diff", first["id"], second["id"][-6:]], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "scale: 1 -> 3" in text
+    assert "-scale = 1" in text
+    assert "+scale = 3" in text
+    assert "-linear 45" in text
+    assert "+linear 135" in text
+    same = CliRunner().invoke(cli, ["diff", first["id"], first["id"]])
+    assert "no differences" in same.stdout

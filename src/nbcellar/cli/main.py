@@ -36,6 +36,7 @@ def cli() -> None:
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
     from nbcellar.cli.compare import compare
+    from nbcellar.cli.diff import diff
     from nbcellar.cli.run import run
     from nbcellar.cli.runs import runs
     from nbcellar.cli.show import show
@@ -46,6 +47,7 @@ def _register() -> None:
     cli.add_command(runs)
     cli.add_command(show)
     cli.add_command(compare)
+    cli.add_command(diff)
     cli.add_command(status)
     cli.add_command(analyze)
     cli.add_command(store)
