@@ -10,7 +10,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "log", "logged", "unload_ipython_extension"]
+__all__ = [
+    "__version__",
+    "load_ipython_extension",
+    "log",
+    "logged",
+    "runs",
+    "unload_ipython_extension",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """``nbcellar.runs``: the runs package, which is also the function returning a RunSet
+    (``nbcellar.runs(notebook=..., model="rf")``); imported when first asked for."""
+    if name == "runs":
+        import importlib
+
+        return importlib.import_module("nbcellar.runs")
+    raise AttributeError(f"module 'nbcellar' has no attribute {name!r}")
 
 
 def log(**values: Any) -> None:

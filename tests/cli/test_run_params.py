@@ -314,6 +314,22 @@ def test_compare_puts_logged_values_side_by_side_best_highlighted(
     assert unknown.exit_code == 2
     assert "no run here logged f1" in unknown.stderr
 
+    # The same from Python: nbcellar.runs() gives a RunSet.
+    import nbcellar
+
+    runset = nbcellar.runs(notebook=path, grid="last")
+    assert len(runset) == 3
+    assert runset.params["alpha"].tolist() == [1, 2, 3]
+    assert runset.values["mse"].tolist() == [1.0, 0.0, 1.0]
+    mse = runset["mse"]
+    assert list(mse.to_frame().columns) == ["alpha", "mse"]
+    assert mse.best == {1}
+    assert "* best mse (lowest)" in repr(mse)
+    assert 'background-color:#d9f2d9">0</td>' in mse._repr_html_()
+    assert [r.params for r in nbcellar.runs(alpha=3)] == [{"alpha": 3}]
+    with pytest.raises(KeyError, match="logged: accuracy, model, mse"):
+        runset["f1"]
+
 
 def test_diff_shows_what_differs_between_two_runs(tmp_path: Path, private_store: Path) -> None:
     nb = write(tmp_path / "train.ipynb")

@@ -1,3 +1,21 @@
-"""Orchestration: executing notebooks in real kernels, parameters, grids and run records."""
+"""Orchestration: executing notebooks, parameters and grids, run records and their queries.
+
+The package is also callable: ``nbcellar.runs(...)`` returns the recorded runs as a RunSet
+(see :func:`nbcellar.runs.runset.runs`).
+"""
 
 from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from nbcellar.runs.runset import runs
+
+        return runs(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
