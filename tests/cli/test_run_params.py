@@ -168,6 +168,12 @@ def test_every_run_is_recorded_in_the_store(tmp_path: Path, private_store: Path)
     assert printed(executed) == "linear 225\n"
     assert [r["id"] for r in runs_json("--status", "failed")] == [failed["id"]]
     assert [r["id"] for r in runs_json("--last", "1")] == [failed["id"]]
+    assert [r["params"] for r in runs_json("--where", "scale<3")] == [{"scale": 1}]
+    assert [r["params"] for r in runs_json("--where", "scale=x")] == [{"scale": "x"}]
+    assert len(runs_json("--where", "scale!=1", "--where", "scale!=5")) == 1
+    bad = CliRunner().invoke(cli, ["runs", "--where", "scale"])
+    assert bad.exit_code == 2
+    assert "--where 'scale'" in bad.stderr
     assert runs_json("--notebook", str(tmp_path / "other.ipynb")) == []
     table = CliRunner().invoke(cli, ["runs"], terminal_width=200)
     assert table.exit_code == 0

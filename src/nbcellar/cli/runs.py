@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,12 +15,56 @@ _STYLE = {"ok": "green", "failed": "bold red", "running": "yellow", "queued": "d
           "cancelled": "magenta"}  # fmt: skip
 
 
+_OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
+
+
+def parse_condition(text: str) -> Any:
+    """``name<op>value`` as a test on a run record: the name is a parameter or a logged value
+    (parameters first); the value is read as a -p value is. A run without the name fails."""
+    import operator
+
+    from nbcellar.runs.params import ParameterError, parse_value
+
+    compare = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq,
+               "<": operator.lt, ">": operator.gt}  # fmt: skip
+    for symbol in _OPERATORS:
+        name, found, raw = text.partition(symbol)
+        if found and name.strip():
+            break
+    else:
+        raise ParameterError(
+            f"--where {text!r}: expected NAME=VALUE, NAME<VALUE, ... (e.g. mse<0.5)"
+        )
+    name = name.strip()
+    wanted = parse_value(raw.strip())
+    check = compare[symbol]
+
+    def test(record: Any) -> bool:
+        source = record.params if name in record.params else record.values
+        if name not in source:
+            return False
+        try:
+            return bool(check(source[name], wanted))
+        except TypeError:  # not comparable (a string and a number): not a match
+            return False
+
+    return test
+
+
 @click.command()
 @click.option("--notebook", "notebook", type=click.Path(path_type=Path), help="Only this notebook.")
 @click.option(
     "--status",
     type=click.Choice(["queued", "running", "ok", "failed", "cancelled"]),
     help="Only runs with this status.",
+)
+@click.option(
+    "--where",
+    "conditions",
+    multiple=True,
+    metavar="COND",
+    help="Only runs where a parameter or logged value compares: alpha=1, mse<0.5, "
+    "model!=rf (=, !=, <, <=, >, >=; repeatable, all must hold).",
 )
 @click.option("--last", type=click.IntRange(min=1), help="Only the N most recent runs.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of runs instead of a table.")
@@ -29,6 +74,7 @@ def runs(
     ctx: click.Context,
     notebook: Path | None,
     status: str | None,
+    conditions: tuple[str, ...],
     last: int | None,
     as_json: bool,
 ) -> None:
@@ -46,6 +92,9 @@ def runs(
         found = [r for r in found if Path(r.notebook) == notebook.resolve()]
     if status is not None:
         found = [r for r in found if r.status == status]
+    for condition in conditions:
+        test = parse_condition(condition)
+        found = [r for r in found if test(r)]
     if last is not None:
         found = found[-last:]
     if as_json:
