@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import click
 
 from nbcellar.cli.context import open_context_store, store_option
 from nbcellar.errors import NbcellarError
-
-_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "time", "seconds", "cost", "regret")
-
-
-def lower_is_better(name: str) -> bool:
-    """Losses, errors and times are best low; anything else (accuracy, scores) best high."""
-    lowered = name.lower()
-    return any(word in lowered for word in _LOWER_IS_BETTER)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def best_rows(values: list[Any], name: str) -> set[int]:
-    """Indexes of the runs with the best value of ``name`` (ties all count)."""
-    numbers = [(i, n) for i, v in enumerate(values) if (n := _number(v)) is not None]
-    if len({n for _, n in numbers}) < 2:  # nothing to choose between
-        return set()
-    target = (min if lower_is_better(name) else max)(n for _, n in numbers)
-    return {i for i, n in numbers if n == target}
+from nbcellar.runs.runset import best_rows, lower_is_better, number
 
 
 @click.command()
@@ -98,7 +74,7 @@ def compare(
             text = (
                 ""
                 if value is None
-                else (f"{value:.6g}" if _number(value) is not None else str(value))
+                else (f"{value:.6g}" if number(value) is not None else str(value))
             )
             cells.append(f"[bold green]{text} *[/]" if index in best[name] else text)
         table.add_row(record.id[-6:], *(repr(record.params.get(p)) for p in varied), *cells)

@@ -9,19 +9,41 @@ terminal.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from nbcellar.errors import NbcellarError
 
+_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "time", "seconds", "cost", "regret")
+
+
+def lower_is_better(name: str) -> bool:
+    """Losses, errors and times are best low; anything else (accuracy, scores) best high."""
+    lowered = name.lower()
+    return any(word in lowered for word in _LOWER_IS_BETTER)
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def best_rows(values: list[Any], name: str) -> set[int]:
+    """Indexes of the runs with the best value of ``name`` (ties all count)."""
+    numbers = [(i, n) for i, v in enumerate(values) if (n := number(v)) is not None]
+    if len({n for _, n in numbers}) < 2:  # nothing to choose between
+        return set()
+    target = (min if lower_is_better(name) else max)(n for _, n in numbers)
+    return {i for i, n in numbers if n == target}
+
 
 class Comparison:
     """One logged value across runs."""
 
     def __init__(self, key: str, records: Sequence[Any]) -> None:
-        from nbcellar.cli.compare import best_rows, lower_is_better
-
         self.key = key
         self.records = list(records)
         names = list(dict.fromkeys(p for r in self.records for p in r.params))

@@ -114,49 +114,47 @@ class BlobStore:
         self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey
     ) -> ObjectKey:
         """Store the concatenation of ``parts`` under ``key`` (its hash), without joining them."""
-        self._write(parts, key, checked=False)
+        self._write_parts(parts, key)
         return key
 
     def put_checked(self, data: bytes | bytearray | memoryview, key: ObjectKey) -> bool:
         """Store ``data`` only if it still hashes to ``key``: for memory another thread may be
         changing. The bytes written are the bytes hashed (each piece is copied to a private
         buffer first), so the check is exact; on a mismatch nothing is stored (False)."""
-        return self._write((data,), key, checked=True)
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        return self._write(key, lambda handle: _write_hashed(handle, [view]) == key)
 
     def put_produced(self, key: ObjectKey, produce: Callable[[Any], None]) -> bool:
         """Store what ``produce`` writes to the writer it is given, if that hashes to ``key``;
         False (nothing stored) otherwise, or if ``produce`` raises an ``Exception``."""
-        target = self.path(key)
-        if target.exists():
-            return True
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as handle:
-                writer = _HashingWriter(handle)
-                try:
-                    produce(writer)
-                    same = writer.hexdigest() == key
-                except Exception:  # the values changed under it: not what was hashed
-                    same = False
-                if same and self.fsync:
-                    os.fsync(handle.fileno())
-            if not same:
-                Path(tmp_name).unlink()
-                return False
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return True
 
-    def _write(
-        self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey, checked: bool
-    ) -> bool:
+        def fill(handle: BinaryIO) -> bool:
+            writer = _HashingWriter(handle)
+            try:
+                produce(writer)
+            except Exception:  # the values changed under it: not what was hashed
+                return False
+            return writer.hexdigest() == key
+
+        return self._write(key, fill)
+
+    def _write_parts(self, parts: Sequence[bytes | bytearray | memoryview], key: ObjectKey) -> bool:
         views = [
             memoryview(p).cast("B") if not isinstance(p, bytes) else memoryview(p) for p in parts
         ]
+
+        def fill(handle: BinaryIO) -> bool:
+            for view in views:
+                written = 0
+                while written < view.nbytes:
+                    written += handle.write(view[written : written + (256 << 20)])
+            return True
+
+        return self._write(key, fill)
+
+    def _write(self, key: ObjectKey, fill: Callable[[BinaryIO], bool]) -> bool:
+        """Write the blob ``key`` through a temporary file that ``fill`` writes and approves
+        (True); renamed into place only then, so no reader ever sees a partial or wrong blob."""
         target = self.path(key)
         if target.exists():
             return True
@@ -165,14 +163,7 @@ class BlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
         try:
             with os.fdopen(fd, "wb", buffering=0) as handle:
-                if checked:
-                    same = _write_hashed(handle, views) == key
-                else:
-                    for view in views:
-                        written = 0
-                        while written < view.nbytes:
-                            written += handle.write(view[written : written + (256 << 20)])
-                    same = True
+                same = fill(handle)
                 if same and self.fsync:
                     os.fsync(handle.fileno())
             if not same:
