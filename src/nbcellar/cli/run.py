@@ -249,6 +249,22 @@ def run_file_name(number: int, params: dict[str, Any]) -> str:
     return f"{number:03d}-{safe}.ipynb" if safe else f"{number:03d}.ipynb"
 
 
+def shared_cells_summary(nb: Any, results: list[Any]) -> list[str]:
+    """One line per cell that some runs restored: how often it ran, how often it was restored
+    (``cell [4] features = embed(...)  ran 3 times, restored in 45 runs``)."""
+    lines = []
+    for number, cell in enumerate(nb.code_cells):
+        statuses = [r.cells[number].status for r in results if number < len(r.cells)]
+        restored = statuses.count("restored")
+        if restored:
+            ran = statuses.count("ran")
+            lines.append(
+                f"cell [{number + 1}] {source_summary(cell.source, 40)}  ran "
+                f"{ran} time{'s' * (ran != 1)}, restored in {restored} run{'s' * (restored != 1)}"
+            )
+    return lines
+
+
 def _run_grid(
     notebook: Path,
     runs: list[tuple[dict[str, Any], Any]],
@@ -268,6 +284,7 @@ def _run_grid(
     from nbcellar.runs.execute import ExecutionResult, kernel_env
     from nbcellar.runs.params import label
     from nbcellar.runs.pool import KernelPool, close_thread_loop
+    from nbcellar.runs.sharing import interleave, signatures
 
     folder.mkdir(parents=True, exist_ok=True)
     varied = [
@@ -275,6 +292,7 @@ def _run_grid(
         for name in dict.fromkeys(n for params, _ in runs for n in params)
         if len({repr(params.get(name)) for params, _ in runs}) > 1
     ]
+    shared = signatures(runs, varied)
     first = runs[0][1]
     kernel_name = options["kernel_name"] or first.kernel_name or "python3"
     jobs = min(jobs, len(runs))
@@ -345,11 +363,11 @@ def _run_grid(
     try:
         with progress:
             show_counts()
-            futures = [
-                executor.submit(one, number, params, nb)
-                for number, (params, nb) in enumerate(runs, start=1)
-            ]
-            results = [future.result() for future in futures]
+            futures = {
+                position: executor.submit(one, position + 1, *runs[position])
+                for position in interleave(shared)
+            }
+            results = [futures[position].result() for position in range(len(runs))]
     except BaseException:  # Ctrl-C, or a run that could not start: stop the others now
         executor.shutdown(wait=False, cancel_futures=True)
         pool.close()  # their kernels stop, so the runs in progress end at once
@@ -391,6 +409,8 @@ def _run_grid(
         )
     out = console()
     out.print(table)
+    for line in shared_cells_summary(first, [result for result, _ in results]):
+        out.print(line, soft_wrap=True, highlight=False)
     out.print(
         f"{len(runs) - len(failed)} of {len(runs)} runs ok ({jobs} at a time); {total_ran} of "
         f"{total_cells} cells executed, {total_restored} restored from the cache (cells that do "
