@@ -25,6 +25,7 @@ from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.sources import file_version, is_project_module, module_version
 from nbcellar.logbook import BOOK, RESERVED, expand, rest, summarize
+from nbcellar.runfiles import RESERVED_FILES
 from nbcellar.store.functions import bind_functions
 from nbcellar.store.pickling import identity_free, no_cycle_collection
 from nbcellar.store.records import Snapshot, VariableRecord
@@ -312,6 +313,7 @@ class CellCache:
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
             values = restored.values
         logged = self._logged_of(entry, namespace)
+        self._write_files(entry, namespace)
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
@@ -341,6 +343,18 @@ class CellCache:
             kept = list(restored.values[RESERVED])
         return expand(rows, kept)
 
+    def _write_files(self, entry: CacheEntry, namespace: Mapping[str, Any]) -> None:
+        """Write the files the entry's cell wrote in the artifact folder again."""
+        if not entry.files or entry.snapshot_id is None:
+            return
+        from nbcellar.runfiles import artifact_folder, write_files
+
+        restored = self.store.restore(entry.snapshot_id, [RESERVED_FILES], external=namespace)
+        if restored.missing:
+            raise UnusableEntry(f"cache entry for this cell is unusable: the files it wrote: "
+                                f"{next(iter(restored.missing.values()))}")  # fmt: skip
+        write_files(artifact_folder(), restored.values[RESERVED_FILES])
+
     def finish_replay(
         self, plan: Plan, namespace: MutableMapping[str, Any], seconds: float
     ) -> None:
@@ -364,12 +378,16 @@ class CellCache:
         outputs: Sequence[Mapping[str, Any]],
         succeeded: bool,
         logged: Sequence[tuple[str, Any]] = (),
+        files: Mapping[str, bytes] | None = None,
     ) -> Outcome:
         """Record what a cell that ran did; store an entry if it succeeded and may be cached.
-        ``logged`` is what it logged with nbcellar.log, in order."""
+        ``logged`` is what it logged with nbcellar.log, in order; ``files`` the files it wrote
+        in the artifact folder (relative path -> bytes)."""
         try:
             with no_cycle_collection():
-                return self._observe_run(plan, namespace, outputs, succeeded, list(logged))
+                return self._observe_run(
+                    plan, namespace, outputs, succeeded, list(logged), dict(files or {})
+                )
         finally:  # a recorded entry hands the lock to the writing thread (plan.locked is False)
             if plan.locked:
                 self._release(plan.key)
@@ -381,6 +399,7 @@ class CellCache:
         outputs: Sequence[Mapping[str, Any]],
         succeeded: bool,
         logged: list[tuple[str, Any]] | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> Outcome:
         """What changed in the namespace, recorded as an entry or as measured versions."""
         seconds = time.perf_counter() - plan.started
@@ -410,8 +429,9 @@ class CellCache:
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             entry, snapshot = self._record(
-                plan, namespace, written, mutated, deleted, outputs, seconds, logged or []
-            )
+                plan, namespace, written, mutated, deleted, outputs, seconds, logged or [],
+                files or {},
+            )  # fmt: skip
             recorded = True
             # A variable saved alone was just fingerprinted by its save.
             groups = Counter(v.value_key for v in snapshot.variables)
@@ -446,6 +466,7 @@ class CellCache:
         outputs: Sequence[Mapping[str, Any]],
         seconds: float,
         logged: list[tuple[str, Any]],
+        files: dict[str, bytes],
     ) -> tuple[CacheEntry, Snapshot]:
         assert plan.key is not None
         assert plan.inputs is not None
@@ -485,7 +506,9 @@ class CellCache:
         try:
             kept = rest(logged)
             snapshot = self.store.save_namespace(
-                {n: namespace[n] for n in names} | ({RESERVED: kept} if kept else {}),
+                {n: namespace[n] for n in names}
+                | ({RESERVED: kept} if kept else {})
+                | ({RESERVED_FILES: files} if files else {}),
                 label=f"cell {plan.key}",
                 external=external,
                 background=True,
@@ -509,9 +532,10 @@ class CellCache:
                 versions={
                     v.name: self._content_version(v, plan.inputs)
                     for v in snapshot.variables
-                    if v.value_key is not None and v.name != RESERVED
+                    if v.value_key is not None and v.name not in (RESERVED, RESERVED_FILES)
                 },
                 logged=tuple(summarize(logged)),
+                files=tuple(sorted(files)),
             )
             built.append(entry)
         finally:

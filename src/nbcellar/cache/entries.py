@@ -34,6 +34,9 @@ class CacheEntry:
     # What the cell logged with nbcellar.log, summarised (see nbcellar.logbook.summarize); the
     # values JSON cannot hold are in the snapshot, under logbook.RESERVED.
     logged: Sequence[Sequence[Any]] = ()
+    # Files the cell wrote in the artifact folder (relative paths); their bytes are in the
+    # snapshot, under artifacts.RESERVED_FILES.
+    files: tuple[str, ...] = ()
 
     def version(self, name: str) -> str:
         return self.versions.get(name, self.key)
@@ -56,6 +59,7 @@ class CacheEntry:
             "seconds": self.seconds,
             "versions": dict(self.versions),
             "logged": [list(row) for row in self.logged],
+            "files": list(self.files),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -74,4 +78,5 @@ class CacheEntry:
             seconds=float(data["seconds"]),
             versions=dict(data.get("versions", {})),
             logged=tuple(data.get("logged", ())),
+            files=tuple(data.get("files", ())),
         )

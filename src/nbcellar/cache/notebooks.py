@@ -56,6 +56,8 @@ class RememberedRun:
     metadata: Mapping[str, Any]  # notebook metadata the kernel filled in (language_info)
     # What the cells logged, as run-log rows (see nbcellar.runs.records.save_log_rows).
     logged: list[Any] = field(default_factory=list)
+    # The snapshots holding files cells wrote in the artifact folder, to write them again.
+    file_snapshots: list[str] = field(default_factory=list)
 
 
 def _tags(cell: CellSource) -> list[str]:
@@ -124,6 +126,7 @@ def find_run(
         return None
     found: list[ExecutedCell] = []
     logged: list[Any] = []
+    file_snapshots: list[str] = []
     for cell, done in zip(cells, remembered, strict=True):
         if done.key is None:
             found.append(done)
@@ -143,7 +146,9 @@ def find_run(
             if "index" in row:
                 row.update(snapshot=entry.snapshot_id, name=RESERVED)
             logged.append([name, row])
-    return RememberedRun(tuple(found), metadata, logged)
+        if entry.files and entry.snapshot_id is not None:
+            file_snapshots.append(entry.snapshot_id)
+    return RememberedRun(tuple(found), metadata, logged, file_snapshots)
 
 
 def remember_run(

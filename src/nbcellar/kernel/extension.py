@@ -25,6 +25,7 @@ from nbcellar.cache.engine import (
 )
 from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
 from nbcellar.logbook import BOOK
+from nbcellar.runfiles import Listing, artifact_folder, changed, listing
 
 ATTRIBUTE = "nbcellar"
 
@@ -56,6 +57,8 @@ class CellCacheExtension:
         self._outputs: list[Any] = []
         self._replay_started = 0.0
         self._logged: list[tuple[str, Any]] = []
+        self._artifacts = artifact_folder()
+        self._artifacts_before: Listing = {}
 
     # -- registration --------------------------------------------------------------------------
 
@@ -112,6 +115,8 @@ class CellCacheExtension:
             self.recorder.start()
             self._logged = []
             BOOK.listeners.append(self._note_logged)
+            self._artifacts = artifact_folder()
+            self._artifacts_before = listing(self._artifacts)
         elif plan.action == "replay":
             self._replay_started = time.perf_counter()
 
@@ -145,8 +150,9 @@ class CellCacheExtension:
         try:
             if plan.action == "run" and recorder is not None:
                 outputs = recorder.stop()
+                files = changed(self._artifacts, self._artifacts_before)
                 self.cache.finish_run(
-                    plan, self.shell.user_ns, outputs, bool(result.success), logged
+                    plan, self.shell.user_ns, outputs, bool(result.success), logged, files
                 )
             elif plan.action == "replay":
                 seconds = time.perf_counter() - self._replay_started

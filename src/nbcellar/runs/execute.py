@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from nbcellar.errors import NbcellarError
 from nbcellar.notebook.model import Notebook, from_nbformat, to_nbformat
+from nbcellar.runfiles import ENV
 
 CellStatus = Literal["ran", "restored", "error", "not run"]
 
@@ -75,6 +76,13 @@ def local_kernel_config(socket_dir: str) -> Any:
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = os.path.join(socket_dir, "kernel")
     return config
+
+
+def artifact_folder_of(store_root: Path | None, run_id: str | None, cwd: Path) -> Path:
+    """Where the cells of a run write its files (see nbcellar.artifacts)."""
+    if store_root is not None and run_id is not None:
+        return Path(store_root) / "runs" / run_id / "artifacts"
+    return cwd / "artifacts"
 
 
 def kernel_env(store_root: Path | None) -> dict[str, str]:
@@ -233,6 +241,9 @@ def execute_notebook(
                             "is nbcellar installed in the kernel's environment? (or --no-cache)"
                         )
 
+                if store_root is not None and run_id is not None:  # nbcellar.artifacts()
+                    folder = str(artifact_folder_of(store_root, run_id, Path(cwd)))
+                    silently(f"__import__('os').environ[{ENV!r}] = {folder!r}")
                 if store_root is not None:
                     silently("%load_ext nbcellar")
                 for index, cell in enumerate(client.nb.cells):
@@ -295,6 +306,19 @@ def _remember(
         store.close()
 
 
+def _write_artifacts(store: Any, snapshots: list[str], folder: Path) -> bool:
+    """Write the files the remembered cells wrote in the artifact folder; False if one of
+    them is no longer in the store."""
+    from nbcellar.runfiles import RESERVED_FILES, write_files
+
+    for snapshot in snapshots:
+        restored = store.restore(snapshot, [RESERVED_FILES])
+        if restored.missing:
+            return False
+        write_files(folder, restored.values[RESERVED_FILES])
+    return True
+
+
 def _restore_remembered(
     nb: Notebook,
     kernel_name: str,
@@ -314,6 +338,10 @@ def _restore_remembered(
     store = open_store(store_root)
     try:
         found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+        if found is not None and not _write_artifacts(
+            store, found.file_snapshots, artifact_folder_of(store_root, run_id, cwd)
+        ):
+            found = None
         if found is not None and run_id is not None:
             from nbcellar.runs.records import save_log_rows
 
