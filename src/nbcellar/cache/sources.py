@@ -97,6 +97,40 @@ def _imports_of(path: str, package: str) -> set[str]:
     return found
 
 
+def _walk_imports(name: str, search: list[str]) -> dict[str, str | None]:
+    """``name`` and the user modules it imports, transitively, with the file each comes from
+    (None, or a library's file, for what is not the user's own: it is not followed)."""
+    found: dict[str, str | None] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        origin = find_module_file(current, search)
+        if origin is None or not os.path.isfile(origin):
+            found[current] = None
+            continue
+        found[current] = origin
+        if is_project_file(origin):
+            package = current if origin.endswith("__init__.py") else current.rpartition(".")[0]
+            todo.extend(_imports_of(origin, package))
+    return found
+
+
+def project_sources(names: list[str], project: Path, cwd: Path | None = None) -> dict[str, str]:
+    """The user's own modules among ``names`` and those they import, transitively: module name
+    to source file (what a run record keeps of the code a notebook imported)."""
+    search = [str(project), *([str(cwd)] if cwd is not None else []), *sys.path]
+    found: dict[str, str] = {}
+    for name in names:
+        if name.startswith("."):
+            continue
+        for module, origin in _walk_imports(name, search).items():
+            if origin is not None and is_project_file(origin):
+                found[module] = origin
+    return dict(sorted(found.items()))
+
+
 _LIBRARY_MODULES: dict[tuple[str, Path, Path | None], str] = {}
 
 
@@ -113,18 +147,11 @@ def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
         return known
     search = [str(project), *([str(cwd)] if cwd is not None else []), *sys.path]
     seen: dict[str, str] = {}
-    todo = [name]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        origin = find_module_file(current, search)
-        if origin is None or not os.path.isfile(origin) or not is_project_file(origin):
+    for current, origin in _walk_imports(name, search).items():
+        if origin is None or not is_project_file(origin):
             seen[current] = "" if current != name else _library_version(current, origin)
-            continue
-        seen[current] = file_hash(origin)
-        package = current if origin.endswith("__init__.py") else current.rpartition(".")[0]
-        todo.extend(_imports_of(origin, package))
+        else:
+            seen[current] = file_hash(origin)
     if seen[name] and not seen[name].startswith(("lib:", ABSENT)):
         parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
         return "src:" + ";".join(parts)

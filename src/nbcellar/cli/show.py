@@ -58,7 +58,8 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         record = find_run(book, run_id)
         found = store.get_record(LOG_KIND, record.id)
         rows = json.loads(found.payload)["rows"] if found is not None else []
-        executed = book.folder(record.id) / "executed.ipynb"
+        folder = book.folder(record.id)
+        executed = folder / "executed.ipynb"
     finally:
         store.close()
     histories: dict[str, list[Any]] = {}
@@ -92,7 +93,19 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if source.get("git_commit"):
         dirty = " with uncommitted changes" if source.get("git_dirty") else ""
         lines.append(f"git        {source['git_commit'][:12]}{dirty}")
+    modules = source.get("modules") or {}
+    if modules:
+        lines.append(f"modules    {', '.join(modules)} (as run: {folder / 'source'})")
     lines.append(f"executed   {executed if Path(executed).exists() else record.output}")
+    if record.artifacts:
+        shown = ", ".join(record.artifacts[:8]) + (" …" if len(record.artifacts) > 8 else "")
+        lines.append(f"artifacts  {folder / 'artifacts'}: {shown}")
+    if record.outputs:
+        outputs = ", ".join(
+            f"{tag}={value if not isinstance(value, dict) else '<' + value['type'] + '>'}"
+            for tag, value in record.outputs.items()
+        )
+        lines.append(f"outputs    {outputs}")
     for line in lines:
         out.print(line, soft_wrap=True, highlight=False)
     if histories:

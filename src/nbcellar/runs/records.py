@@ -49,6 +49,8 @@ class RunRecord:
     environment: Mapping[str, Any] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)  # logged values (nbcellar.log)
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # tag -> what the cell showed
+    artifacts: list[str] = field(default_factory=list)  # files in runs/<id>/artifacts/
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,27 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "executable": sys.executable,
         "packages": packages,
+    }
+
+
+def project_modules(notebook: Path, project: Path) -> dict[str, Path]:
+    """The modules of the project (files under ``project`` or beside the notebook) that the
+    notebook imports, and the ones they import in turn: module name -> source file."""
+    from nbcellar.analysis import analyze_cell
+    from nbcellar.cache.sources import project_sources
+    from nbcellar.notebook import read_notebook
+
+    try:
+        nb = read_notebook(notebook)
+    except Exception:  # the run itself reports an unreadable notebook
+        return {}
+    names = sorted({m for c in nb.code_cells for m in analyze_cell(c.source).imports})
+    folder = notebook.resolve().parent
+    roots = {folder, project.resolve()}
+    return {
+        module: Path(path)
+        for module, path in project_sources(names, folder, folder).items()
+        if any(root in Path(path).resolve().parents for root in roots)
     }
 
 
@@ -115,6 +138,9 @@ class RunBook:
         self, notebook: Path, params: Mapping[str, Any], grid: str | None, kernel: str
     ) -> RunRecord:
         source, diff = git_state(notebook.resolve().parent)
+        modules = project_modules(notebook, Path(self.store.root).parent)
+        if modules:
+            source["modules"] = {name: str(path) for name, path in modules.items()}
         record = RunRecord(
             id=new_run_id(),
             notebook=str(notebook.resolve()),
@@ -126,10 +152,16 @@ class RunBook:
             environment=environment(),
             source=source,
         )
+        folder = self.folder(record.id)
         if diff:
-            folder = self.folder(record.id)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "uncommitted.diff").write_text(diff, encoding="utf-8")
+        for name, path in modules.items():  # the code as it was when the run started
+            copy = folder / "source" / (name.replace(".", "/") + path.suffix)
+            if path.name == "__init__.py":
+                copy = copy.with_suffix("") / "__init__.py"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(path.read_bytes())
         return self.save(record)
 
     def start(self, record: RunRecord) -> RunRecord:
@@ -138,10 +170,17 @@ class RunBook:
     def finish(self, record: RunRecord, result: Any, output: Path) -> RunRecord:
         """Record how an execution went, and keep a copy of its executed notebook."""
         from nbcellar.notebook import write_notebook
+        from nbcellar.runs.outputs import summary, tagged_outputs
 
         folder = self.folder(record.id)
         folder.mkdir(parents=True, exist_ok=True)
         write_notebook(result.notebook, folder / "executed.ipynb")
+        artifacts = folder / "artifacts"
+        files = sorted(
+            path.relative_to(artifacts).as_posix()
+            for path in artifacts.rglob("*")
+            if path.is_file() and not path.name.endswith(".nbcellar-tmp")
+        )
         statuses = [c.status for c in result.cells]
         failed = result.failed
         ended = time.time()
@@ -149,6 +188,8 @@ class RunBook:
             replace(
                 record,
                 values=last_values(self.store, record.id),
+                outputs={t: summary(o) for t, o in tagged_outputs(result.notebook).items()},
+                artifacts=files,
                 status="failed" if failed is not None else "ok",
                 ended=ended,
                 seconds=round(result.seconds, 3),
