@@ -6,12 +6,15 @@ jupyter_client, so that ``import nbcellar`` and ``nbcellar --help`` are fast.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "artifacts",
+    "collect",
     "load_ipython_extension",
     "log",
     "logged",
@@ -30,12 +33,32 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nbcellar' has no attribute {name!r}")
 
 
+def collect(paths: Any, ids: Any = None) -> Any:
+    """Executed notebooks (papermill's, anyone's) as a RunSet, compared by their tagged cells'
+    outputs: ``nbcellar.collect("runs/*.ipynb")["accuracy"]`` (see nbcellar.runs.collect)."""
+    from nbcellar.runs.collect import collect as collect_notebooks
+
+    return collect_notebooks(paths, ids)
+
+
 def log(**values: Any) -> None:
     """Log values with the run: ``nbcellar.log(mse=0.12, confusion=fig)``. A name logged
     again makes a history. ``nbcellar run`` keeps them in the run's record."""
     from nbcellar.logbook import BOOK
 
     BOOK.log(values)
+
+
+def artifacts(*parts: str) -> Path:
+    """The folder for files the run produces (created if missing), or a path inside it:
+    ``fig.savefig(nbcellar.artifacts("confusion.png"))``. With ``nbcellar run`` it is the run's
+    own folder in the store (``nbcellar show RUN`` lists it); elsewhere ``artifacts/`` here.
+    A cached cell that wrote files there writes them again when it is restored."""
+    from nbcellar.runfiles import artifact_folder
+
+    folder = artifact_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.joinpath(*parts)
 
 
 def logged() -> dict[str, list[Any]]:

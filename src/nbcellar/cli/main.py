@@ -36,18 +36,22 @@ def cli() -> None:
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
     from nbcellar.cli.compare import compare
+    from nbcellar.cli.demo import demo
     from nbcellar.cli.diff import diff
+    from nbcellar.cli.report import report
     from nbcellar.cli.run import run
     from nbcellar.cli.runs import runs
     from nbcellar.cli.show import show
     from nbcellar.cli.status import status
     from nbcellar.cli.store import store
 
+    cli.add_command(demo)
     cli.add_command(run)
     cli.add_command(runs)
     cli.add_command(show)
     cli.add_command(compare)
     cli.add_command(diff)
+    cli.add_command(report)
     cli.add_command(status)
     cli.add_command(analyze)
     cli.add_command(store)

@@ -1,145 +1,184 @@
 """``nbcellar.runs(...)``: the recorded runs as a RunSet, to query and compare in Python.
 
-A RunSet holds run records (see :mod:`nbcellar.runs.records`), oldest first. ``.params`` and
-``.values`` are pandas DataFrames indexed by run id (the parameters, and each logged name's last
-value); ``runset["mse"]`` compares one logged value across the runs: a table with only the
-parameters that differ and the best value marked, shown as HTML in a notebook and as text in a
-terminal.
+A RunSet holds runs, oldest first: recorded runs (see :mod:`nbcellar.runs.records`) or executed
+notebooks collected from files (:func:`nbcellar.collect`). ``.params`` and ``.values`` are
+pandas DataFrames indexed by run id (the parameters, and each logged name's or tagged output's
+last plain value); ``runset["mse"]`` compares one value across the runs (see
+:mod:`nbcellar.runs.comparison`), as HTML in a notebook and as text in a terminal.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from nbcellar.errors import NbcellarError
+from nbcellar.runs.comparison import Comparison, RunData
 
-_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "time", "seconds", "cost", "regret")
-
-
-def lower_is_better(name: str) -> bool:
-    """Losses, errors and times are best low; anything else (accuracy, scores) best high."""
-    lowered = name.lower()
-    return any(word in lowered for word in _LOWER_IS_BETTER)
+_NOT_LOADED = object()
 
 
-def number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+class RecordedRun:
+    """A run from the store's records: its logged values and the outputs of its tagged cells
+    are loaded when a comparison first asks for them."""
 
+    def __init__(self, record: Any, store_root: Path) -> None:
+        self.record = record
+        self.store_root = store_root
+        self._log: Any = _NOT_LOADED
+        self._outputs: Any = _NOT_LOADED
 
-def best_rows(values: list[Any], name: str) -> set[int]:
-    """Indexes of the runs with the best value of ``name`` (ties all count)."""
-    numbers = [(i, n) for i, v in enumerate(values) if (n := number(v)) is not None]
-    if len({n for _, n in numbers}) < 2:  # nothing to choose between
-        return set()
-    target = (min if lower_is_better(name) else max)(n for _, n in numbers)
-    return {i for i, n in numbers if n == target}
+    @property
+    def id(self) -> str:
+        return str(self.record.id)
 
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return dict(self.record.params)
 
-class Comparison:
-    """One logged value across runs."""
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """Last values as the record keeps them (plain values; others as their type)."""
+        return dict(self.record.outputs) | dict(self.record.values)
 
-    def __init__(self, key: str, records: Sequence[Any]) -> None:
-        self.key = key
-        self.records = list(records)
-        names = list(dict.fromkeys(p for r in self.records for p in r.params))
-        self.varied = [p for p in names if len({repr(r.params.get(p)) for r in self.records}) > 1]
-        self.values = [r.values.get(key) for r in self.records]
-        self.best = best_rows(self.values, key)
-        self.lower_is_better = lower_is_better(key)
+    @property
+    def status(self) -> str:
+        return str(self.record.status)
 
-    def to_frame(self) -> Any:
-        import pandas as pd
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.record.values, *self.record.outputs]))
 
-        return pd.DataFrame(
-            {p: [r.params.get(p) for r in self.records] for p in self.varied}
-            | {self.key: self.values},
-            index=pd.Index([r.id for r in self.records], name="run"),
-        )
+    def history(self, key: str) -> list[Any]:
+        if key in self.record.values:
+            if self._log is _NOT_LOADED:
+                from nbcellar.runs.records import load_log
+                from nbcellar.store import open_store
+
+                store = open_store(self.store_root)
+                try:
+                    self._log = load_log(store, self.id)
+                finally:
+                    store.close()
+            return [value for name, value in self._log if name == key]
+        if key in self.record.outputs:
+            if self._outputs is _NOT_LOADED:
+                self._outputs = self._tagged_values()
+            return [self._outputs[key]] if key in self._outputs else []
+        return []
+
+    def _tagged_values(self) -> dict[str, Any]:
+        from nbcellar.notebook import read_notebook
+        from nbcellar.runs.outputs import tagged_outputs, value_of
+
+        executed = self.store_root / "runs" / self.id / "executed.ipynb"
+        if not executed.exists():
+            return {}
+        return {t: value_of(o) for t, o in tagged_outputs(read_notebook(executed)).items()}
 
     def __repr__(self) -> str:
-        frame = self.to_frame()
-        marks = ["*" if i in self.best else "" for i in range(len(self.records))]
-        frame["best"] = marks
-        which = "lowest" if self.lower_is_better else "highest"
-        return f"{frame.to_string()}\n* best {self.key} ({which})"
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        columns = ["run", *self.varied, self.key]
-        head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-        body = []
-        for position, record in enumerate(self.records):
-            cells = [f"<td>{escape(record.id)}</td>"]
-            cells += [f"<td>{escape(repr(record.params.get(p)))}</td>" for p in self.varied]
-            value = self.values[position]
-            style = ' style="font-weight:bold;background-color:#d9f2d9"'
-            mark = style if position in self.best else ""
-            shown = "" if value is None else escape(str(value))
-            cells.append(f"<td{mark}>{shown}</td>")
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        which = "lowest" if self.lower_is_better else "highest"
-        return (
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f"<p>best {escape(self.key)} ({which}) in bold</p>"
-        )
+        return f"<run {self.id} {self.status} {dict(self.params)}>"
 
 
 class RunSet:
-    """Run records, oldest first."""
+    """Runs (recorded, or collected notebooks), oldest first. ``runset["mse"]`` compares one
+    logged value or tagged output across them (a :class:`Comparison`)."""
 
-    def __init__(self, records: Sequence[Any], store_root: Path) -> None:
-        self.records = list(records)
-        self.store_root = store_root
+    def __init__(self, runs: Sequence[RunData], where: Path | str) -> None:
+        self.runs = list(runs)
+        self.where = where
+
+    @property
+    def records(self) -> list[Any]:
+        """The run records of recorded runs."""
+        return [r.record for r in self.runs if isinstance(r, RecordedRun)]
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.runs)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.records)
+        return iter(self.runs)
 
     def __repr__(self) -> str:
-        return f"<RunSet of {len(self)} runs in {self.store_root}>"
+        return f"<RunSet of {len(self)} runs in {self.where}>"
+
+    def _frame(self, rows: list[dict[str, Any]]) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(rows, index=pd.Index([r.id for r in self.runs], name="run"))
 
     @property
     def params(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(
-            [dict(r.params) for r in self.records],
-            index=pd.Index([r.id for r in self.records], name="run"),
-        )
+        """A DataFrame: one row per run, one column per parameter."""
+        return self._frame([dict(r.params) for r in self.runs])
 
     @property
     def values(self) -> Any:
-        import pandas as pd
+        """A DataFrame: one row per run, the last value of each logged name or tagged output
+        that is a number or a string."""
+        from nbcellar.runs.comparison import number
 
-        return pd.DataFrame(
-            [dict(r.values) for r in self.records],
-            index=pd.Index([r.id for r in self.records], name="run"),
-        )
+        rows = [
+            {k: v for k, v in run.values.items() if number(v) is not None or isinstance(v, str)}
+            for run in self.runs
+        ]
+        return self._frame(rows)
+
+    def names(self) -> list[str]:
+        """Every logged name and output tag of these runs."""
+        return list(dict.fromkeys(k for r in self.runs for k in r.names()))
 
     def __getitem__(self, key: str) -> Comparison:
-        if not any(key in r.values for r in self.records):
-            logged = sorted({n for r in self.records for n in r.values})
-            raise KeyError(f"no run here logged {key!r}; logged: {', '.join(logged) or 'nothing'}")
-        return Comparison(key, self.records)
+        if key not in self.names():
+            known = sorted(self.names())
+            raise KeyError(f"no run here logged {key!r}; logged: {', '.join(known) or 'nothing'}")
+        return Comparison(key, self.runs)
+
+    def compare(self, *keys: str) -> list[Comparison]:
+        """Comparisons of ``keys`` (default: everything logged or tagged)."""
+        return [self[k] for k in keys or self.names()]
+
+    def _repr_html_(self) -> str:
+        from nbcellar.runs.report import runs_table_html
+
+        return runs_table_html(self)
+
+
+def _moment(value: str | float | datetime, now: float) -> float:
+    """A time as seconds since the epoch: a datetime, an ISO date, seconds since the epoch,
+    or a span back from now ('30m', '2h', '7d')."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return now - timedelta(**{units[text[-1]]: float(text[:-1])}).total_seconds()
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise NbcellarError(
+            f"cannot read the time {value!r}: give a date (2026-11-21, 2026-11-21T14:00) or a "
+            "span back from now (30m, 2h, 7d)"
+        ) from None
 
 
 def runs(
     notebook: str | Path | None = None,
     status: str | None = None,
     grid: str | None = None,
+    since: str | float | datetime | None = None,
+    until: str | float | datetime | None = None,
     store: str | Path | None = None,
     **params: Any,
 ) -> RunSet:
     """The recorded runs, oldest first: of one notebook, with one status, of one grid (``"last"``
-    for the latest), and with the given parameter values (``runs(model="rf")``)."""
+    for the latest), started since / until a time (``since="2h"``, ``since="2026-11-21"``), and
+    with the given parameter values (``runs(model="rf")``)."""
+    import time
+
     from nbcellar.runs.records import RunBook
     from nbcellar.store import open_store
 
@@ -153,6 +192,13 @@ def runs(
         found = [r for r in found if Path(r.notebook) == Path(notebook).resolve()]
     if status is not None:
         found = [r for r in found if r.status == status]
+    now = time.time()
+    if since is not None:
+        start = _moment(since, now)
+        found = [r for r in found if (r.started or r.created) >= start]
+    if until is not None:
+        end = _moment(until, now)
+        found = [r for r in found if (r.started or r.created) <= end]
     if grid == "last":
         grids = [r.grid for r in found if r.grid is not None]
         if not grids:
@@ -162,4 +208,4 @@ def runs(
         found = [r for r in found if r.grid == grid]
     for name, value in params.items():
         found = [r for r in found if r.params.get(name) == value]
-    return RunSet(found, root)
+    return RunSet([RecordedRun(r, root) for r in found], root)
