@@ -323,7 +323,7 @@ def _run_grid(
     ) -> tuple[ExecutionResult, Path]:
         from nbcellar.runs.execute import CellRun, execute_notebook
 
-        shown = label({k: params[k] for k in varied}) or label(params)
+        shown = label({k: params[k] for k in varied if k in params}) or label(params)
         task = progress.add_task(f"  run {number} {shown}", total=len(nb.code_cells), cell="")
         with lock:
             counts["running"] += 1
@@ -399,7 +399,7 @@ def _run_grid(
             failed.append((number, status))
         table.add_row(
             str(number),
-            *(repr(params.get(name)) for name in varied),
+            *(repr(params[name]) if name in params else "" for name in varied),
             status,
             str(ran),
             str(restored),
