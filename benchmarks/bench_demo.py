@@ -1,7 +1,7 @@
 """The demo project's grid of runs (``nbcellar demo``): nbcellar side by side with papermill.
 
 The project (``src/nbcellar/demo/project``) classifies scikit-learn's bundled digits: a
-preprocessing cell of about 5 s (augmented images, a kernel PCA) that reads no parameter, then a
+preprocessing cell of about 8 s (augmented images, a kernel PCA) that reads no parameter, then a
 model cell of 0.01-0.5 s that does; ``grid.yaml`` asks for 12 runs (logistic regression and an
 SVM at four values of ``C``, random forests of four sizes). Every measurement starts from a
 fresh copy of the project in a new folder, with an empty store, and times the whole grid (wall

@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,11 +75,25 @@ def file_hash(path: str) -> str:
     return _file_hash(path, stat.st_size, stat.st_mtime_ns)
 
 
+def _is_nbcellar(name: str) -> bool:
+    return name == "nbcellar" or name.startswith("nbcellar.")
+
+
 def _imports_of(path: str, package: str) -> set[str]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return set()
+    return set(_parsed_imports(path, package, stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_imports(path: str, package: str, size: int, mtime_ns: int) -> frozenset[str]:
+    """The modules a file imports (cached while the file is unchanged)."""
     try:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
-        return set()
+        return frozenset()
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -94,39 +109,52 @@ def _imports_of(path: str, package: str) -> set[str]:
             if module:
                 found.add(module)
                 found.update(f"{module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
-def _walk_imports(name: str, search: list[str]) -> dict[str, str | None]:
+def _walk_imports(
+    name: str, search: list[str], follow: Callable[[str], bool] = is_project_file
+) -> dict[str, str | None]:
     """``name`` and the user modules it imports, transitively, with the file each comes from
-    (None, or a library's file, for what is not the user's own: it is not followed)."""
+    (None, or a library's file, for what is not the user's own: it is not followed; nor is
+    a file for which ``follow`` says no)."""
     found: dict[str, str | None] = {}
     todo = [name]
     while todo:
         current = todo.pop()
         if current in found:
             continue
+        if _is_nbcellar(current):
+            found[current] = None
+            continue
         origin = find_module_file(current, search)
         if origin is None or not os.path.isfile(origin):
             found[current] = None
             continue
         found[current] = origin
-        if is_project_file(origin):
+        if follow(origin):
             package = current if origin.endswith("__init__.py") else current.rpartition(".")[0]
             todo.extend(_imports_of(origin, package))
     return found
 
 
-def project_sources(names: list[str], project: Path, cwd: Path | None = None) -> dict[str, str]:
-    """The user's own modules among ``names`` and those they import, transitively: module name
-    to source file (what a run record keeps of the code a notebook imported)."""
-    search = [str(project), *([str(cwd)] if cwd is not None else []), *sys.path]
+def project_sources(names: list[str], roots: list[Path]) -> dict[str, str]:
+    """The modules among ``names`` whose files are under one of the ``roots`` folders, and
+    those they import in turn from there: module name to source file (what a run record
+    keeps of the code a notebook imported). Modules are searched in the roots first."""
+    folders = [os.path.realpath(r) for r in roots]
+
+    def inside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return any(real.startswith(folder + os.sep) for folder in folders)
+
+    search = [*map(str, roots), *sys.path]
     found: dict[str, str] = {}
     for name in names:
         if name.startswith("."):
             continue
-        for module, origin in _walk_imports(name, search).items():
-            if origin is not None and is_project_file(origin):
+        for module, origin in _walk_imports(name, search, inside).items():
+            if origin is not None and inside(origin):
                 found[module] = origin
     return dict(sorted(found.items()))
 
@@ -142,6 +170,10 @@ def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
     """
     if name.startswith("."):
         return ABSENT
+    if _is_nbcellar(name):  # the tool, not the user's code, even when installed editable
+        from nbcellar import __version__
+
+        return f"lib:nbcellar=={__version__}"
     known = _LIBRARY_MODULES.get((name, project, cwd))
     if known is not None:  # installed libraries do not change while a kernel runs
         return known

@@ -281,7 +281,7 @@ def _run_grid(
     from rich.table import Table
 
     from nbcellar.notebook import write_notebook
-    from nbcellar.runs.execute import ExecutionResult, kernel_env
+    from nbcellar.runs.execute import ExecutionResult, kernel_env, served_without_kernel
     from nbcellar.runs.params import label
     from nbcellar.runs.pool import KernelPool, close_thread_loop
     from nbcellar.runs.sharing import interleave, signatures
@@ -296,8 +296,15 @@ def _run_grid(
     first = runs[0][1]
     kernel_name = options["kernel_name"] or first.kernel_name or "python3"
     jobs = min(jobs, len(runs))
-    pool = KernelPool(
-        kernel_name, Path(options["cwd"]), kernel_env(options["store_root"]), jobs, len(runs)
+    cwd = Path(options["cwd"])
+    served = [False] * len(runs)
+    if options["store_root"] is not None:
+        served = [
+            served_without_kernel(nb, kernel_name, options["store_root"], cwd) for _, nb in runs
+        ]
+    need_kernel = served.count(False)
+    pool = KernelPool(  # kernels only for the runs the store cannot serve without one
+        kernel_name, cwd, kernel_env(options["store_root"]), min(jobs, need_kernel), need_kernel
     )
     progress = _progress(console(stderr=True))
     overall = progress.add_task(f"{len(runs)} runs", total=len(runs), cell="")
@@ -339,8 +346,8 @@ def _run_grid(
         finally:
             progress.remove_task(task)
             close_thread_loop()
-        if not result.kernel_started:
-            pool.give_back_unused()
+        if not result.kernel_started and not served[number - 1]:
+            pool.give_back_unused()  # foreseen to need a kernel, but served from the store
         target = folder / run_file_name(number, params)
         write_notebook(result.notebook, target)
         with lock:

@@ -258,6 +258,9 @@ def execute_notebook(
                 if store_root is not None:  # values still being written must land first
                     silently("get_ipython().nbcellar.flush()")
                 completed = True
+                # Nothing left to wait for: stop the kernel at once rather than asking it to
+                # shut down and polling until it has (half a second a run).
+                client.shutdown_kernel = "immediate"
         except CellExecutionError:
             pass  # the failing cell is recorded by cell_executed; later cells stay "not run"
         except CellTimeoutError:
@@ -304,6 +307,20 @@ def _remember(
         )  # fmt: skip
     finally:
         store.close()
+
+
+def served_without_kernel(nb: Notebook, kernel_name: str, store_root: Path, cwd: Path) -> bool:
+    """Whether running ``nb`` now would be served from a remembered run, with no kernel (so a
+    grid starts kernels only for the runs that need one)."""
+    from nbcellar.cache.notebooks import find_run
+    from nbcellar.store import open_store
+
+    store = open_store(store_root)
+    try:
+        found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+    finally:
+        store.close()
+    return found is not None
 
 
 def _write_artifacts(store: Any, snapshots: list[str], folder: Path) -> bool:

@@ -2,7 +2,8 @@
 
 Each run needs a fresh kernel (a run must not see another's variables), and starting one costs
 about a second. The pool starts kernels ahead of the runs, in background threads, keeping up to
-``size`` ready and never starting more than the runs still to come; a run takes one (waiting
+``size`` ready (answering requests) and never starting more than the runs still to come (a run
+that finds none ready and none coming has one started); a run takes one (waiting
 only if none is ready yet) and shuts it down when done. Kernels talk over Unix sockets in a
 private folder. Closing the pool shuts down every kernel it started that is still alive.
 """
@@ -33,7 +34,12 @@ def close_thread_loop() -> None:
 
 class KernelPool:
     def __init__(
-        self, kernel_name: str, cwd: Path, env: dict[str, str], size: int, total: int
+        self,
+        kernel_name: str,
+        cwd: Path,
+        env: dict[str, str],
+        size: int,
+        total: int,
     ) -> None:
         from nbcellar.runs.execute import local_kernel_config
 
@@ -42,7 +48,8 @@ class KernelPool:
         self.env = env
         self._sockets = tempfile.TemporaryDirectory(prefix="nbcellar-kernels-")
         self._config = local_kernel_config
-        self._count = 0
+        self._count = 0  # kernels started (each puts one manager, or its error, in _ready)
+        self._taken = 0
         self._ready: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._to_start = total  # kernels that may still be wanted
@@ -51,11 +58,12 @@ class KernelPool:
         for _ in range(min(size, total)):
             self._start_one()
 
-    def _start_one(self) -> None:
+    def _start_one(self, needed: bool = False) -> None:
+        """Start a kernel if more runs may want one (``needed``: a run is waiting for it)."""
         with self._lock:
-            if self._closed or self._to_start <= 0:
+            if self._closed or (self._to_start <= 0 and not needed):
                 return
-            self._to_start -= 1
+            self._to_start = max(self._to_start - 1, 0)
             self._count += 1
             # Each kernel its own socket folder: kernels started at once would otherwise pick
             # the same socket names.
@@ -74,6 +82,7 @@ class KernelPool:
         manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config)
         try:
             run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env)
+            run_sync(self._wait_until_ready)(manager)
         except Exception as exc:  # handed to the run that takes it, which reports it
             self._ready.put(exc)
             return
@@ -88,8 +97,23 @@ class KernelPool:
             return
         self._ready.put(manager)
 
+    @staticmethod
+    async def _wait_until_ready(manager: Any) -> None:
+        """Until the kernel answers: a run taking it does not wait for its start-up."""
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+        finally:
+            client.stop_channels()
+
     def take(self) -> Any:
         """A started kernel's manager, for one run; another starts if more runs may come."""
+        with self._lock:
+            none_coming = self._count == self._taken
+            self._taken += 1
+        if none_coming:  # more runs needed a kernel than foreseen
+            self._start_one(needed=True)
         found = self._ready.get()
         self._start_one()
         if isinstance(found, Exception):

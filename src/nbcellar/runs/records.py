@@ -91,13 +91,8 @@ def project_modules(notebook: Path, project: Path) -> dict[str, Path]:
     except Exception:  # the run itself reports an unreadable notebook
         return {}
     names = sorted({m for c in nb.code_cells for m in analyze_cell(c.source).imports})
-    folder = notebook.resolve().parent
-    roots = {folder, project.resolve()}
-    return {
-        module: Path(path)
-        for module, path in project_sources(names, folder, folder).items()
-        if any(root in Path(path).resolve().parents for root in roots)
-    }
+    roots = list(dict.fromkeys([notebook.resolve().parent, project.resolve()]))
+    return {module: Path(path) for module, path in project_sources(names, roots).items()}
 
 
 def git_state(folder: Path) -> tuple[dict[str, Any], str]:
@@ -125,6 +120,7 @@ class RunBook:
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self._modules: dict[Path, dict[str, Path]] = {}  # the runs of a grid share them
 
     def folder(self, run_id: str) -> Path:
         return Path(self.store.root) / "runs" / run_id
@@ -138,7 +134,9 @@ class RunBook:
         self, notebook: Path, params: Mapping[str, Any], grid: str | None, kernel: str
     ) -> RunRecord:
         source, diff = git_state(notebook.resolve().parent)
-        modules = project_modules(notebook, Path(self.store.root).parent)
+        if notebook not in self._modules:
+            self._modules[notebook] = project_modules(notebook, Path(self.store.root).parent)
+        modules = self._modules[notebook]
         if modules:
             source["modules"] = {name: str(path) for name, path in modules.items()}
         record = RunRecord(
