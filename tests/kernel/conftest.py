@@ -1,9 +1,18 @@
-"""An in-process IPython shell with nbcellar loaded, restartable like a kernel."""
+"""An in-process IPython shell with nbcellar loaded, restartable like a kernel; real Jupyter
+servers in a private runtime directory."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Iterator
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,3 +102,123 @@ def session(ipython: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     if current.extension is not None:
         current.extension.unregister()
     ipython.reset(new_session=False)
+
+
+@dataclass
+class JupyterServer:
+    """A real ``jupyter server`` subprocess, driven through its REST API as JupyterLab drives it."""
+
+    url: str
+    token: str
+    root_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+    sessions: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"token {self.token}")
+        request.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=30) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def open_notebook(self, path: str) -> dict[str, Any]:
+        """Open ``path`` (relative to the root) with a python3 kernel; returns the session."""
+        session = self.api(
+            "POST",
+            "api/sessions",
+            {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}},
+        )
+        self.sessions.append(session["id"])
+        return dict(session)
+
+    def kernel(self, session: dict[str, Any]) -> dict[str, Any]:
+        """The session's kernel as the server reports it now."""
+        return dict(self.api("GET", f"api/sessions/{session['id']}")["kernel"])
+
+    def wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                self.api("GET", "api/status")
+                return
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        tail = self.log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"jupyter server at {self.url} did not start:\n{tail}")
+
+    def stop(self) -> None:
+        """Shut every session's kernel down, then the server, as a user closing Jupyter would."""
+        try:
+            for session_id in self.sessions:
+                self.api("DELETE", f"api/sessions/{session_id}")
+            self.api("POST", "api/shutdown")
+            self.process.wait(timeout=20)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def jupyter_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private Jupyter runtime directory, so tests never see the developer's own servers."""
+    folder = tmp_path_factory.mktemp("jupyter-runtime")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_RUNTIME_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def jupyter_servers(
+    jupyter_runtime_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., list[JupyterServer]]]:
+    """Start ``count`` real Jupyter servers at once (on ``root_dir``, default a fresh folder);
+    all are stopped at the end of the module."""
+    started: list[JupyterServer] = []
+
+    def start(count: int = 1, root_dir: Path | None = None) -> list[JupyterServer]:
+        root = root_dir or tmp_path_factory.mktemp("jupyter-root")
+        batch = []
+        for _ in range(count):
+            port, token = free_port(), secrets.token_hex(16)
+            log = tmp_path_factory.mktemp("jupyter-log") / "server.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+                        f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                        f"--ServerApp.root_dir={root}",
+                    ],
+                    cwd=root, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            server = JupyterServer(f"http://127.0.0.1:{port}/", token, root, process, log)
+            started.append(server)
+            batch.append(server)
+        deadline = time.monotonic() + 30
+        for server in batch:
+            server.wait_ready(deadline)
+        return batch
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(jupyter_servers: Callable[..., list[JupyterServer]]) -> JupyterServer:
+    """One real Jupyter server for the module, in the private runtime directory."""
+    return jupyter_servers()[0]
