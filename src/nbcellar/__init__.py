@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "artifacts",
     "collect",
+    "inherit",
     "load_ipython_extension",
     "log",
     "logged",
@@ -39,6 +40,24 @@ def collect(paths: Any, ids: Any = None) -> Any:
     from nbcellar.runs.collect import collect as collect_notebooks
 
     return collect_notebooks(paths, ids)
+
+
+def inherit(
+    notebook: str | Path,
+    names: Any = None,
+    exclude: Any = (),
+    *,
+    timeout: float = 60.0,
+    run: bool | None = None,
+    store: str | Path | None = None,
+    into: Any = None,
+) -> Any:
+    """Bring another notebook's variables into this namespace: from its running kernel (any
+    Jupyter server here), else its cached final state, else a headless run. ``names`` /
+    ``exclude`` select; the result says what came from where (see nbcellar.runs.inherit)."""
+    from nbcellar.runs.inherit import inherit as inherit_state
+
+    return inherit_state(notebook, names, exclude, timeout=timeout, run=run, store=store, into=into)
 
 
 def log(**values: Any) -> None:

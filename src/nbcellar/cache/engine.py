@@ -127,6 +127,9 @@ class CellCache:
         # The last fingerprint taken of each mutation candidate, with the object's id: the next
         # cell that may mutate it need not hash it again before it runs.
         self._fingerprints: dict[str, tuple[int, str | None]] = {}
+        # Versions the running cell's code announced for what it binds (nbcellar.inherit: the
+        # stored content's hash), with the object's id: used instead of hashing it again.
+        self.announced: dict[str, tuple[int, str]] = {}
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -446,12 +449,18 @@ class CellCache:
                     self._fingerprints[variable.name] = (ident, "fp:" + variable.value_key)
             self._settle(plan, written, mutated, deleted, entry.version)
         else:
+            announced = self.announced
 
             def measured(name: str) -> str:
                 value = namespace[name]
+                known = announced.get(name)
+                if known is not None and known[0] == id(value):
+                    self._fingerprints[name] = known
+                    return known[1]
                 return fingerprint(value) or identity_version(value)
 
             self._settle(plan, written, mutated, deleted, measured)
+        self.announced = {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"
         self.last_outcome = Outcome(status, plan.key, seconds, 0.0, written, mutated, recorded)
         return self.last_outcome

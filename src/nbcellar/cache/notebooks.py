@@ -107,9 +107,15 @@ def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd
 
 
 def find_run(
-    store: Any, cells: Sequence[CellSource], kernel_name: str, project: Path, cwd: Path
+    store: Any,
+    cells: Sequence[CellSource],
+    kernel_name: str,
+    project: Path,
+    cwd: Path,
+    replayable: bool = False,
 ) -> RememberedRun | None:
-    """The remembered run of these cells, if a kernel would restore every one of them now."""
+    """The remembered run of these cells, if a kernel would restore every one of them now
+    (``replayable``: or replay the cells whose values could not be stored)."""
     key = notebook_key(cells, kernel_name)
     if key is None:
         return None
@@ -134,7 +140,7 @@ def find_run(
         entry = _entry(store, done.key)
         if (
             entry is None
-            or entry.unserializable
+            or (entry.unserializable and not replayable)
             or not _outside_inputs_hold(entry, cell, project, cwd)
         ):
             return None
@@ -160,8 +166,9 @@ def remember_run(
 ) -> bool:
     """Remember a run made in a fresh kernel; False when it does not qualify.
 
-    Every non-empty cell must have a stored entry whose values all came back from the store
-    (an entry with values that cannot be stored needs its cell run again).
+    Every non-empty cell must have a stored entry. (An entry with values that cannot be stored
+    needs its cell run again: :func:`find_run` serves such a run only when asked for cells to
+    replay, as ``nbcellar.inherit`` does.)
     """
     key = notebook_key(cells, kernel_name)
     if key is None or len(executed) != len(cells):
@@ -171,8 +178,7 @@ def remember_run(
             continue
         if done.key is None:
             return False
-        entry = _entry(store, done.key)
-        if entry is None or entry.unserializable:
+        if _entry(store, done.key) is None:
             return False
     payload = {
         "cells": [

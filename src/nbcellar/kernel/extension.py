@@ -120,6 +120,17 @@ class CellCacheExtension:
         elif plan.action == "replay":
             self._replay_started = time.perf_counter()
 
+    def volatile(self, reason: str, versions: dict[str, tuple[int, str]]) -> None:
+        """Called by the running cell's code: never store this cell (it must run every time,
+        ``reason``), and ``versions`` are the versions of what it binds (name -> object id,
+        version)."""
+        plan = self.plan
+        if plan is None or plan.action != "run":
+            return
+        plan.record = False
+        plan.reason = reason
+        self.cache.announced.update(versions)
+
     def flush(self) -> None:
         """Wait until the values of the cells that ran are written to the store."""
         self.cache.store.flush()

@@ -50,6 +50,8 @@ class ExecutionResult:
     seconds: float
     cached: bool
     kernel_started: bool = True  # False: every cell was restored from a remembered run
+    # The kernel's namespace at the end (save_final): see nbcellar.kernel.inherit.base_snapshot.
+    final_state: dict[str, Any] | None = None
 
     @property
     def failed(self) -> CellRun | None:
@@ -186,6 +188,7 @@ def execute_notebook(
     without_kernel: bool = True,
     kernel: Callable[[], Any] | None = None,
     run_id: str | None = None,
+    save_final: bool = False,
 ) -> ExecutionResult:
     """Run every code cell of ``nb`` in a fresh kernel started in ``cwd``.
 
@@ -193,7 +196,9 @@ def execute_notebook(
     the store shows that a kernel would restore every cell, no kernel is started at all (unless
     ``without_kernel`` is False) and the executed notebook is the one that run produced.
     ``kernel`` gives an already started kernel's manager (see :class:`KernelPool`), called only
-    if a kernel is needed; the run shuts that kernel down when it ends.
+    if a kernel is needed; the run shuts that kernel down when it ends. ``save_final`` (with
+    a store, never served without a kernel) saves the kernel's final namespace: the result's
+    ``final_snapshot``.
     """
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
@@ -202,7 +207,7 @@ def execute_notebook(
     name = kernel_name or nb.kernel_name or "python3"
     check_kernel(name)
     begin = time.perf_counter()
-    if store_root is not None and without_kernel:
+    if store_root is not None and without_kernel and not save_final:
         restored = _restore_remembered(
             nb, name, store_root, Path(cwd), on_cell_start, on_cell_done, run_id
         )
@@ -212,6 +217,7 @@ def execute_notebook(
     runner = _Runner(nb, on_cell_start, on_cell_done)
     env = kernel_env(store_root)
     completed = False
+    final: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
         manager = kernel() if kernel is not None else None
         client = NotebookClient(
@@ -255,6 +261,8 @@ def execute_notebook(
                     client.execute_cell(cell, index)
                 if store_root is not None and run_id is not None:
                     silently(f"get_ipython().nbcellar.save_log({run_id!r})")
+                if store_root is not None and save_final:
+                    final = _final_state(kernel_client, store_root)
                 if store_root is not None:  # values still being written must land first
                     silently("get_ipython().nbcellar.flush()")
                 completed = True
@@ -277,10 +285,48 @@ def execute_notebook(
         kernel_name=name,
         seconds=seconds,
         cached=store_root is not None,
+        final_state=final,
     )
 
 
-def _sources(nb: Notebook) -> list[Any]:
+def _final_state(kernel_client: Any, store_root: Path) -> dict[str, Any]:
+    """Have the kernel save its namespace into the store: the snapshot's id, what could not be
+    saved and the cells that made it (see nbcellar.kernel.inherit.base_snapshot)."""
+    from jupyter_core.utils import run_sync
+
+    expression = (
+        "__import__('nbcellar.kernel.inherit', fromlist=['base_snapshot'])"
+        f".base_snapshot({str(store_root)!r}, None, [])"
+    )
+    reply = run_sync(kernel_client.execute_interactive)(
+        "", silent=True, store_history=False, user_expressions={"state": expression}, timeout=600
+    )
+    answer = reply["content"].get("user_expressions", {}).get("state", {})
+    if answer.get("status") != "ok":
+        raise NbcellarError(
+            f"the kernel could not save its final state: {answer.get('ename')}: "
+            f"{answer.get('evalue')}"
+        )
+    import ast
+
+    state: dict[str, Any] = json.loads(ast.literal_eval(answer["data"]["text/plain"]))
+    return state
+
+
+def final_state(nb: Notebook, path: Path, store_root: Path) -> tuple[dict[str, Any], int, int]:
+    """Run ``nb`` headless in its folder with caching and save its final namespace: the saved
+    state (see :func:`_final_state`), how many cells ran and how many there are. A cell that
+    raises is an error."""
+    result = execute_notebook(nb, cwd=path.resolve().parent, store_root=store_root, save_final=True)
+    failed = result.failed
+    if failed is not None or result.final_state is None:
+        where = f"cell [{failed.index + 1}] raised {failed.error}" if failed else "it stopped"
+        raise NbcellarError(f"running {path.name} headless failed: {where}")
+    ran = sum(c.status == "ran" for c in result.cells)
+    return result.final_state, ran, len(result.cells)
+
+
+def sources_of(nb: Notebook) -> list[Any]:
     from nbcellar.cache.notebooks import CellSource
 
     return [CellSource(c.source, tuple(c.tags)) for c in nb.code_cells]
@@ -302,7 +348,7 @@ def _remember(
     store = open_store(store_root)
     try:
         remember_run(
-            store, _sources(nb), kernel_name, executed,
+            store, sources_of(nb), kernel_name, executed,
             {"language_info": language} if language else {},
         )  # fmt: skip
     finally:
@@ -317,7 +363,7 @@ def served_without_kernel(nb: Notebook, kernel_name: str, store_root: Path, cwd:
 
     store = open_store(store_root)
     try:
-        found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+        found = find_run(store, sources_of(nb), kernel_name, store.root.parent, cwd.resolve())
     finally:
         store.close()
     return found is not None
@@ -354,7 +400,7 @@ def _restore_remembered(
 
     store = open_store(store_root)
     try:
-        found = find_run(store, _sources(nb), kernel_name, store.root.parent, cwd.resolve())
+        found = find_run(store, sources_of(nb), kernel_name, store.root.parent, cwd.resolve())
         if found is not None and not _write_artifacts(
             store, found.file_snapshots, artifact_folder_of(store_root, run_id, cwd)
         ):
