@@ -120,3 +120,31 @@ def test_a_child_notebook_caches_its_own_cells_on_the_inherited_versions(tmp_pat
     grandchild: dict[str, Any] = {}
     inherit(child, into=grandchild, run=True)
     assert grandchild["doubled"] == 14.0
+
+
+def test_every_run_of_a_grid_inherits_the_same_base_without_running_it(tmp_path: Path) -> None:
+    base = write(tmp_path / "base.ipynb", BASE)
+    run(base)
+    child = tmp_path / "child.ipynb"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("factor = 1", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(
+                "import nbcellar\nnbcellar.inherit('base.ipynb', exclude=['factor', 'conn'])"
+            ),
+            nbformat.v4.new_code_cell("print(scale(summary))"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python", "language": "python"}
+    nbformat.write(nb, child)
+    result = CliRunner().invoke(cli, ["run", str(child), "-p", "factor=1,3", "-j", "2"])
+    assert result.exit_code == 0, result.output
+    for number, factor in ((1, 1), (2, 3)):
+        executed = nbformat.read(tmp_path / "child.runs" / f"00{number}-factor={factor}.ipynb", 4)
+        shown = "".join(
+            o.get("data", {}).get("text/plain", "") + o.get("text", "")
+            for c in executed.cells
+            for o in c.get("outputs", [])
+        )
+        assert "the cached state of its last run; no kernel started" in shown
+        assert f"{float(np.arange(1_000_000).sum()) * factor}" in shown

@@ -130,6 +130,7 @@ class CellCache:
         # Versions the running cell's code announced for what it binds (nbcellar.inherit: the
         # stored content's hash), with the object's id: used instead of hashing it again.
         self.announced: dict[str, tuple[int, str]] = {}
+        self.announced_functions: dict[str, FunctionInfo] = {}  # and the functions it binds
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -460,7 +461,8 @@ class CellCache:
                 return fingerprint(value) or identity_version(value)
 
             self._settle(plan, written, mutated, deleted, measured)
-        self.announced = {}
+        self.functions.update({n: f for n, f in self.announced_functions.items() if n in namespace})
+        self.announced, self.announced_functions = {}, {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"
         self.last_outcome = Outcome(status, plan.key, seconds, 0.0, written, mutated, recorded)
         return self.last_outcome

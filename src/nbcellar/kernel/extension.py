@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from nbcellar.analysis.names import FunctionInfo
 from nbcellar.cache.engine import (
     CacheEntryWarning,
     CellCache,
@@ -120,16 +121,22 @@ class CellCacheExtension:
         elif plan.action == "replay":
             self._replay_started = time.perf_counter()
 
-    def volatile(self, reason: str, versions: dict[str, tuple[int, str]]) -> None:
+    def volatile(
+        self,
+        reason: str,
+        versions: dict[str, tuple[int, str]],
+        functions: dict[str, FunctionInfo] | None = None,
+    ) -> None:
         """Called by the running cell's code: never store this cell (it must run every time,
-        ``reason``), and ``versions`` are the versions of what it binds (name -> object id,
-        version)."""
+        ``reason``); ``versions`` are the versions of what it binds (name -> object id,
+        version) and ``functions`` the globals the functions it binds read."""
         plan = self.plan
         if plan is None or plan.action != "run":
             return
         plan.record = False
         plan.reason = reason
         self.cache.announced.update(versions)
+        self.cache.announced_functions.update(functions or {})
 
     def flush(self) -> None:
         """Wait until the values of the cells that ran are written to the store."""

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
+from nbcellar.analysis.names import FunctionInfo
+
 # -- in the base kernel ----------------------------------------------------------------------
 
 _STORES: dict[str, Any] = {}
@@ -119,12 +121,46 @@ def snapshot_versions(snapshot: Any) -> dict[str, str]:
     }
 
 
-def note_versions(namespace: Mapping[str, Any], versions: Mapping[str, str]) -> None:
-    """In a caching kernel: the running cell always runs (the base may change), and what it
-    brought in is versioned by its stored content (``versions``: no second hashing)."""
+def function_info(name: str, value: Any) -> FunctionInfo | None:
+    """The globals a function (or the methods of a class) reads and writes when called, from
+    its byte code: what the cache needs to key the cells that call an inherited function."""
+    import dis
+    import types
+
+    codes: list[types.CodeType] = []
+    if isinstance(value, types.FunctionType):
+        codes.append(value.__code__)
+    elif isinstance(value, type):
+        codes += [v.__code__ for v in vars(value).values() if isinstance(v, types.FunctionType)]
+    else:
+        return None
+    reads: set[str] = set()
+    writes: set[str] = set()
+    while codes:
+        code = codes.pop()
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                reads.add(str(instruction.argval))
+            elif instruction.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                writes.add(str(instruction.argval))
+    return FunctionInfo(name, frozenset(reads), frozenset(writes))
+
+
+def note_versions(
+    namespace: Mapping[str, Any], versions: Mapping[str, str], loaded: Iterable[str]
+) -> None:
+    """In a caching kernel: the running cell always runs (the base may change), what it
+    brought in is versioned by its stored content (``versions``: no second hashing), and the
+    functions it brought in are known by the globals they read."""
     shell = current_shell()
     extension = getattr(shell, "nbcellar", None) if shell is not None else None
     if extension is None or not hasattr(extension, "volatile"):
         return
     known = {n: (id(namespace[n]), v) for n, v in versions.items() if n in namespace}
-    extension.volatile("inherits another notebook's state", known)
+    functions = {
+        name: info
+        for name in loaded
+        if name in namespace and (info := function_info(name, namespace[name])) is not None
+    }
+    extension.volatile("inherits another notebook's state", known, functions)

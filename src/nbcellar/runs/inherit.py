@@ -45,6 +45,7 @@ from nbcellar.kernel.inherit import (
     replay,
     snapshot_versions,
 )
+from nbcellar.store.functions import bind_functions
 
 
 class InheritError(NbcellarError):
@@ -194,7 +195,7 @@ def _load(
     snapshot = store.snapshot(snapshot_id)
     names = [v.name for v in snapshot.variables if chosen is None or v.name in chosen]
     restored = store.restore(snapshot_id, names)
-    values = dict(restored.values)
+    values = bind_functions(restored.values, target)  # functions read the child's globals
     target.update(values)
     rebuilt, failed = replay(producers, target, values) if producers else ({}, {})
     missing = {n: why for n, why in restored.missing.items() if n not in rebuilt}
@@ -202,7 +203,7 @@ def _load(
         if name not in rebuilt:
             missing[name] = failed.get(name, f"cannot be pickled ({reason}) and no cell made it")
     versions = snapshot_versions(snapshot)
-    note_versions(target, {n: v for n, v in versions.items() if n in values})
+    note_versions(target, {n: v for n, v in versions.items() if n in values}, values)
     return Inherited(Path(), "", sorted([*values, *rebuilt]), snapshot_id, 0.0, rebuilt, missing)
 
 
@@ -251,10 +252,11 @@ def _from_stored(
         result.source = how
         return result
     chosen = {k: v for k, v in namespace.items() if copyable(k, names, exclude)}
+    chosen = bind_functions(chosen, target)  # functions read the child's globals
     target.update(chosen)
     wanted_producers = {n: s for n, s in producers.items() if copyable(n, names, exclude)}
     rebuilt, failed = replay(wanted_producers, target, chosen)
-    note_versions(target, {n: v for n, v in versions.items() if n in chosen})
+    note_versions(target, {n: v for n, v in versions.items() if n in chosen}, chosen)
     missing = {
         n: failed.get(n, f"cannot be pickled ({r})")
         for n, r in unserializable.items()
