@@ -120,7 +120,11 @@ class RunBook:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._modules: dict[Path, dict[str, Path]] = {}  # the runs of a grid share them
+        # What the runs of one grid share, looked up once: the project's modules each notebook
+        # imports, the git state of each folder, the environment.
+        self._modules: dict[Path, dict[str, Path]] = {}
+        self._git: dict[Path, tuple[dict[str, Any], str]] = {}
+        self._environment: dict[str, Any] | None = None
 
     def folder(self, run_id: str) -> Path:
         return Path(self.store.root) / "runs" / run_id
@@ -133,7 +137,13 @@ class RunBook:
     def create(
         self, notebook: Path, params: Mapping[str, Any], grid: str | None, kernel: str
     ) -> RunRecord:
-        source, diff = git_state(notebook.resolve().parent)
+        folder = notebook.resolve().parent
+        if folder not in self._git:
+            self._git[folder] = git_state(folder)
+        state, diff = self._git[folder]
+        source = dict(state)
+        if self._environment is None:
+            self._environment = environment()
         if notebook not in self._modules:
             self._modules[notebook] = project_modules(notebook, Path(self.store.root).parent)
         modules = self._modules[notebook]
@@ -147,7 +157,7 @@ class RunBook:
             created=time.time(),
             grid=grid,
             kernel=kernel,
-            environment=environment(),
+            environment=self._environment,
             source=source,
         )
         folder = self.folder(record.id)
