@@ -304,8 +304,9 @@ def _run_grid(
         ]
     need_kernel = served.count(False)
     pool = KernelPool(  # kernels only for the runs the store cannot serve without one
-        kernel_name, cwd, kernel_env(options["store_root"]), min(jobs, need_kernel), need_kernel
-    )
+        kernel_name, cwd, kernel_env(options["store_root"]), min(jobs, need_kernel), need_kernel,
+        setup="%load_ext nbcellar" if options["store_root"] is not None else "",
+    )  # fmt: skip
     progress = _progress(console(stderr=True))
     overall = progress.add_task(f"{len(runs)} runs", total=len(runs), cell="")
     counts = {"running": 0, "done": 0, "failed": 0}

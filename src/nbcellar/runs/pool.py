@@ -40,12 +40,14 @@ class KernelPool:
         env: dict[str, str],
         size: int,
         total: int,
+        setup: str = "",
     ) -> None:
         from nbcellar.runs.execute import local_kernel_config
 
         self.kernel_name = kernel_name
         self.cwd = cwd
         self.env = env
+        self.setup = setup  # run (silently) in each kernel while it waits: %load_ext nbcellar
         self._sockets = tempfile.TemporaryDirectory(prefix="nbcellar-kernels-")
         self._config = local_kernel_config
         self._count = 0  # kernels started (each puts one manager, or its error, in _ready)
@@ -82,7 +84,7 @@ class KernelPool:
         manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config)
         try:
             run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env)
-            run_sync(self._wait_until_ready)(manager)
+            run_sync(self._wait_until_ready)(manager, self.setup)
         except Exception as exc:  # handed to the run that takes it, which reports it
             self._ready.put(exc)
             return
@@ -98,12 +100,17 @@ class KernelPool:
         self._ready.put(manager)
 
     @staticmethod
-    async def _wait_until_ready(manager: Any) -> None:
-        """Until the kernel answers: a run taking it does not wait for its start-up."""
+    async def _wait_until_ready(manager: Any, setup: str) -> None:
+        """Until the kernel answers and has run ``setup``: a run taking it does not wait for
+        its start-up."""
         client = manager.client()
         client.start_channels()
         try:
             await client.wait_for_ready(timeout=60)
+            if setup:  # a failure shows again, with its reason, when the run repeats it
+                await client.execute_interactive(
+                    setup, silent=True, store_history=False, timeout=60
+                )
         finally:
             client.stop_channels()
 
