@@ -95,6 +95,13 @@ def as_image(value: Any) -> Image | None:
     return None
 
 
+def is_image(value: Any) -> bool:
+    """Whether :func:`as_image` can draw ``value`` (without drawing it)."""
+    if isinstance(value, Image) or hasattr(value, "savefig"):
+        return True
+    return callable(getattr(value, "_repr_png_", None)) and not isinstance(value, type)
+
+
 def kind_of(values: Sequence[Any]) -> Kind:
     present = [v for v in values if v is not None]
     if not present:
@@ -107,7 +114,7 @@ def kind_of(values: Sequence[Any]) -> Kind:
         return "frame"
     if all(isinstance(v, Html) for v in present):
         return "html"
-    if all(as_image(v) is not None for v in present):
+    if all(is_image(v) for v in present):
         return "image"
     return "other"
 
