@@ -13,20 +13,27 @@ from nbcellar.errors import NbcellarError
 from nbcellar.runs.comparison import best_rows, lower_is_better, number
 
 
-def chosen_runs(book: Any, run_ids: tuple[str, ...]) -> list[Any]:
-    """The runs named (ids or unique parts of ids); with none, the runs of the latest grid,
-    or the latest runs of the latest notebook run."""
+def chosen_runs(ctx: click.Context, run_ids: tuple[str, ...]) -> tuple[list[Any], Path]:
+    """The records of the runs named (ids or unique parts of ids) and the store's folder; with
+    none, the runs of the latest grid, or the latest runs of the latest notebook run."""
     from nbcellar.cli.show import find_run
+    from nbcellar.runs.records import RunBook
 
-    if run_ids:
-        return [find_run(book, wanted) for wanted in run_ids]
-    everything = book.all()
+    store = open_context_store(ctx)
+    try:
+        book = RunBook(store)
+        root = Path(store.root)
+        if run_ids:
+            return [find_run(book, wanted) for wanted in run_ids], root
+        everything = book.all()
+    finally:
+        store.close()
     if not everything:
-        raise NbcellarError(f"no runs in {book.store.root} yet (see 'nbcellar run')")
+        raise NbcellarError(f"no runs in {root} yet (see 'nbcellar run')")
     last = everything[-1]
     if last.grid is not None:
-        return [r for r in everything if r.grid == last.grid]
-    return [r for r in everything if r.notebook == last.notebook][-10:]
+        return [r for r in everything if r.grid == last.grid], root
+    return [r for r in everything if r.notebook == last.notebook][-10:], root
 
 
 def _is_wide(records: list[Any], key: str) -> bool:
@@ -62,15 +69,9 @@ def compare(
     from rich.table import Table
 
     from nbcellar.cli.render import console
-    from nbcellar.runs.records import RunBook
     from nbcellar.runs.runset import RecordedRun
 
-    store = open_context_store(ctx)
-    try:
-        chosen = chosen_runs(RunBook(store), run_ids)
-        root = Path(store.root)
-    finally:
-        store.close()
+    chosen, root = chosen_runs(ctx, run_ids)
     names = list(keys) or list(
         dict.fromkeys(
             n

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import store_option
 
 
 def write_report(runset: object, target: Path, keys: list[str] | None, title: str | None) -> None:
@@ -51,15 +51,9 @@ def report(
     from nbcellar.cli.compare import chosen_runs
     from nbcellar.cli.render import console
     from nbcellar.errors import NbcellarError
-    from nbcellar.runs.records import RunBook
     from nbcellar.runs.runset import RecordedRun, RunSet
 
-    store = open_context_store(ctx)
-    try:
-        chosen = chosen_runs(RunBook(store), run_ids)
-        root = Path(store.root)
-    finally:
-        store.close()
+    chosen, root = chosen_runs(ctx, run_ids)
     runset = RunSet([RecordedRun(r, root) for r in chosen], root)
     missing = [k for k in keys if k not in runset.names()]
     if missing:

@@ -10,6 +10,7 @@ run and how the names it brought in are versioned.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
@@ -68,7 +69,7 @@ def base_snapshot(store_root: str, names: list[str] | None, exclude: list[str]) 
     store = _STORES.get(store_root)
     if store is None:  # kept, so the next snapshot re-pickles only what was rebound
         store = _STORES[store_root] = open_store(store_root)
-    snapshot = store.save_namespace(chosen, label=f"inherited from kernel {shell.kernel.ident}")
+    snapshot = store.save_namespace(chosen, label=f"inherited from process {os.getpid()}")
     unserializable = dict(snapshot.unserializable)
     history = [str(c) for c in namespace.get("In", [])]
     return json.dumps(

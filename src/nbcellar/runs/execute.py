@@ -9,6 +9,7 @@ that raises stops the run (unless ``allow_errors``); the partial notebook is sti
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import tempfile
@@ -307,8 +308,6 @@ def _final_state(kernel_client: Any, store_root: Path) -> dict[str, Any]:
             f"the kernel could not save its final state: {answer.get('ename')}: "
             f"{answer.get('evalue')}"
         )
-    import ast
-
     state: dict[str, Any] = json.loads(ast.literal_eval(answer["data"]["text/plain"]))
     return state
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import json
+import queue
 import sys
 import time
 from collections import Counter
@@ -113,7 +114,7 @@ def _from_running(
                 )
             try:
                 reply = client.get_shell_msg(timeout=min(left, 1.0))
-            except Exception:  # queue.Empty: nothing yet
+            except queue.Empty:  # nothing yet
                 continue
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
@@ -163,11 +164,10 @@ def inherit(
         if running is not None:
             answer = _from_running(running, opened, wanted, skip, timeout)
             source = f"its running kernel {running.kernel_id[:8]} on {running.server_url}"
-            snapshot_id = answer["snapshot"]
-            producers = {
-                n: s for n, s in answer["producers"].items() if n in answer["unserializable"]
-            }
-            result = _load(opened, snapshot_id, None, producers, answer["unserializable"], target)
+            result = _load(
+                opened, answer["snapshot"], None, answer["producers"], answer["unserializable"],
+                target,
+            )  # fmt: skip
             result.missing.update(dict.fromkeys(answer["missing"], "not defined in the base"))
         else:
             if not path.exists():
