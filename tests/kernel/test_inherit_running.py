@@ -120,3 +120,33 @@ def test_a_notebook_beside_it_that_is_not_open_was_never_run(
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), other)
     with pytest.raises(InheritError, match="never run with nbcellar; run it first"):
         inherit(other, into={})
+
+
+def test_a_base_caching_its_cells_has_its_values_stored_already(
+    jupyter_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the base's cached cells stored (or are still writing) is not stored twice."""
+    from nbcellar.kernel.servers import find_running
+
+    monkeypatch.chdir(jupyter_server.root_dir)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, Path("cached.ipynb"))
+    jupyter_server.open_notebook("cached.ipynb")
+    running = find_running(Path("cached.ipynb").absolute())
+    assert running is not None
+    client = base_client(running)
+    try:
+        in_base(client, "%load_ext nbcellar")
+        in_base(client, "import numpy as np\nbig = np.arange(3_000_000.0)\nlabel = 'base'")
+        root = Path(eval(in_base(client, "str(get_ipython().nbcellar.cache.store.root)")))
+
+        child: dict[str, Any] = {}
+        got = inherit("cached.ipynb", into=child, store=root)
+        assert "running kernel" in got.source
+        assert child["big"][-1] == 2_999_999.0
+        assert child["label"] == "base"
+        stored = sum(p.stat().st_size for p in (root / "objects").rglob("*") if p.is_file())
+        assert 24_000_000 < stored < 30_000_000  # the array once
+    finally:
+        client.stop_channels()

@@ -50,6 +50,17 @@ def producers(history: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def _caching_store(shell: Any, store_root: str) -> Any:
+    """The store of the kernel's own ``%load_ext nbcellar`` when it is the one asked for, with
+    its background writes finished: what its cells stored is then only hashed, not written."""
+    extension = getattr(shell, "nbcellar", None)
+    store = getattr(getattr(extension, "cache", None), "store", None)
+    if store is None or os.path.realpath(store.root) != os.path.realpath(store_root):
+        return None
+    store.flush()
+    return store
+
+
 def base_snapshot(store_root: str, names: list[str] | None, exclude: list[str]) -> str:
     """Run in the base kernel (asked through jupyter_client): save its namespace into the store
     at ``store_root``; return JSON with the snapshot id, the names that could not be saved
@@ -66,7 +77,7 @@ def base_snapshot(store_root: str, names: list[str] | None, exclude: list[str]) 
         for k, v in namespace.items()
         if copyable(k, names, exclude) and not (k in hidden and hidden[k] is v)
     }
-    store = _STORES.get(store_root)
+    store = _caching_store(shell, store_root) or _STORES.get(store_root)
     if store is None:  # kept, so the next snapshot re-pickles only what was rebound
         store = _STORES[store_root] = open_store(store_root)
     snapshot = store.save_namespace(chosen, label=f"inherited from process {os.getpid()}")
