@@ -202,8 +202,9 @@ def execute_notebook(
     ``final_snapshot``.
     """
     from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from nbcellar.runs.kernels import notebook_client, stop_now
 
     name = kernel_name or nb.kernel_name or "python3"
     check_kernel(name)
@@ -221,7 +222,7 @@ def execute_notebook(
     final: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
         manager = kernel() if kernel is not None else None
-        client = NotebookClient(
+        client = notebook_client(
             node,
             km=manager,
             kernel_name=name,
@@ -251,8 +252,8 @@ def execute_notebook(
                 if store_root is not None and run_id is not None:  # nbcellar.artifacts()
                     folder = str(artifact_folder_of(store_root, run_id, Path(cwd)))
                     silently(f"__import__('os').environ[{ENV!r}] = {folder!r}")
-                if store_root is not None:
-                    silently("%load_ext nbcellar")
+                if store_root is not None:  # (quietly: a pooled kernel loaded it already)
+                    silently("get_ipython().extension_manager.load_extension('nbcellar')")
                 for index, cell in enumerate(client.nb.cells):
                     if cell.cell_type != "code":
                         continue
@@ -270,6 +271,7 @@ def execute_notebook(
                 # Nothing left to wait for: stop the kernel at once rather than asking it to
                 # shut down and polling until it has (half a second a run).
                 client.shutdown_kernel = "immediate"
+                stop_now(client.km)
         except CellExecutionError:
             pass  # the failing cell is recorded by cell_executed; later cells stay "not run"
         except CellTimeoutError:

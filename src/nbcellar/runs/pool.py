@@ -1,11 +1,13 @@
 """A warm pool of kernels for runs executed side by side.
 
 Each run needs a fresh kernel (a run must not see another's variables), and starting one costs
-about a second. The pool starts kernels ahead of the runs, in background threads, keeping up to
-``size`` ready (answering requests) and never starting more than the runs still to come (a run
-that finds none ready and none coming has one started); a run takes one (waiting
-only if none is ready yet) and shuts it down when done. Kernels talk over Unix sockets in a
-private folder. Closing the pool shuts down every kernel it started that is still alive.
+about a second; a pool for more than one run forks its kernels from a process that imported
+their machinery once (see :mod:`nbcellar.runs.forkserver`). The pool starts kernels ahead of
+the runs, in background threads, keeping up to ``size`` ready (answering requests) and never
+starting more than the runs still to come (a run that finds none ready and none coming has one
+started); a run takes one (waiting only if none is ready yet) and shuts it down when done.
+Kernels talk over Unix sockets in a private folder. Closing the pool shuts down every kernel it
+started that is still alive.
 """
 
 from __future__ import annotations
@@ -30,6 +32,19 @@ def close_thread_loop() -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     asyncio.set_event_loop(None)
+
+
+def _fork_server(cwd: Path, env: dict[str, str]) -> Any:
+    """A fork server for the pool's kernels, where processes can fork (``NBCELLAR_FORK=0``:
+    never, every kernel starts from scratch)."""
+    import os
+    import sys
+
+    if not hasattr(os, "fork") or sys.platform == "win32" or os.environ.get("NBCELLAR_FORK") == "0":
+        return None
+    from nbcellar.runs.forkserver import ForkServer
+
+    return ForkServer(cwd, env)
 
 
 class KernelPool:
@@ -57,6 +72,7 @@ class KernelPool:
         self._to_start = total  # kernels that may still be wanted
         self._started: list[Any] = []
         self._closed = False
+        self._forks = _fork_server(cwd, env) if total > 1 else None
         for _ in range(min(size, total)):
             self._start_one()
 
@@ -79,9 +95,12 @@ class KernelPool:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
+        from nbcellar.runs.forkserver import kernel_specs
+
         # The asynchronous manager, as nbclient makes its own: its clients are asynchronous.
         config = self._config(str(folder))
-        manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config)
+        specs = {} if self._forks is None else {"kernel_spec_manager": kernel_specs(self._forks)}
+        manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config, **specs)
         try:
             run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env)
             run_sync(self._wait_until_ready)(manager, self.setup)
@@ -103,10 +122,12 @@ class KernelPool:
     async def _wait_until_ready(manager: Any, setup: str) -> None:
         """Until the kernel answers and has run ``setup``: a run taking it does not wait for
         its start-up."""
+        from nbcellar.runs.kernels import wait_until_ready
+
         client = manager.client()
         client.start_channels()
         try:
-            await client.wait_for_ready(timeout=60)
+            await wait_until_ready(client, timeout=60)
             if setup:  # a failure shows again, with its reason, when the run repeats it
                 await client.execute_interactive(
                     setup, silent=True, store_history=False, timeout=60
@@ -145,4 +166,6 @@ class KernelPool:
                     run_sync(manager.shutdown_kernel)(now=True)
             except Exception:  # already gone
                 pass
+        if self._forks is not None:
+            self._forks.close()
         self._sockets.cleanup()

@@ -1,0 +1,105 @@
+"""The kernels of a grid are forked from a process that imported their machinery once: each
+run still gets a kernel of its own, in the notebook's folder, that stops with its run, with
+the interrupts and time limits of any kernel, and none outlives a killed ``nbcellar run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from nbcellar.cli.main import cli
+
+pytestmark = pytest.mark.slow
+
+
+def write(path: Path, *sources: str) -> Path:
+    cells = [nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["parameters"]})]
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, path)
+    return path
+
+
+def printed(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie left unreaped counts as alive: nobody cleaned up)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_each_run_has_a_kernel_of_its_own_where_the_notebook_is(tmp_path: Path) -> None:
+    (tmp_path / "helper.py").write_text("def double(v):\n    return 2 * v\n")
+    nb = write(
+        tmp_path / "probe.ipynb",
+        "import json, os, sys\nimport helper\nbefore = getattr(json, 'touched', None)\n"
+        "json.touched = x",
+        "parent = open(f'/proc/{os.getppid()}/cmdline').read().replace('\\0', ' ')\n"
+        "print(json.dumps({'x': x, 'double': helper.double(x), 'before': before,\n"
+        "    'pid': os.getpid(), 'cwd': os.getcwd(), 'forked': 'forkserver' in parent}))",
+    )
+    result = CliRunner().invoke(cli, ["run", str(nb), "-p", "x=[1, 2, 3, 4]", "-j", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Ctrl-C will not work" not in result.output  # nothing of the kernels' own start-up
+    runs = [json.loads(printed(p)) for p in sorted((tmp_path / "probe.runs").glob("*.ipynb"))]
+    assert [r["double"] for r in runs] == [2, 4, 6, 8]  # a module beside the notebook
+    assert {r["before"] for r in runs} == {None}  # no run sees what another did to a module
+    assert len({r["pid"] for r in runs}) == 4
+    assert {r["cwd"] for r in runs} == {str(tmp_path)}
+    assert all(r["forked"] for r in runs)
+
+
+def test_a_time_limit_stops_a_forked_kernel_and_the_other_runs_go_on(tmp_path: Path) -> None:
+    nb = write(tmp_path / "slow.ipynb", "import time\nif x == 2:\n    time.sleep(60)\nprint(x)")
+    began = time.monotonic()
+    result = CliRunner().invoke(
+        cli, ["run", str(nb), "-p", "x=[1, 2, 3]", "-j", "2", "--timeout", "2"]
+    )
+    assert time.monotonic() - began < 30
+    assert result.exit_code == 1
+    assert "timed out after 2 s" in result.output
+    assert "2 of 3 runs ok" in result.output
+
+
+def test_no_kernel_outlives_a_killed_nbcellar_run(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "sleepy.ipynb",
+        "import os, time, pathlib\npathlib.Path(f'pid-{x}').write_text(str(os.getpid()))\n"
+        "time.sleep(120)",
+    )
+    command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
+    process = subprocess.Popen(
+        [*command, "-p", "x=[1, 2]", "-j", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    files = [tmp_path / "pid-1", tmp_path / "pid-2"]
+    deadline = time.monotonic() + 60
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < deadline, "the runs did not start"
+        time.sleep(0.1)
+    kernels = [int(f.read_text()) for f in files]
+    assert all(alive(pid) for pid in kernels)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in kernels):
+        assert time.monotonic() < deadline, "a kernel outlived its nbcellar run"
+        time.sleep(0.2)
