@@ -242,6 +242,24 @@ def test_alias_made_by_a_restored_cell_is_the_live_object(session: Session) -> N
     assert session.ns["a"] == [1, 2]
 
 
+def test_a_restored_value_holding_other_variables_holds_the_live_objects(session: Session) -> None:
+    # Arrays and objects of a class: referred to by name through the pickler's reducer hook;
+    # with a list among them, through persistent ids.
+    cells = [
+        "import numpy as np\nclass Box:\n    pass\nbig = np.arange(10.0)\nbox = Box()\nitems = [1]",
+        "pair = {'data': big, 'box': box}\nmixed = (items, big)",
+    ]
+    session.run_all(cells)
+    session.start()
+    again = session.run_all(cells)
+    assert [r.outcome.status for r in again if r.outcome] == ["restored"] * 2
+    ns = session.ns
+    assert ns["pair"]["data"] is ns["big"]
+    assert ns["pair"]["box"] is ns["box"]
+    assert ns["mixed"][0] is ns["items"]
+    assert ns["mixed"][1] is ns["big"]
+
+
 def test_names_bound_through_globals_are_caught_at_run_time(session: Session) -> None:
     cells = ["for i in range(3):\n    globals()[f'v{i}'] = i * 10", "total = v0 + v1 + v2"]
     first = session.run_all(cells)

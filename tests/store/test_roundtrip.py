@@ -158,6 +158,27 @@ def test_aliases_come_back_shared(store: Store) -> None:
     assert values["strided"][0] == 0.0
 
 
+class Node:
+    pass
+
+
+def test_objects_holding_each_other_come_back_linked(store: Store) -> None:
+    # (an axes and its figure: pickled together from the start, see namespace._linked)
+    a, b, c = Node(), Node(), Node()
+    a.partner, b.partner = b, a
+    a.data = np.arange(200_000.0)
+    c.view = a.data[5:]  # a view inside another linked value: kept a view
+    c.owner = a
+    snap = store.save_namespace({"a": a, "b": b, "c": c, "alone": Node()})
+    assert len({v.value_key for v in snap.variables if v.name != "alone"}) == 1
+    values = store.load_namespace(snap.id)
+    assert values["a"].partner is values["b"]
+    assert values["b"].partner is values["a"]
+    assert values["c"].owner is values["a"]
+    values["a"].data[5] = -1.0
+    assert values["c"].view[0] == -1.0
+
+
 def test_two_views_of_an_unsaved_base_stay_linked(store: Store) -> None:
     base = np.arange(1000.0)
     left, right = base[:600], base[400:]

@@ -22,7 +22,7 @@ from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
-from nbcellar.store.pickling import Dumped, unpicklable_reason
+from nbcellar.store.pickling import Dumped, ReducibleExternals, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 from nbcellar.store.values import Again, PreparedValue, dump, prepare, read_value, write_again
 
@@ -103,6 +103,27 @@ class _Groups:
         return list(groups.values())
 
 
+def _linked(items: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Values one of whose attributes is another of these values (an axes and its figure):
+    they end up in one group anyway, so they are pickled together from the start instead of
+    alone first. Name -> the names linked with it."""
+    owner = {id(v): n for n, v in items.items() if not isinstance(v, types.ModuleType)}
+    groups = _Groups(items)
+    linked = False
+    for name, value in items.items():
+        attributes = getattr(value, "__dict__", None)
+        if type(attributes) is not dict or len(attributes) > 1000 or isinstance(value, type):
+            continue
+        for attribute in attributes.values():
+            other = owner.get(id(attribute))
+            if other is not None and other != name:
+                groups.union(name, other)
+                linked = True
+    if not linked:
+        return {}
+    return {m: members for members in groups.members() if len(members) > 1 for m in members}
+
+
 def _group_by_sharing(dumps: Mapping[str, Dumped]) -> list[list[str]]:
     groups = _Groups(dumps)
     owner: dict[int, str] = {}
@@ -135,7 +156,7 @@ class NamespaceWriter:
         background: bool = False,
         then: Committed | None = None,
     ) -> Snapshot:
-        self._external = {id(v): n for n, v in (external or {}).items()}
+        self._external = ReducibleExternals.of(external or {})
         self._inside: dict[str, str] = {}  # value -> the value whose pickle holds it
         # A background save writes long streams by pickling them again, in its own thread.
         self._keep_all = not background
@@ -146,6 +167,8 @@ class NamespaceWriter:
         records: dict[str, VariableRecord] = {}
         dumps: dict[str, Dumped] = {}
         reused = self._reusable(items, changed)
+        self._together: dict[int, frozenset[str]] = {}  # id of a dump -> the values it holds
+        self._linked = _linked({n: v for n, v in items.items() if n not in reused})
         self._dump_each([n for n in items if n not in reused], items, dumps, records)
         while True:  # a new value may share objects with one the caller said was unchanged
             new_ids = set().union(*(d.shared for d in dumps.values()))
@@ -228,11 +251,14 @@ class NamespaceWriter:
         records: dict[str, VariableRecord],
         alone: bool = False,
     ) -> None:
-        """Pickle each named value on its own, or record why it cannot be stored."""
+        """Pickle each named value on its own (or with the values it is linked to, see
+        :func:`_linked`), or record why it cannot be stored."""
         for name in names:
             value = items[name]
             if isinstance(value, types.ModuleType):
                 records[name] = VariableRecord(name, "module", module=value.__name__)
+                continue
+            if not alone and self._dump_linked(name, items, dumps):
                 continue
             # A value inside one already pickled (a figure, held by its axes) is pickled with it
             # anyway: what that pickle saw covers it.
@@ -250,6 +276,28 @@ class NamespaceWriter:
                 records[name] = VariableRecord(
                     name, type_name(value), unserializable=unpicklable_reason(value, exc)
                 )
+
+    def _dump_linked(self, name: str, items: Mapping[str, Any], dumps: dict[str, Dumped]) -> bool:
+        """Pickle ``name`` with the values linked to it, in one stream; False if it has none
+        or they cannot be pickled together (then each goes alone)."""
+        if name in dumps and id(dumps[name]) in self._together:
+            return True  # pickled with an earlier one
+        together = [m for m in self._linked.get(name, ()) if m not in dumps]
+        if len(together) < 2:
+            return False
+        try:
+            both = dump(
+                {m: items[m] for m in together}, external=self._external, keep_all=self._keep_all
+            )
+        except Exception:
+            return False
+        self._together[id(both)] = frozenset(together)
+        for member in together:
+            dumps[member] = both
+            self._inside[member] = member  # (re-pickled alone if the group cannot be kept)
+        for ident in both.shared:
+            self._held_by.setdefault(ident, together[0])
+        return True
 
     def _reusable(self, items: Mapping[str, Any], changed: Iterable[str] | None) -> set[str]:
         """Names the caller says are unchanged and that still hold the object saved last time."""
@@ -282,9 +330,14 @@ class NamespaceWriter:
     def _dump_group(
         self, members: list[str], items: Mapping[str, Any], dumps: dict[str, Dumped]
     ) -> Dumped | None:
+        first = dumps[members[0]]
+        if self._together.get(id(first)) == frozenset(members) and all(
+            count == 1 for count in first.roots.values()
+        ):
+            return first  # pickled together already, and no array views another
         roots = self._roots(members, dumps)
         if len(members) == 1 and not roots:
-            return dumps[members[0]]
+            return first
         try:
             return dump(
                 {m: items[m] for m in members},

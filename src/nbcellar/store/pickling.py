@@ -16,6 +16,7 @@ import gc
 import io
 import pickle
 import sys
+import threading
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -141,8 +142,17 @@ def _make_pickler_classes() -> tuple[type, type]:
         root_counts: dict[int, int]
         references: set[str]
 
+        external: Mapping[int, str]
+        reduced_external: Mapping[int, str]
+        external_used: set[str]
+
         def reducer_override(self, obj: Any) -> Any:
             kind = type(obj)
+            if self.reduced_external:  # (see _dump)
+                name = self.reduced_external.get(id(obj))
+                if name is not None:
+                    self.external_used.add(name)
+                    return _external_value, (name,)
             if kind is types.ModuleType:
                 self.references.add(obj.__name__)
             elif isinstance(obj, types.FunctionType | type):
@@ -172,11 +182,9 @@ def _make_pickler_classes() -> tuple[type, type]:
             return NotImplemented
 
     class ReferringPickler(Pickler):
-        """Also stores the objects of other variables as references by name. (A pickler with
-        ``persistent_id`` calls it for every object: only used when there are such objects.)"""
-
-        external: Mapping[int, str]
-        external_used: set[str]
+        """Also stores the objects of other variables as references by name, whatever their
+        type. (A pickler with ``persistent_id`` calls it for every object, atoms included: only
+        used when one of those objects is of a type ``reducer_override`` is not shown.)"""
 
         def persistent_id(self, obj: Any) -> Any:
             name = self.external.get(id(obj))
@@ -229,14 +237,18 @@ def _dump(
         buffers.append(raw)
         return False
 
-    pickler = _pickler_class(bool(external))(sink, protocol=5, buffer_callback=keep)
+    # Outside objects become references by name: through reducer_override when the caller
+    # knows that hook sees every one of them (ReducibleExternals: one call per object of those
+    # types), else through persistent_id (one call per object pickled, atoms included).
+    referring = bool(external) and not isinstance(external, ReducibleExternals)
+    pickler = _pickler_class(referring)(sink, protocol=5, buffer_callback=keep)
     # Views of an outside array stay its views.
     pickler.shared_roots = set(shared_roots) | set(external)
     pickler.root_counts = {}
     pickler.references = set()
-    if external:
-        pickler.external = external
-        pickler.external_used = set()
+    pickler.external = external
+    pickler.reduced_external = {} if referring else external
+    pickler.external_used = set()
     if pause_gc:
         with no_cycle_collection():
             pickler.dump(dict(values))
@@ -331,6 +343,33 @@ class MissingExternal(pickle.UnpicklingError):
     """A stored value refers to a variable that is not there to refer to."""
 
 
+class ReducibleExternals(dict[int, str]):
+    """Outside objects (id -> variable name) none of which is an atom, str, bytes, dict, list,
+    set, frozenset or tuple: the types a pickler's ``reducer_override`` is never shown."""
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> dict[int, str]:
+        """``values`` (name -> object) as outside objects, marked reducible when they are."""
+        found = {id(v): n for n, v in values.items()}
+        return (
+            cls(found)
+            if not any(isinstance(v, _NOT_OVERRIDDEN) for v in values.values())
+            else found
+        )
+
+
+_NOT_OVERRIDDEN = (int, float, bool, type(None), str, bytes, dict, list, set, frozenset, tuple)
+_LOADING = threading.local()
+
+
+def _external_value(name: str) -> Any:
+    """In a stored value, the object of another variable (see ReducibleExternals)."""
+    external: Mapping[str, Any] = getattr(_LOADING, "external", {})
+    if name in external:
+        return external[name]
+    raise MissingExternal(f"refers to variable {name!r}, which is not defined")
+
+
 class _Unpickler(pickle.Unpickler):
     external: Mapping[str, Any]
 
@@ -349,7 +388,12 @@ def load_values(
     """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped."""
     unpickler = _Unpickler(io.BytesIO(stream), buffers=buffers)
     unpickler.external = external or {}
-    result = unpickler.load()
+    outer = getattr(_LOADING, "external", None)
+    _LOADING.external = unpickler.external
+    try:
+        result = unpickler.load()
+    finally:
+        _LOADING.external = outer
     if not isinstance(result, dict):
         raise pickle.UnpicklingError("stream does not hold a namespace mapping")
     return result
