@@ -103,3 +103,31 @@ def test_no_kernel_outlives_a_killed_nbcellar_run(tmp_path: Path) -> None:
     while any(alive(pid) for pid in kernels):
         assert time.monotonic() < deadline, "a kernel outlived its nbcellar run"
         time.sleep(0.2)
+
+
+def test_ctrl_c_stops_every_kernel_and_marks_the_runs_cancelled(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "sleepy.ipynb",
+        "import os, time, pathlib\npathlib.Path(f'pid-{x}').write_text(str(os.getpid()))\n"
+        "time.sleep(120)",
+    )
+    command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
+    process = subprocess.Popen(
+        [*command, "-p", "x=[1, 2, 3]", "-j", "2"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    files = [tmp_path / "pid-1", tmp_path / "pid-2"]
+    deadline = time.monotonic() + 60
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < deadline, "the runs did not start"
+        time.sleep(0.1)
+    kernels = [int(f.read_text()) for f in files]
+    process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+    assert process.wait(timeout=30) == 130
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in kernels):
+        assert time.monotonic() < deadline, "a kernel outlived the cancelled runs"
+        time.sleep(0.2)
+    listed = CliRunner().invoke(cli, ["runs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert sorted(r["status"] for r in json.loads(listed.output)) == ["cancelled"] * 3

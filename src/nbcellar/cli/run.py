@@ -323,7 +323,10 @@ def _run_grid(
                 record = book.start(record)
             result, target = execute_one(number, params, nb, None if record is None else record.id)
             if book is not None and record is not None:
-                book.finish(record, result, target)
+                if stopping.is_set():  # its kernel was stopped under it: not a failure
+                    book.cancel([record])
+                else:
+                    book.finish(record, result, target)
             return result, target
 
     def execute_one(
@@ -368,6 +371,7 @@ def _run_grid(
             records = [book.create(notebook, params, grid, kernel_name) for params, _ in runs]
     results: list[tuple[ExecutionResult, Path]] = []
     executor = ThreadPoolExecutor(max_workers=jobs)
+    stopping = threading.Event()
     try:
         with progress:
             show_counts()
@@ -377,6 +381,7 @@ def _run_grid(
             }
             results = [futures[position].result() for position in range(len(runs))]
     except BaseException:  # Ctrl-C, or a run that could not start: stop the others now
+        stopping.set()
         executor.shutdown(wait=False, cancel_futures=True)
         pool.close()  # their kernels stop, so the runs in progress end at once
         executor.shutdown(wait=True)
