@@ -77,57 +77,47 @@ def test_a_time_limit_stops_a_forked_kernel_and_the_other_runs_go_on(tmp_path: P
     assert "2 of 3 runs ok" in result.output
 
 
-def test_no_kernel_outlives_a_killed_nbcellar_run(tmp_path: Path) -> None:
+def sleepy_grid(folder: Path, values: str) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """``nbcellar run`` of a grid whose runs write their kernel's pid, then sleep, as a process
+    of its own; it and the kernels of the first two runs, once those are running."""
     nb = write(
-        tmp_path / "sleepy.ipynb",
+        folder / "sleepy.ipynb",
         "import os, time, pathlib\npathlib.Path(f'pid-{x}').write_text(str(os.getpid()))\n"
         "time.sleep(120)",
     )
     command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
     process = subprocess.Popen(
-        [*command, "-p", "x=[1, 2]", "-j", "2"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    files = [tmp_path / "pid-1", tmp_path / "pid-2"]
+        [*command, "-p", f"x={values}", "-j", "2"],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    files = [folder / "pid-1", folder / "pid-2"]
     deadline = time.monotonic() + 60
     while not all(f.exists() and f.read_text() for f in files):
         assert time.monotonic() < deadline, "the runs did not start"
         time.sleep(0.1)
-    kernels = [int(f.read_text()) for f in files]
+    return process, [int(f.read_text()) for f in files]
+
+
+def wait_until_gone(kernels: list[int], why: str) -> None:
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in kernels):
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
+def test_no_kernel_outlives_a_killed_nbcellar_run(tmp_path: Path) -> None:
+    process, kernels = sleepy_grid(tmp_path, "[1, 2]")
     assert all(alive(pid) for pid in kernels)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    deadline = time.monotonic() + 15
-    while any(alive(pid) for pid in kernels):
-        assert time.monotonic() < deadline, "a kernel outlived its nbcellar run"
-        time.sleep(0.2)
+    wait_until_gone(kernels, "a kernel outlived its nbcellar run")
 
 
 def test_ctrl_c_stops_every_kernel_and_marks_the_runs_cancelled(tmp_path: Path) -> None:
-    nb = write(
-        tmp_path / "sleepy.ipynb",
-        "import os, time, pathlib\npathlib.Path(f'pid-{x}').write_text(str(os.getpid()))\n"
-        "time.sleep(120)",
-    )
-    command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
-    process = subprocess.Popen(
-        [*command, "-p", "x=[1, 2, 3]", "-j", "2"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    files = [tmp_path / "pid-1", tmp_path / "pid-2"]
-    deadline = time.monotonic() + 60
-    while not all(f.exists() and f.read_text() for f in files):
-        assert time.monotonic() < deadline, "the runs did not start"
-        time.sleep(0.1)
-    kernels = [int(f.read_text()) for f in files]
+    process, kernels = sleepy_grid(tmp_path, "[1, 2, 3]")
     process.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
     assert process.wait(timeout=30) == 130
-    deadline = time.monotonic() + 15
-    while any(alive(pid) for pid in kernels):
-        assert time.monotonic() < deadline, "a kernel outlived the cancelled runs"
-        time.sleep(0.2)
+    wait_until_gone(kernels, "a kernel outlived the cancelled runs")
     listed = CliRunner().invoke(cli, ["runs", "--json"])
     assert listed.exit_code == 0, listed.output
     assert sorted(r["status"] for r in json.loads(listed.output)) == ["cancelled"] * 3
