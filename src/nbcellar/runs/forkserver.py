@@ -62,7 +62,6 @@ class ForkServer:
             cwd=str(cwd), env=dict(env, JPY_PARENT_PID="1"), stdin=subprocess.PIPE,
             start_new_session=True,
         )  # fmt: skip
-        self._lock = threading.Lock()
 
     def command(self, argv: list[str]) -> list[str]:
         """The command jupyter_client runs instead of the kernel spec's ``argv``."""
@@ -70,10 +69,9 @@ class ForkServer:
         return [sys.executable, "-I", "-S", client, self.address, *argv]
 
     def close(self) -> None:
-        """Stop the server (kernels it forked live on until they are shut down)."""
-        with self._lock:
-            if self.process.stdin is not None and not self.process.stdin.closed:
-                self.process.stdin.close()
+        """Stop the server (kernels it forked live on until they are shut down); again: no-op."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
