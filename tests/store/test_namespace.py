@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import shutil
 import socket
 import sqlite3
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -232,6 +234,32 @@ def test_a_checked_write_stores_exactly_the_bytes_it_hashed(store: Store) -> Non
     data[-1] = 2_999_999.0
     assert store.blobs.put_checked(memoryview(data).cast("B"), key)
     assert store.blobs.intact(key)
+
+
+@pytest.mark.parametrize("where", ["disk", "memory"])
+def test_a_checked_write_of_any_length_on_any_file_system(
+    tmp_path: Path, where: str
+) -> None:
+    """Whole blocks go past the page cache (direct I/O), the rest through it: the blob is the
+    same on a disk and in memory (tmpfs), whatever its length."""
+    from nbcellar.store.blobs import BlobStore, hash_bytes
+
+    if where == "memory":
+        if not Path("/dev/shm").is_dir():
+            pytest.skip("no /dev/shm")
+        root = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="nbcellar-test-"))
+    else:
+        root = tmp_path / "objects"
+    try:
+        blobs = BlobStore(root)
+        for size in (5, 4096, (4 << 20) - 1, 4 << 20, (9 << 20) + 4099):
+            data = np.random.default_rng(size).integers(0, 255, size, dtype=np.uint8)
+            key = hash_bytes(memoryview(data))
+            assert blobs.put_checked(memoryview(data), key)
+            assert blobs.intact(key)
+            assert blobs.path(key).read_bytes() == data.tobytes()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_value_inside_another_is_not_pickled_on_its_own(
