@@ -237,9 +237,7 @@ def test_a_checked_write_stores_exactly_the_bytes_it_hashed(store: Store) -> Non
 
 
 @pytest.mark.parametrize("where", ["disk", "memory"])
-def test_a_checked_write_of_any_length_on_any_file_system(
-    tmp_path: Path, where: str
-) -> None:
+def test_a_checked_write_of_any_length_on_any_file_system(tmp_path: Path, where: str) -> None:
     """Whole blocks go past the page cache (direct I/O), the rest through it: the blob is the
     same on a disk and in memory (tmpfs), whatever its length."""
     from nbcellar.store.blobs import BlobStore, hash_bytes
@@ -284,9 +282,7 @@ def test_a_value_inside_another_is_not_pickled_on_its_own(
     np.testing.assert_array_equal(loaded["holder"]["weights"], holder["weights"])
 
 
-def test_a_long_stream_is_pickled_again_by_the_background_write(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_long_stream_is_written_out_while_it_is_pickled(store: Store) -> None:
     from nbcellar.store.values import KEEP_LIMIT
 
     # A model-like value: many small arrays, all inside its pickle stream (about 9.6 MB).
@@ -296,26 +292,27 @@ def test_a_long_stream_is_pickled_again_by_the_background_write(
     snap = store.save_namespace(
         {"trees": trees}, background=True, then=lambda _i, ok: calls.append(ok)
     )
+    # Changed while the background write is still to come: what the save saw is stored.
+    trees[5][0] = -1.0
     store.flush()
     assert calls == [True]
     restored = store.load_namespace(snap.id)["trees"]
     assert [float(t[0]) for t in restored] == [float(i) for i in range(1200)]
     assert store.verify().ok
+    assert not any(store.blobs.tmp.iterdir())  # no temporary file left behind
 
-    # Changed before the background write pickles it again: the save is dropped.
-    original = store.blobs.put_produced
-
-    def changed_first(key: Any, produce: Any) -> bool:
-        trees[5][0] = -1.0
-        return original(key, produce)
-
-    monkeypatch.setattr(store.blobs, "put_produced", changed_first)
-    trees.append(np.zeros(1000))
-    calls.clear()
-    dropped = store.save_namespace(
-        {"trees": trees}, background=True, then=lambda _i, ok: calls.append(ok)
-    )
+    # The same value saved again: its blob exists, the second file is dropped.
+    trees[5][0] = 5.0
+    again = store.save_namespace({"trees": trees}, background=True)
     store.flush()
-    assert calls == [False]
-    assert dropped.id not in {s.id for s in store.snapshots()}
-    assert store.verify().ok
+    assert again.written_bytes == 0
+    assert not any(store.blobs.tmp.iterdir())
+
+    # Two long values sharing an object are pickled again together: the files of the first,
+    # separate streams are dropped.
+    other = {"first": trees[0], "rest": [np.full(1000, -1.0) for _ in range(1200)]}
+    shared = store.save_namespace({"trees": trees, "other": other}, background=True)
+    store.flush()
+    loaded = store.load_namespace(shared.id)
+    assert loaded["other"]["first"] is loaded["trees"][0]
+    assert not any(store.blobs.tmp.iterdir())

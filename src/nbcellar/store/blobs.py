@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NewType
@@ -84,11 +85,12 @@ class _BlockWriter:
     later through a memory map. Smaller blobs go through the page cache.
     """
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, hashing: bool = True) -> None:
         import xxhash
 
         self.handle = handle
         self.digest = xxhash.xxh3_128()
+        self._hashing = hashing
         self._buffer = _take_buffer()
         self._whole = memoryview(self._buffer)
         self._used = 0
@@ -112,7 +114,8 @@ class _BlockWriter:
 
     def _flush(self) -> None:
         data = self._whole[: self._used]
-        self.digest.update(data)
+        if self._hashing:
+            self.digest.update(data)
         if self._direct:
             aligned = data.nbytes - data.nbytes % _BLOCK
             before = self.handle.tell()
@@ -155,6 +158,44 @@ def _write_all(handle: BinaryIO, data: memoryview) -> None:
         written += handle.write(data[written:])
 
 
+class Spill:
+    """A blob's temporary file, written while its value is still being pickled (the key is not
+    known until the end): :meth:`commit` moves it into place, and a spill dropped without a
+    commit removes its file."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix="spill.")
+        self.path = Path(name)
+        handle = os.fdopen(fd, "wb", buffering=0)
+        self._writer = _BlockWriter(handle, hashing=False)
+        self._drop = weakref.finalize(self, _drop_spill, self._writer, self.path)
+
+    def write(self, data: Any) -> int:
+        return self._writer.write(data)
+
+    def commit(self, target: Path, tail: bytes) -> None:
+        """Write ``tail`` and rename the file to ``target`` (dropped if that exists already)."""
+        if target.exists():
+            self.discard()
+            return
+        self._writer.write(tail)
+        self._writer.close()
+        self._writer.handle.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, target)
+        self._drop.detach()
+
+    def discard(self) -> None:
+        self._drop()
+
+
+def _drop_spill(writer: _BlockWriter, path: Path) -> None:
+    writer.discard()
+    writer.handle.close()
+    path.unlink(missing_ok=True)
+
+
 class BlobStore:
     """The ``objects/`` folder of a store."""
 
@@ -168,6 +209,10 @@ class BlobStore:
 
     def has(self, key: str) -> bool:
         return self.path(key).exists()
+
+    def spill(self) -> Spill:
+        """A temporary file for a blob whose key is not known yet (see :class:`Spill`)."""
+        return Spill(self.tmp)
 
     def put(self, data: bytes | bytearray | memoryview, key: ObjectKey | None = None) -> ObjectKey:
         """Store ``data`` (any C-contiguous buffer) and return its key; no copy is made."""

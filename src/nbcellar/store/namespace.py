@@ -24,7 +24,7 @@ from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
 from nbcellar.store.pickling import Dumped, ReducibleExternals, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
-from nbcellar.store.values import Again, PreparedValue, dump, prepare, read_value, write_again
+from nbcellar.store.values import PreparedValue, dump, prepare, read_value
 
 Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
 Committed = Callable[[Index, bool], None]
@@ -158,8 +158,8 @@ class NamespaceWriter:
     ) -> Snapshot:
         self._external = ReducibleExternals.of(external or {})
         self._inside: dict[str, str] = {}  # value -> the value whose pickle holds it
-        # A background save writes long streams by pickling them again, in its own thread.
-        self._keep_all = not background
+        # A background save writes long streams out while they are pickled, not from memory.
+        self._spill = self.blobs.spill if background else None
         self._held_by: dict[int, str] = {}  # object id -> the first value whose pickle held it
         items = {
             k: v for k, v in namespace.items() if not (k.startswith("__") and k.endswith("__"))
@@ -183,19 +183,12 @@ class NamespaceWriter:
         for members in _group_by_sharing(dumps):
             group = self._dump_group(members, items, dumps)
             if group is not None:
-                again = Again(
-                    {m: items[m] for m in members}, self._roots(members, dumps), self._external
-                )
-                prepared.append((members, prepare(group, again), {m: dumps[m] for m in members}))
+                prepared.append((members, prepare(group), {m: dumps[m] for m in members}))
                 continue
             # Pickled alone each member worked; keep them apart then.
             self._dump_each([m for m in members if m in self._inside], items, dumps, records,
                             alone=True)  # fmt: skip
-            prepared += [
-                ([m], prepare(dumps[m], Again({m: items[m]}, frozenset(), self._external)),
-                 {m: dumps[m]})
-                for m in members if m in dumps
-            ]  # fmt: skip
+            prepared += [([m], prepare(dumps[m]), {m: dumps[m]}) for m in members if m in dumps]
 
         # Grouping is done: the objects the pickler met (state copies made by __reduce__ among
         # them) need not outlive the save, nor the background write.
@@ -269,7 +262,7 @@ class NamespaceWriter:
                 continue
             self._inside.pop(name, None)
             try:
-                dumps[name] = dump({name: value}, external=self._external, keep_all=self._keep_all)
+                dumps[name] = dump({name: value}, external=self._external, spill=self._spill)
                 for ident in dumps[name].shared:
                     self._held_by.setdefault(ident, name)
             except Exception as exc:  # any failure to pickle is recorded, never fatal
@@ -286,9 +279,7 @@ class NamespaceWriter:
         if len(together) < 2:
             return False
         try:
-            both = dump(
-                {m: items[m] for m in together}, external=self._external, keep_all=self._keep_all
-            )
+            both = dump({m: items[m] for m in together}, external=self._external, spill=self._spill)
         except Exception:
             return False
         self._together[id(both)] = frozenset(together)
@@ -343,7 +334,7 @@ class NamespaceWriter:
                 {m: items[m] for m in members},
                 shared_roots=roots,
                 external=self._external,
-                keep_all=self._keep_all,
+                spill=self._spill,
             )
         except Exception:
             return None
@@ -380,12 +371,12 @@ class NamespaceWriter:
                     else:
                         self.blobs.put(view, key)
                     written += size
-            if not value.inline and not self.blobs.has(value.key):
-                if value.again is not None:
-                    if not write_again(self.blobs, value):
-                        raise ChangedWhileSaving(value.key)
-                else:
-                    self.blobs.put_parts(value.parts, value.key)
+            if value.spilled is not None:  # written while pickled; only the tail is left
+                if not self.blobs.has(value.key):
+                    written += value.size
+                value.spilled.commit(self.blobs.path(value.key), value.tail)
+            elif not value.inline and not self.blobs.has(value.key):
+                self.blobs.put_parts(value.parts, value.key)
                 written += value.size
         return written
 

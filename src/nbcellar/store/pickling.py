@@ -18,7 +18,7 @@ import pickle
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,27 +37,42 @@ _NOT_SHARED: tuple[type, ...] = (
 class Stream:
     """A pickle stream as the pickler writes it, frame by frame: kept as chunks (a large stream
     is never grown and copied into one piece, nor held at all when only its hash is wanted) and
-    hashed as it comes, after ``prefix``."""
+    hashed as it comes, after ``prefix``. Past ``limit`` bytes, with ``spill`` (a factory of
+    writable sinks), the stream so far and the rest go to a sink instead of memory."""
 
-    def __init__(self, prefix: bytes = b"", keep: bool = True, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        prefix: bytes = b"",
+        keep: bool = True,
+        limit: int | None = None,
+        spill: Callable[[], Any] | None = None,
+    ) -> None:
         import xxhash
 
         self.prefix = prefix
         self.chunks: list[bytes] = []
         self.size = 0
         self.digest = xxhash.xxh3_128(prefix)
-        self.overflowed = False  # longer than ``limit``: hashed whole, but its chunks dropped
+        self.sink: Any = None  # where a stream longer than ``limit`` went (prefix included)
         self._keep = keep
-        self._limit = limit
+        self._limit = limit if spill is not None else None
+        self._spill = spill
 
     def write(self, data: Any) -> int:
-        if self._keep:
+        if self.sink is not None:
+            self.sink.write(data)
+        elif self._keep:
             self.chunks.append(data if type(data) is bytes else bytes(data))
         self.digest.update(data)
         size = memoryview(data).nbytes
         self.size += size
         if self._keep and self._limit is not None and self.size > self._limit:
-            self.overflowed, self._keep, self.chunks = True, False, []
+            assert self._spill is not None
+            self.sink = self._spill()
+            self.sink.write(self.prefix)
+            for chunk in self.chunks:
+                self.sink.write(chunk)
+            self.chunks, self._keep = [], False
         return size
 
     def getvalue(self) -> bytes:
@@ -257,18 +272,6 @@ def _dump(
     return pickler, buffers
 
 
-def dump_into(
-    sink: Any,
-    values: Mapping[str, Any],
-    shared_roots: Iterable[int] = (),
-    external: Mapping[int, str] | None = None,
-) -> list[memoryview]:
-    """Pickle ``values`` as :func:`dump_values` does, writing the stream to ``sink`` (anything
-    with ``write``); return the out-of-band buffers. For another thread than the one running
-    user code: it leaves the garbage collector alone."""
-    return _dump(values, shared_roots, external or {}, sink, pause_gc=False)[1]
-
-
 def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream, list[memoryview]]:
     """The stream (hashed, not kept) and buffers :func:`dump_values` gives for ``values`` with
     no outside references: enough to fingerprint them, and faster."""
@@ -283,6 +286,7 @@ def dump_values(
     external: Mapping[int, str] | None = None,
     prefix: bytes = b"",
     keep_limit: int | None = None,
+    spill: Callable[[], Any] | None = None,
 ) -> Dumped:
     """Pickle ``values`` (a dict of names to values) into one stream plus out-of-band buffers.
 
@@ -290,10 +294,10 @@ def dump_values(
     ``external`` maps ids of objects that live outside the values (another variable's value) to
     that variable's name: they are stored as a reference by name, not copied, and must be given
     back to :func:`load_values`. The stream is hashed after ``prefix`` as it is written; past
-    ``keep_limit`` bytes it is only hashed (``stream.overflowed``): the caller pickles again to
-    write it. Raises whatever pickling raises for an unpicklable value.
+    ``keep_limit`` bytes, with ``spill``, it goes on into ``stream.sink`` (see :class:`Stream`).
+    Raises whatever pickling raises for an unpicklable value.
     """
-    stream = Stream(prefix, limit=keep_limit)
+    stream = Stream(prefix, limit=keep_limit, spill=spill)
     pickler, buffers = _dump(values, shared_roots, external or {}, stream)
     memo = pickler.memo.copy()
     shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
@@ -331,12 +335,25 @@ def identity_free(value: Any) -> bool:
 
 
 def _may_be_shared(obj: Any) -> bool:
-    if isinstance(obj, _NOT_SHARED):
+    kind = type(obj)
+    verdict = _SHARED_BY_TYPE.get(kind)
+    if verdict is None:
+        if kind is types.FunctionType:
+            return bool(obj.__module__ == "__main__")
+        verdict = _type_may_be_shared(kind)
+        _SHARED_BY_TYPE[kind] = verdict
+    return verdict
+
+
+def _type_may_be_shared(kind: type) -> bool:
+    if issubclass(kind, _NOT_SHARED):
         return False
-    if isinstance(obj, types.FunctionType):
-        return obj.__module__ == "__main__"
     numpy = sys.modules.get("numpy")
-    return not (numpy is not None and isinstance(obj, numpy.dtype | numpy.generic))
+    return not (numpy is not None and issubclass(kind, numpy.dtype | numpy.generic))
+
+
+# Whether objects of a type may be shared state, by type (functions are decided one by one).
+_SHARED_BY_TYPE: dict[type, bool] = {}
 
 
 class MissingExternal(pickle.UnpicklingError):

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
+from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, Spill, hash_bytes
 from nbcellar.store.pickling import (
     Dumped,
     Stream,
-    dump_into,
     dump_values,
     hash_stream,
     load_values,
@@ -32,25 +31,18 @@ INLINE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
-class Again:
-    """What to pickle again to write a value whose stream was too long to keep."""
-
-    values: Mapping[str, Any]
-    shared_roots: frozenset[int]
-    external: Mapping[int, str]
-
-
-@dataclass(frozen=True)
 class PreparedValue:
     """A value ready to write: its key, its blob in parts (never joined when large) and the
-    buffers it refers to. A value whose stream was not kept has no parts but ``again``."""
+    buffers it refers to. A value whose stream was spilled has no parts: its ``spilled`` file
+    holds the blob but the ``tail``."""
 
     key: ObjectKey
     parts: tuple[bytes, ...]
     size: int  # bytes in the value blob itself
     buffers: tuple[tuple[ObjectKey, int], ...]
     views: tuple[memoryview, ...]
-    again: Again | None = None
+    spilled: Spill | None = None
+    tail: bytes = b""
 
     @property
     def blob(self) -> bytes:
@@ -66,23 +58,23 @@ class PreparedValue:
 
 
 KEEP_LIMIT = 8 << 20
-"""Streams longer than this are hashed as they are pickled but not kept, when the caller can
-write them later by pickling again (see :func:`write_again`)."""
+"""With a place to spill to, streams longer than this are written to a blob's temporary file as
+they are pickled, not kept in memory (see :meth:`BlobStore.spill`)."""
 
 
 def dump(
     values: Mapping[str, Any],
     shared_roots: Iterable[int] = (),
     external: Mapping[int, str] | None = None,
-    keep_all: bool = True,
+    spill: Callable[[], Spill] | None = None,
 ) -> Dumped:
     """Pickle ``values`` for the store (see :func:`nbcellar.store.pickling.dump_values`).
 
-    With ``keep_all`` False a long stream is not kept (nor its memory touched): holding tens
-    of megabytes of fresh memory costs more than pickling again later, off the critical path.
+    With ``spill`` a long stream is written out while it is pickled: holding tens of megabytes
+    of fresh memory until a background write, or pickling again then, costs more.
     """
-    limit = None if keep_all else KEEP_LIMIT
-    return dump_values(values, shared_roots, external, prefix=MAGIC, keep_limit=limit)
+    limit = KEEP_LIMIT if spill is not None else None
+    return dump_values(values, shared_roots, external, prefix=MAGIC, keep_limit=limit, spill=spill)
 
 
 def _tail(buffers: tuple[tuple[ObjectKey, int], ...]) -> bytes:
@@ -103,31 +95,16 @@ def _finish(
     return ObjectKey(digest.hexdigest()), tail, buffers
 
 
-def prepare(dumped: Dumped, again: Again | None = None) -> PreparedValue:
-    """Hash every buffer and finish the value blob's key (nothing is written yet). A stream
-    that was not kept needs ``again``: what was pickled, to pickle it again when written."""
+def prepare(dumped: Dumped) -> PreparedValue:
+    """Hash every buffer and finish the value blob's key (nothing is written yet)."""
     key, tail, buffers = _finish(dumped.stream, dumped.buffers)
     size = len(MAGIC) + dumped.stream.size + len(tail)
-    if dumped.stream.overflowed:
-        if again is None:
-            raise ValueError("a stream that was not kept needs what to pickle again")
-        return PreparedValue(key, (), size, buffers, tuple(dumped.buffers), again)
+    if dumped.stream.sink is not None:
+        return PreparedValue(
+            key, (), size, buffers, tuple(dumped.buffers), spilled=dumped.stream.sink, tail=tail
+        )
     parts = (MAGIC, *dumped.stream.chunks, tail)
     return PreparedValue(key, parts, size, buffers, tuple(dumped.buffers))
-
-
-def write_again(blobs: BlobStore, value: PreparedValue) -> bool:
-    """Write a value whose stream was not kept by pickling it again straight into its blob
-    file; False (nothing stored) when what it pickles now is not what was hashed then."""
-    again = value.again
-    assert again is not None
-
-    def produce(sink: Any) -> None:
-        sink.write(MAGIC)
-        views = dump_into(sink, again.values, again.shared_roots, again.external)
-        sink.write(_tail(tuple((hash_bytes(v), v.nbytes) for v in views)))
-
-    return blobs.put_produced(value.key, produce)
 
 
 def fingerprint_key(values: Mapping[str, Any]) -> ObjectKey:
