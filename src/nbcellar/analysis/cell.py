@@ -12,7 +12,7 @@ from io import StringIO
 from typing import NewType
 
 from nbcellar.analysis.ipython import expose_magics, python_source
-from nbcellar.analysis.names import FunctionInfo, module_names
+from nbcellar.analysis.names import CallSite, FunctionInfo, module_names
 
 CodeHash = NewType("CodeHash", str)
 
@@ -35,6 +35,8 @@ class CellAnalysis:
     writes: frozenset[str] = frozenset()
     deleted: frozenset[str] = frozenset()
     mutated: frozenset[str] = frozenset()
+    # Of ``mutated``, the names changed (if at all) only by calls: through which ones.
+    call_mutations: Mapping[str, frozenset[CallSite]] = field(default_factory=dict, hash=False)
     imports: frozenset[str] = frozenset()
     calls: frozenset[str] = frozenset()
     functions: Mapping[str, FunctionInfo] = field(default_factory=dict, hash=False)
@@ -88,6 +90,11 @@ def analyze_cell(source: str) -> CellAnalysis:
         writes=frozenset(writes),
         deleted=frozenset(use.deleted),
         mutated=frozenset(use.mutated),
+        call_mutations={
+            name: frozenset(sites)
+            for name, sites in use.call_sites.items()
+            if name in use.mutated and name not in use.mutated_directly
+        },
         imports=frozenset(use.imports),
         calls=frozenset(use.calls),
         functions=dict(use.functions),

@@ -16,8 +16,8 @@ from nbcellar.analysis.ipython import IPYTHON_NAMES
 from nbcellar.analysis.scopes import (
     COMPREHENSIONS,
     DYNAMIC_CALLS,
+    NON_MUTATING_CALLS,
     ScopeNode,
-    call_mutation_roots,
     outer_expressions,
     pattern_captures,
     root_name,
@@ -36,6 +36,25 @@ class FunctionInfo:
     globals_mutated: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class CallSite:
+    """A call through which a cell may change an object in place, as written: the cache, which
+    sees the callee at run time, may know that it does not (see nbcellar.cache.purity).
+
+    ``callee`` is the dotted path called (``np.argsort``, ``forest.predict``); ``role`` says
+    whether the object is the method's owner or passed as an argument; ``positional`` counts
+    the positional arguments (-1 with ``*args``); ``keywords`` names the keyword arguments
+    (``**`` for ``**kwargs``). ``resolvable``: the callee's first name holds, at the end of the
+    cell, what it held at the call (the cell binds it nowhere, or once, before the call).
+    """
+
+    callee: str
+    role: str  # "owner" or "argument"
+    positional: int
+    keywords: tuple[str, ...]
+    resolvable: bool = False
+
+
 @dataclass
 class NameUse:
     """Mutable accumulator of one cell's name effects; frozen into a CellAnalysis at the end."""
@@ -44,6 +63,10 @@ class NameUse:
     writes: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
     mutated: set[str] = field(default_factory=set)
+    # Names mutated other than through a call, and the calls through which the others are.
+    mutated_directly: set[str] = field(default_factory=set)
+    call_sites: dict[str, set[CallSite]] = field(default_factory=dict)
+    bind_counts: dict[str, int] = field(default_factory=dict)
     imports: set[str] = field(default_factory=set)
     calls: set[str] = field(default_factory=set)
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
@@ -78,6 +101,7 @@ class _ModuleWalker:
 
     def bind(self, name: str, roots: Iterable[str] = (), definite: bool = True) -> None:
         roots = self.resolve(roots)
+        self.use.bind_counts[name] = self.use.bind_counts.get(name, 0) + 1
         self.use.writes.add(name)
         self.use.deleted.discard(name)
         if definite:
@@ -88,21 +112,27 @@ class _ModuleWalker:
         self.use.functions.pop(name, None)
 
     def unbind(self, name: str) -> None:
+        self.use.bind_counts[name] = self.use.bind_counts.get(name, 0) + 2  # never resolvable
         self.use.writes.add(name)
         self.use.deleted.add(name)
         self.defined.discard(name)
         self.aliases.pop(name, None)
         self.use.functions.pop(name, None)
 
-    def mutate(self, name: str | None) -> None:
+    def mutate(self, name: str | None, site: CallSite | None = None) -> None:
         if name is None or name in IPYTHON_NAMES:
             return
+        names = {name}
         if name in self.aliases:
-            self.use.mutated |= self.aliases[name]
+            names = set(self.aliases[name])
             if name not in self.defined:
-                self.use.mutated.add(name)
+                names.add(name)
+        self.use.mutated |= names
+        if site is None:
+            self.use.mutated_directly |= names
         else:
-            self.use.mutated.add(name)
+            for each in names:
+                self.use.call_sites.setdefault(each, set()).add(site)
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -141,8 +171,27 @@ class _ModuleWalker:
             self.use.calls.add(node.func.id)
             if node.func.id in DYNAMIC_CALLS:
                 self.use.reads_unknown = self.use.writes_unknown = True
-        for name in call_mutation_roots(node):
-            self.mutate(name)
+        callee = dotted_name(node.func)
+        sites: dict[str, CallSite | None] = {"owner": None, "argument": None}
+        if callee is not None:
+            head = callee.split(".")[0]
+            # (resolvable is settled once the whole cell is walked: see module_names)
+            positional = (
+                -1 if any(isinstance(a, ast.Starred) for a in node.args) else len(node.args)
+            )
+            keywords = tuple(k.arg or "**" for k in node.keywords)
+            for role in sites:
+                sites[role] = CallSite(callee, role, positional, keywords, head in self.defined)
+        if isinstance(node.func, ast.Attribute):
+            self.mutate(root_name(node.func.value), sites["owner"])
+        if isinstance(node.func, ast.Name) and node.func.id in NON_MUTATING_CALLS:
+            return
+        for arg in node.args:
+            for name in shared_roots(arg):
+                self.mutate(name, sites["argument"])
+        for keyword in node.keywords:
+            for name in shared_roots(keyword.value):
+                self.mutate(name, sites["argument"])
 
     def scope(self, node: ScopeNode) -> FunctionInfo:
         """A nested scope created here: outer parts run now, its free names are read now."""
@@ -391,8 +440,32 @@ def module_names(tree: ast.Module) -> NameUse:
             walker.mutate(mutated)
     use.writes -= IPYTHON_NAMES
     use.calls -= IPYTHON_NAMES
+    # A call's first name is known at the end of the cell if the cell never binds it, or binds
+    # it once, before the call (recorded then as ``resolvable``).
+    for name, sites in use.call_sites.items():
+        use.call_sites[name] = {
+            replace(site, resolvable=_known_at_end(site, use)) for site in sites
+        }
     use.functions = {k: v for k, v in use.functions.items() if k in use.writes}
     return use
 
 
-__all__ = ["FunctionInfo", "NameUse", "module_names"]
+def _known_at_end(site: CallSite, use: NameUse) -> bool:
+    head = site.callee.split(".")[0]
+    if head not in use.writes:
+        return True
+    return use.bind_counts.get(head, 0) == 1 and site.resolvable
+
+
+def dotted_name(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name; None for anything else."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+__all__ = ["CallSite", "FunctionInfo", "NameUse", "module_names"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.entries import KIND, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
+from nbcellar.cache.purity import leaves_unchanged
 from nbcellar.cache.sources import file_version, is_project_module, module_version
 from nbcellar.logbook import BOOK, RESERVED, expand, rest, summarize
 from nbcellar.runfiles import RESERVED_FILES
@@ -242,8 +244,34 @@ class CellCache:
         _, _, called_mutated = reads_through_calls(analysis, self.functions)
         names = set(analysis.mutated | called_mutated)
         if analysis.writes_unknown or analysis.reads_unknown:
-            names = set(namespace)
-        return {n for n in names if n in namespace and not is_ipython_name(n)}
+            return {n for n in namespace if not is_ipython_name(n)}
+        # Calls known not to change what they are given, seen already (their callee is bound
+        # before the cell and the cell does not bind it): no fingerprints needed.
+        names -= {
+            n for n in names & analysis.call_mutations.keys()
+            if n not in called_mutated and all(
+                site.callee.split(".")[0] not in analysis.writes
+                and leaves_unchanged(site, namespace)
+                for site in analysis.call_mutations[n]
+            )
+        }  # fmt: skip
+        # (A module is stored by name: a change made to it is neither seen nor restored.)
+        return {
+            n for n in names
+            if n in namespace and not is_ipython_name(n)
+            and not isinstance(namespace[n], types.ModuleType)
+        }  # fmt: skip
+
+    def _unchanged_by_calls(self, plan: Plan, name: str, namespace: Mapping[str, Any]) -> bool:
+        """Whether ``name`` was a candidate only through calls known to leave it as it was,
+        now that the cell has bound what it calls."""
+        sites = plan.analysis.call_mutations.get(name)
+        if not sites or plan.analysis.writes_unknown or plan.analysis.reads_unknown:
+            return False
+        _, _, called_mutated = reads_through_calls(plan.analysis, self.functions)
+        return name not in called_mutated and all(
+            leaves_unchanged(site, namespace) for site in sites
+        )
 
     def _fingerprints_of(
         self, names: Iterable[str], namespace: Mapping[str, Any]
@@ -415,7 +443,9 @@ class CellCache:
         bound |= {n for n in plan.analysis.writes if n in current}
         written = tuple(sorted(bound)) + deleted
         after = {
-            n: fingerprint(namespace[n], n)
+            n: before
+            if self._unchanged_by_calls(plan, n, namespace)
+            else fingerprint(namespace[n], n)
             for n, before in plan.candidates.items()
             if before is not None and n in current and current[n] == plan.bindings.get(n)
         }
