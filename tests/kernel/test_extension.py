@@ -260,6 +260,80 @@ def test_a_restored_value_holding_other_variables_holds_the_live_objects(session
     assert ns["mixed"][1] is ns["big"]
 
 
+def restarted(session: Session, cells: list[str]) -> list[str]:
+    """Run ``cells``, restart, run them again: the statuses of the second run."""
+    session.run_all(cells)
+    session.start()
+    session.runs.clear()
+    return [r.outcome.status if r.outcome else "-" for r in session.run_all(cells)]
+
+
+def test_a_change_made_through_a_container_reaches_the_variable_inside_it(
+    session: Session,
+) -> None:
+    cells = ["big = [1, 2]", "pair = {'data': big}", "pair['data'][0] = 99", "seen = big[0]"]
+    assert restarted(session, cells) == ["restored"] * 4
+    ns = session.ns
+    assert ns["pair"]["data"] is ns["big"]
+    assert ns["big"] == [99, 2]
+    assert ns["seen"] == 99
+
+
+def test_a_change_to_a_variable_reaches_the_containers_holding_it(session: Session) -> None:
+    cells = [
+        "import numpy as np\nbig = [1, 2]\narr = np.zeros(4)",
+        "pair = {'data': big}\nview = arr[:2]",
+        "big[0] = 5\narr[0] = 7.0",
+        "seen = (pair['data'][0], float(view[0]))",
+    ]
+    assert restarted(session, cells) == ["restored"] * 4
+    ns = session.ns
+    assert ns["pair"]["data"] is ns["big"]
+    assert ns["seen"] == (5, 7.0)
+    ns["arr"][1] = 3.0  # the view still looks at the array's memory
+    assert ns["view"][1] == 3.0
+
+
+def test_a_variable_held_by_a_value_the_cell_changes_stays_that_variable(
+    session: Session,
+) -> None:
+    # The cell changes `pair` only; `other`, inside it, is restored as the live variable.
+    cells = ["other = [0]", "pair = {'o': other}", "pair['x'] = 1", "other.append(1)"]
+    assert restarted(session, cells) == ["restored"] * 4
+    assert session.ns["pair"]["o"] is session.ns["other"]
+    assert session.ns["pair"] == {"o": [0, 1], "x": 1}
+
+
+def test_swapping_a_held_variable_for_an_equal_one_is_a_change(session: Session) -> None:
+    cells = ["a = [0]\nb = [0]\nd = {}", "d['x'] = a", "d['x'] = b", "b.append(1)"]
+    assert restarted(session, cells) == ["restored"] * 4
+    assert session.ns["d"]["x"] is session.ns["b"]
+    assert session.ns["d"] == {"x": [0, 1]}
+
+
+def test_a_name_bound_to_an_object_inside_another_stays_inside_it(session: Session) -> None:
+    cells = ["d = {'inner': [1]}", "x = d['inner']", "x.append(2)", "seen = list(d['inner'])"]
+    assert restarted(session, cells) == ["restored"] * 4
+    assert session.ns["x"] is session.ns["d"]["inner"]
+    assert session.ns["seen"] == [1, 2]
+
+
+def test_a_fitted_pipeline_step_is_the_fitted_variable(session: Session) -> None:
+    cells = [
+        "import numpy as np\nfrom sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "from sklearn.linear_model import Ridge\n"
+        "X = np.arange(20.0).reshape(10, 2)\ny = X.sum(axis=1)",
+        "scaler = StandardScaler()\npipe = make_pipeline(scaler, Ridge())",
+        "pipe.fit(X, y)",
+        "means = scaler.mean_.tolist()",
+    ]
+    assert restarted(session, cells) == ["restored"] * 4
+    ns = session.ns
+    assert ns["pipe"].steps[0][1] is ns["scaler"]
+    assert ns["scaler"].mean_.tolist() == ns["means"] == [9.0, 10.0]  # fitted, as in a run
+
+
 def test_names_bound_through_globals_are_caught_at_run_time(session: Session) -> None:
     cells = ["for i in range(3):\n    globals()[f'v{i}'] = i * 10", "total = v0 + v1 + v2"]
     first = session.run_all(cells)

@@ -42,6 +42,9 @@ STATEMENTS = st.one_of(
     st.builds("{} = len({})".format, ints, lists),
     st.builds("d0[{!r}] = {}".format, st.sampled_from(["x", "y"]), ints),
     st.builds("d0.update(z={})".format, ints),
+    st.builds("d0['l'] = {}".format, lists),  # a container holding another variable
+    st.builds("d0.setdefault('l', [0]).append({})".format, ints),  # changed through it
+    st.builds("d0.get('l', [0])[0] = {}".format, ints),
     st.builds("df0['c'] = df0['a'] * {}".format, ints),
     st.builds("df0.loc[0, 'a'] = {}".format, ints),
     st.builds("def f0():\n    return {} * 2".format, ints),
@@ -72,6 +75,8 @@ def comparable(ns: dict[str, Any]) -> dict[str, Any]:
         else:
             out[name] = value
     out["aliased"] = ns.get("l0") is ns.get("l1")
+    inside = ns.get("d0", {}).get("l")
+    out["held"] = tuple(inside is ns.get(name) for name in ("l0", "l1"))
     return out
 
 

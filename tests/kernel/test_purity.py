@@ -33,14 +33,13 @@ buffer = io.BytesIO()
 def hashed(session: Session, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names fingerprinted after each cell (to see whether it changed them)."""
     names: list[str] = []
-    original = engine.fingerprint
+    original = engine.fingerprint_holding
 
-    def recording(value: Any, name: str = "") -> str | None:
-        if name:
-            names.append(name)
+    def recording(value: Any, name: str = "") -> Any:
+        names.append(name)
         return original(value, name)
 
-    monkeypatch.setattr(engine, "fingerprint", recording)
+    monkeypatch.setattr(engine, "fingerprint_holding", recording)
     session.run(SETUP)
     names.clear()
     return names

@@ -37,6 +37,8 @@ class CellAnalysis:
     mutated: frozenset[str] = frozenset()
     # Of ``mutated``, the names changed (if at all) only by calls: through which ones.
     call_mutations: Mapping[str, frozenset[CallSite]] = field(default_factory=dict, hash=False)
+    # For each name the cell binds: the outside names whose objects it may share.
+    alias_roots: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     imports: frozenset[str] = frozenset()
     calls: frozenset[str] = frozenset()
     functions: Mapping[str, FunctionInfo] = field(default_factory=dict, hash=False)
@@ -95,6 +97,7 @@ def analyze_cell(source: str) -> CellAnalysis:
             for name, sites in use.call_sites.items()
             if name in use.mutated and name not in use.mutated_directly
         },
+        alias_roots={n: frozenset(r) for n, r in use.alias_roots.items()},
         imports=frozenset(use.imports),
         calls=frozenset(use.calls),
         functions=dict(use.functions),

@@ -67,6 +67,8 @@ class NameUse:
     mutated_directly: set[str] = field(default_factory=set)
     call_sites: dict[str, set[CallSite]] = field(default_factory=dict)
     bind_counts: dict[str, int] = field(default_factory=dict)
+    # For each name the cell binds: the outside names whose objects it may share.
+    alias_roots: dict[str, set[str]] = field(default_factory=dict)
     imports: set[str] = field(default_factory=set)
     calls: set[str] = field(default_factory=set)
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
@@ -440,6 +442,7 @@ def module_names(tree: ast.Module) -> NameUse:
             walker.mutate(mutated)
     use.writes -= IPYTHON_NAMES
     use.calls -= IPYTHON_NAMES
+    use.alias_roots = {n: set(r) for n, r in walker.aliases.items() if r and n in use.writes}
     # A call's first name is known at the end of the cell if the cell never binds it, or binds
     # it once, before the call (recorded then as ``resolvable``).
     for name, sites in use.call_sites.items():

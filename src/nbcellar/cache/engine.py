@@ -10,6 +10,7 @@ and after) and names changed in place (candidates from the analysis whose finger
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import types
@@ -22,14 +23,14 @@ from typing import Any, Literal
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.entries import KIND, CacheEntry
-from nbcellar.cache.fingerprint import fingerprint, identity_version
+from nbcellar.cache.fingerprint import fingerprint, fingerprint_holding, identity_version
 from nbcellar.cache.keys import ABSENT, CellKey, KeyInputs
 from nbcellar.cache.purity import leaves_unchanged
 from nbcellar.cache.sources import file_version, is_project_module, module_version
 from nbcellar.logbook import BOOK, RESERVED, expand, rest, summarize
 from nbcellar.runfiles import RESERVED_FILES
 from nbcellar.store.functions import bind_functions
-from nbcellar.store.pickling import identity_free, no_cycle_collection
+from nbcellar.store.pickling import held_objects, identity_free, no_cycle_collection, root_array
 from nbcellar.store.records import Snapshot, VariableRecord
 
 Action = Literal["restore", "replay", "run"]
@@ -100,6 +101,7 @@ class Plan:
     record: bool = False
     bindings: dict[str, int] = field(default_factory=dict)
     candidates: dict[str, str | None] = field(default_factory=dict)
+    holding: dict[str, frozenset[str]] = field(default_factory=dict)  # variables inside each
     started: float = 0.0
     locked: bool = False  # this process holds the right to compute the key
 
@@ -129,6 +131,8 @@ class CellCache:
         # The last fingerprint taken of each mutation candidate, with the object's id: the next
         # cell that may mutate it need not hash it again before it runs.
         self._fingerprints: dict[str, tuple[int, str | None]] = {}
+        # What each variable's value holds (ids), with the value's id: see _changed_with.
+        self._held: dict[str, tuple[int, frozenset[int]]] = {}
         # Versions the running cell's code announced for what it binds (nbcellar.inherit: the
         # stored content's hash), with the object's id: used instead of hashing it again.
         self.announced: dict[str, tuple[int, str]] = {}
@@ -186,6 +190,9 @@ class CellCache:
         if directives.refresh:
             return self.run_plan(analysis, "tagged refresh", namespace, key, inputs, record=True)
         entry = self.lookup(key)
+        if entry is not None and not self.fits(entry, namespace):
+            reason = "what it changed in place is held by other variables than when it was stored"
+            return self.run_plan(analysis, reason, namespace, key, inputs, record=True)
         if entry is None and wait:
             entry = self._claim(key)
         if entry is not None:
@@ -226,6 +233,7 @@ class CellCache:
     ) -> Plan:
         """A plan to run the cell: the bindings and fingerprints to compare with afterwards."""
         candidates = self._mutation_candidates(analysis, namespace)
+        fingerprints = self._fingerprints_of(candidates, namespace)
         return Plan(
             "run",
             analysis,
@@ -234,7 +242,12 @@ class CellCache:
             inputs,
             record=record,
             bindings={n: id(v) for n, v in namespace.items() if not is_ipython_name(n)},
-            candidates=self._fingerprints_of(candidates, namespace),
+            candidates=fingerprints,
+            holding={
+                n: self._held_names(n, namespace)
+                for n, fp in fingerprints.items()
+                if fp is not None
+            },
             started=time.perf_counter(),
         )
 
@@ -291,6 +304,32 @@ class CellCache:
         if record is None:
             return None
         return CacheEntry.from_bytes(key, record.snapshot_id, record.payload)
+
+    def fits(self, entry: CacheEntry, namespace: Mapping[str, Any]) -> bool:
+        """Whether the objects the entry's cell changed in place are bound and held here as
+        they were when it ran: the names bound to each are the same, and no variable the entry
+        leaves alone holds one (it would keep the object as it was before the change)."""
+        if not entry.mutated:
+            return True
+        if any(n not in namespace for n in entry.mutated):
+            return False
+        if identity_groups(entry.mutated, namespace) != entry.same:
+            return False
+        if any(
+            version == UNKNOWN or self.version_of(name, namespace) != version
+            for name, version in entry.before.items()
+        ):
+            return False
+        changed = {id(namespace[n]) for n in entry.mutated}
+        rebound = {*entry.written, *entry.mutated, *entry.deleted}
+        for name, value in namespace.items():
+            if name in rebound or is_ipython_name(name):
+                continue
+            if isinstance(value, types.ModuleType) or identity_free(value):
+                continue
+            if id(value) in changed or self._holds(name, namespace, changed):
+                return False
+        return True
 
     def _claim(self, key: CellKey) -> CacheEntry | None:
         """Take the right to compute ``key``; if another process is computing it, wait for it
@@ -352,6 +391,7 @@ class CellCache:
         BOOK.replay(logged)
         for name in (*entry.written, *entry.mutated, *entry.deleted):
             self._fingerprints.pop(name, None)
+            self._held.pop(name, None)
         # A value stored alone, with nothing referred to by name: its version is its fingerprint.
         shared = Counter(entry.versions.values())
         for name, version in entry.versions.items():
@@ -442,24 +482,26 @@ class CellCache:
         bound = {n for n, ident in current.items() if plan.bindings.get(n) != ident}
         bound |= {n for n in plan.analysis.writes if n in current}
         written = tuple(sorted(bound)) + deleted
-        after = {
-            n: before
-            if self._unchanged_by_calls(plan, n, namespace)
-            else fingerprint(namespace[n], n)
-            for n, before in plan.candidates.items()
-            if before is not None and n in current and current[n] == plan.bindings.get(n)
-        }
-        changed = {n for n, fp in after.items() if fp != plan.candidates[n]}
         for name in written:
             self._fingerprints.pop(name, None)
+            self._held.pop(name, None)
+        after: dict[str, str | None] = {}
+        changed: set[str] = set()
+        for name, before in plan.candidates.items():
+            if before is None or name not in current or current[name] != plan.bindings.get(name):
+                continue
+            if self._unchanged_by_calls(plan, name, namespace):
+                after[name] = before
+                continue
+            # The content, and which variables it holds (a swap of equal objects is a change).
+            after[name], held = fingerprint_holding(namespace[name], name)
+            self._held[name] = (current[name], held)
+            if after[name] != before or self._held_names(name, namespace) != plan.holding.get(name):
+                changed.add(name)
         self._fingerprints.update({n: (current[n], fp) for n, fp in after.items()})
-        changed_objects = {current[n] for n in changed}
-        mutated = tuple(
-            sorted(
-                n for n, ident in current.items()
-                if ident in changed_objects and n not in written
-            )
-        )  # fmt: skip
+        mutated = self._changed_with(
+            changed, namespace, current, set(written), self._holding_bound(plan, namespace)
+        )
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             entry, snapshot = self._record(
@@ -497,6 +539,93 @@ class CellCache:
         self.last_outcome = Outcome(status, plan.key, seconds, 0.0, written, mutated, recorded)
         return self.last_outcome
 
+    def _changed_with(
+        self,
+        changed: set[str],
+        namespace: Mapping[str, Any],
+        current: Mapping[str, int],
+        written: set[str],
+        holding_bound: set[str],
+    ) -> tuple[str, ...]:
+        """Every name changed along with the objects of ``changed``: those bound to the same
+        objects, to objects inside them (a pipeline's fitted step), or to values holding any
+        of those (a dict holding a changed array); and ``holding_bound``, whose values hold
+        what a name the cell bound now names. All are stored together, so a restore rebinds
+        them to objects that hold each other as they did."""
+        if not changed and not holding_bound:
+            return ()
+        objects = {current[n] for n in changed}
+        objects |= set().union(*(self._held_by(n, namespace) for n in changed))
+        # (Not functions and classes: changing an instance does not change them, and a value
+        # holding one refers to it by name.)
+        others = [
+            n for n in current
+            if n not in written and not isinstance(namespace[n], _NOT_STATE)
+            and not identity_free(namespace[n])
+        ]  # fmt: skip
+        touched = {n for n in others if current[n] in objects} | holding_bound
+        # Holders of a variable changed (the memory of an array included).
+        marked: set[int] = set()
+        for name in (*changed, *touched):
+            marked |= {current[name], *array_root(namespace[name])}
+        touched |= {n for n in others if n not in touched and self._holds(n, namespace, marked)}
+        for name in touched:
+            self._held.pop(name, None)
+        return tuple(sorted(touched))
+
+    def _holding_bound(self, plan: Plan, namespace: Mapping[str, Any]) -> set[str]:
+        """Variables the cell left bound as they were whose values hold an object that a name
+        the cell bound now names (``x = d['key']``): stored with it, or after a restore ``x``
+        would be a copy, no longer the object inside ``d``."""
+        holding: set[str] = set()
+        for name, roots in plan.analysis.alias_roots.items():
+            if name not in namespace or identity_free(namespace[name]):
+                continue
+            target = id(namespace[name])
+            for root in roots:
+                if (
+                    root in namespace and root not in plan.analysis.writes
+                    and plan.bindings.get(root) == id(namespace[root]) != target
+                    and not isinstance(namespace[root], types.ModuleType)
+                    and self._holds(root, namespace, {target})
+                ):  # fmt: skip
+                    holding.add(root)
+        return holding
+
+    def _held_names(self, name: str, namespace: Mapping[str, Any]) -> frozenset[str]:
+        """The other variables whose objects ``name``'s value holds."""
+        for fresh in (False, True):  # a match in a kept set is checked afresh (see _holds)
+            if fresh:
+                self._held.pop(name, None)
+            held = self._held_by(name, namespace)
+            names = frozenset(
+                n for n, v in namespace.items()
+                if n != name and id(v) in held and not is_ipython_name(n)
+                and not identity_free(v) and not isinstance(v, types.ModuleType)
+            )  # fmt: skip
+            if not names:
+                break
+        return names
+
+    def _holds(self, name: str, namespace: Mapping[str, Any], objects: set[int]) -> bool:
+        """Whether ``name``'s value holds one of ``objects`` (live objects' ids). A kept set of
+        ids may name objects gone since, their ids reused: a match is checked afresh."""
+        if not self._held_by(name, namespace) & objects:
+            return False
+        self._held.pop(name, None)
+        return bool(self._held_by(name, namespace) & objects)
+
+    def _held_by(self, name: str, namespace: Mapping[str, Any]) -> frozenset[int]:
+        """Ids of what ``name``'s value holds (see held_objects), kept while it is the same
+        object and no cell changes it."""
+        value = namespace[name]
+        known = self._held.get(name)
+        if known is not None and known[0] == id(value):
+            return known[1]
+        held = frozenset(held_objects(value))
+        self._held[name] = (id(value), held)
+        return held
+
     def _record(
         self,
         plan: Plan,
@@ -525,6 +654,13 @@ class CellCache:
             and plan.bindings.get(n) == id(namespace[n])
             and not identity_free(namespace[n])
         }
+        # Any other variable a value holds is referred to by name too: it is not saved here,
+        # and a copy inside the value would no longer be that variable after a restore.
+        others = {
+            n: v for n, v in namespace.items()
+            if n not in external and n not in names and not is_ipython_name(n)
+            and not identity_free(v) and not isinstance(v, types.ModuleType)
+        }  # fmt: skip
         key, code_hash, release = plan.key, plan.inputs.code_hash, plan.locked
         built: list[CacheEntry] = []
         ready = threading.Event()
@@ -552,6 +688,7 @@ class CellCache:
                 | ({RESERVED_FILES: files} if files else {}),
                 label=f"cell {plan.key}",
                 external=external,
+                others=others,
                 background=True,
                 then=commit,
             )
@@ -577,6 +714,10 @@ class CellCache:
                 },
                 logged=tuple(summarize(logged)),
                 files=tuple(sorted(files)),
+                same=identity_groups(mutated, namespace),
+                before={
+                    n: self.versions.get(n, UNKNOWN) for n in mutated if n not in plan.inputs.names
+                },
             )
             built.append(entry)
         finally:
@@ -593,7 +734,9 @@ class CellCache:
             version = module_version(module, self.project)
             if version.startswith("src:"):
                 parts.append(f"{module}={version}")
-        parts += [f"{n}@{inputs.names.get(n, ABSENT)}" for n in variable.refers_to]
+        parts += [
+            f"{n}@{inputs.names.get(n) or self.versions.get(n, ABSENT)}" for n in variable.refers_to
+        ]
         return "+".join(parts)
 
     def _settle(
@@ -617,6 +760,29 @@ class CellCache:
                 self.functions[name] = plan.analysis.functions[name]
             else:
                 self.functions.pop(name, None)
+
+
+UNKNOWN = "unknown"  # a version nbcellar did not know: never the same as any
+
+_NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
+
+
+def array_root(value: Any) -> tuple[int, ...]:
+    """The id of the array owning an array's memory (nothing for other values)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(value, numpy.ndarray):
+        return ()
+    return (id(root_array(value)),)
+
+
+def identity_groups(
+    names: Iterable[str], namespace: Mapping[str, Any]
+) -> tuple[tuple[str, ...], ...]:
+    """The names bound to one object, in sorted groups of two or more."""
+    groups: dict[int, list[str]] = {}
+    for name in sorted(names):
+        groups.setdefault(id(namespace[name]), []).append(name)
+    return tuple(sorted(tuple(g) for g in groups.values() if len(g) > 1))
 
 
 def aliases_of(name: str, namespace: Mapping[str, Any]) -> list[str]:

@@ -37,6 +37,12 @@ class CacheEntry:
     # Files the cell wrote in the artifact folder (relative paths); their bytes are in the
     # snapshot, under artifacts.RESERVED_FILES.
     files: tuple[str, ...] = ()
+    # Names changed in place that were bound to one object (sorted groups of two or more): a
+    # restore is right only where they still are (see CellCache.fits).
+    same: tuple[tuple[str, ...], ...] = ()
+    # The versions, before the cell ran, of what it changed without reading it (a dict holding
+    # an array it changed): a restore is right only where they are the same.
+    before: Mapping[str, str] = field(default_factory=dict)
 
     def version(self, name: str) -> str:
         return self.versions.get(name, self.key)
@@ -60,6 +66,8 @@ class CacheEntry:
             "versions": dict(self.versions),
             "logged": [list(row) for row in self.logged],
             "files": list(self.files),
+            "same": [list(group) for group in self.same],
+            "before": dict(self.before),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -79,4 +87,6 @@ class CacheEntry:
             versions=dict(data.get("versions", {})),
             logged=tuple(data.get("logged", ())),
             files=tuple(data.get("files", ())),
+            same=tuple(tuple(group) for group in data.get("same", ())),
+            before=dict(data.get("before", {})),
         )

@@ -19,6 +19,13 @@ def fingerprint(value: Any, name: str = "") -> str | None:
         return None
 
 
+def fingerprint_holding(value: Any, name: str = "") -> tuple[str | None, frozenset[int]]:
+    """:func:`fingerprint`, and the ids of the objects the value holds (see held_objects)."""
+    from nbcellar.store.pickling import held_objects
+
+    return fingerprint(value, name), frozenset(held_objects(value))
+
+
 def identity_version(value: Any) -> str:
     """The version of an unpicklable value of unknown origin: it changes with the object."""
     return f"obj:{type(value).__qualname__}:{id(value):x}"

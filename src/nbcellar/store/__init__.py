@@ -50,6 +50,7 @@ class Store:
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        others: Mapping[str, Any] | None = None,
         background: bool = False,
         then: Committed | None = None,
     ) -> Snapshot:
@@ -62,6 +63,8 @@ class Store:
         ``external``: variables that are not saved but that saved values may hold (an alias of
         one, a list inside one): such objects are stored as references by name, and the same
         mapping given to :meth:`restore` puts them back, so aliasing survives partial saves.
+        ``others``: more such variables, referred to only if a saved value turns out to hold
+        one (found while pickling, then pickled again; a save that holds none costs nothing).
 
         ``background``: pickle and hash now, write and index in a thread, so the caller goes on
         at once; each written blob is hashed again from the file, and if a value changed in the
@@ -74,6 +77,7 @@ class Store:
             parent=parent,
             changed=changed,
             external=external,
+            others=others,
             background=background,
             then=then,
         )

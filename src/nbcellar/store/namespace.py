@@ -153,6 +153,7 @@ class NamespaceWriter:
         parent: SnapshotId | None = None,
         changed: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        others: Mapping[str, Any] | None = None,
         background: bool = False,
         then: Committed | None = None,
     ) -> Snapshot:
@@ -178,6 +179,12 @@ class NamespaceWriter:
             reused -= pulled
             self._dump_each(sorted(pulled), items, dumps, records)
         records.update({name: self.saved[name].record for name in reused})
+        found = self._others_inside(dumps, others or {}, items, external or {})
+        if found:  # pickle again, those held by reference (rare: a value holding a variable)
+            return self.save(
+                namespace, label=label, parent=parent, changed=changed,
+                external={**(external or {}), **found}, background=background, then=then,
+            )  # fmt: skip
 
         prepared: list[tuple[list[str], PreparedValue, dict[str, Dumped]]] = []
         for members in _group_by_sharing(dumps):
@@ -235,6 +242,27 @@ class NamespaceWriter:
             return snapshot
         written = self._finish(snapshot, prepared, writer, then, background=False)
         return replace(snapshot, written_bytes=written)
+
+    @staticmethod
+    def _others_inside(
+        dumps: Mapping[str, Dumped],
+        others: Mapping[str, Any],
+        items: Mapping[str, Any],
+        external: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The variables of ``others`` whose objects the pickled values hold."""
+        if not others or not dumps:
+            return {}
+        referred = {id(v) for v in external.values()}
+        candidates = {
+            id(v): n for n, v in others.items() if n not in items and id(v) not in referred
+        }
+        distinct = list({id(d): d for d in dumps.values()}.values())
+        return {
+            name: others[name]
+            for ident, name in candidates.items()
+            if any(ident in d.shared for d in distinct)
+        }
 
     def _dump_each(
         self,

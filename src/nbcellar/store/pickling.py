@@ -142,9 +142,13 @@ def root_array(array: Any) -> Any:
     """The ndarray that owns the memory ``array`` looks at (itself if it owns it)."""
     import numpy as np
 
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
+    while True:
+        base = array.base
+        if isinstance(base, memoryview) and isinstance(base.obj, np.ndarray):
+            base = base.obj  # an array made on another's buffer (as a restored view is)
+        if not isinstance(base, np.ndarray):
+            return array
+        array = base
 
 
 def _make_pickler_classes() -> tuple[type, type]:
@@ -191,7 +195,8 @@ def _make_pickler_classes() -> tuple[type, type]:
             self.root_counts[id(root)] = self.root_counts.get(id(root), 0) + 1
             if root is not array and id(root) in self.shared_roots and root.flags.c_contiguous:
                 offset = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-                return _view_of, (root, offset, array.shape, array.strides, array.dtype)
+                if 0 <= offset < max(root.nbytes, 1):
+                    return _view_of, (root, offset, array.shape, array.strides, array.dtype)
             if not (array.flags.c_contiguous or array.flags.f_contiguous):
                 return _contiguous, (np.ascontiguousarray(array),)
             return NotImplemented
@@ -278,6 +283,34 @@ def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream,
     stream = Stream(prefix, keep=False)
     _, buffers = _dump(values, (), {}, stream)
     return stream, buffers
+
+
+# Where a search for what a value holds stops: shared by everything, never state of its own.
+_STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
+def held_objects(value: Any) -> set[int]:
+    """Ids of the objects inside ``value`` (itself included, atoms not), following the
+    references the garbage collector sees (containers, instances' attributes) and, for arrays,
+    the array owning their memory: what another variable might hold too. Only live objects,
+    so an id kept from here names the same object as long as the value is left unchanged.
+    (Functions, classes and modules are not looked into; nor are arrays of Python objects.)"""
+    import gc
+
+    numpy = sys.modules.get("numpy")
+    held: set[int] = set()
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, _STOP):
+            continue
+        held.add(id(obj))
+        if numpy is not None and isinstance(obj, numpy.ndarray):
+            held.add(id(root_array(obj)))
+            continue
+        stack.extend(gc.get_referents(obj))
+    return held
 
 
 def dump_values(
