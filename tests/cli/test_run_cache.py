@@ -173,7 +173,8 @@ def test_database_and_project_module_in_a_real_kernel(tmp_path: Path) -> None:
 # --- a notebook whose every cell would be restored needs no kernel
 
 SHOWN = [
-    "import sys\nfrom IPython.display import HTML, display\nprint('to stdout')\n"
+    # (flushed: the kernel sends its two streams on their own, so their order is not fixed)
+    "import sys\nfrom IPython.display import HTML, display\nprint('to stdout', flush=True)\n"
     "print('to stderr', file=sys.stderr)",
     "",
     "display(HTML('<b>shown</b>'))\nrows = [1, 2, 3]\nrows",
