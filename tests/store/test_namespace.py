@@ -244,7 +244,7 @@ def test_a_checked_write_of_any_length_on_any_file_system(tmp_path: Path, where:
 
     if where == "memory":
         if not Path("/dev/shm").is_dir():
-            pytest.skip("no /dev/shm")
+            pytest.skip("no /dev/shm (tmpfs) on this system; the disk case still runs")
         root = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="nbcellar-test-"))
     else:
         root = tmp_path / "objects"
