@@ -24,6 +24,7 @@ from IPython.utils.capture import capture_output
 from nbcellar.cache.engine import CellCache, Outcome
 from nbcellar.kernel.extension import CellCacheExtension
 from nbcellar.store import open_store
+from tests.process_state import ProcessState
 
 
 @dataclass
@@ -45,8 +46,13 @@ class Session:
     project: Path
     extension: CellCacheExtension | None = None
     runs: list[CellRun] = field(default_factory=list)
+    process: ProcessState | None = None
 
     def start(self, cached: bool = True) -> None:
+        """Empty the shell and put the process state back as a new kernel finds it."""
+        if self.process is None:
+            self.process = ProcessState(self.project)
+        self.process.reset()
         self.shell.reset(new_session=False)
         if self.extension is not None:
             self.extension.unregister()  # waits for background writes, as a kernel exit does
@@ -102,6 +108,8 @@ def session(ipython: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     if current.extension is not None:
         current.extension.unregister()
     ipython.reset(new_session=False)
+    if current.process is not None:
+        current.process.reset()
 
 
 @dataclass

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbcellar.cache.keys import CellKey, KeyInputs
+from nbcellar.cache.versions import Version
 
 KIND = "cell"
+AMBIENT = "nbcellar:ambient"  # the snapshot variable holding a cell's ambient changes
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class CacheEntry:
     seconds: float = 0.0
     # Each stored name's version: its stored value's content hash, so a cell that produced
     # the same value again does not make the cells reading it run again.
-    versions: Mapping[str, str] = field(default_factory=dict)
+    versions: Mapping[str, Version] = field(default_factory=dict)
     # What the cell logged with nbcellar.log, summarised (see nbcellar.logbook.summarize); the
     # values JSON cannot hold are in the snapshot, under logbook.RESERVED.
     logged: Sequence[Sequence[Any]] = ()
@@ -42,10 +44,19 @@ class CacheEntry:
     same: tuple[tuple[str, ...], ...] = ()
     # The versions, before the cell ran, of what it changed without reading it (a dict holding
     # an array it changed): a restore is right only where they are the same.
-    before: Mapping[str, str] = field(default_factory=dict)
+    before: Mapping[str, Version] = field(default_factory=dict)
+    # Kernel state outside the variables that the cell changed (see nbcellar.cache.ambient):
+    # the providers whose changes are in the snapshot (under AMBIENT), to apply again ...
+    ambient: tuple[str, ...] = ()
+    # ... the versions the random generators it drew from had before it ...
+    drawn: Mapping[str, str] = field(default_factory=dict)
+    # ... and why the cell must run again on restore (a change that cannot be applied again).
+    rerun: str = ""
 
-    def version(self, name: str) -> str:
-        return self.versions.get(name, self.key)
+    def version(self, name: str) -> Version:
+        """The version of what the entry's cell left under ``name``: its stored content, or
+        (a value it could not store) the cell run that made it."""
+        return self.versions.get(name) or Version.cell(self.key)
 
     @property
     def stored_names(self) -> tuple[str, ...]:
@@ -53,6 +64,11 @@ class CacheEntry:
             n for n in (*self.written, *self.mutated)
             if n not in self.unserializable and n not in self.deleted
         )  # fmt: skip
+
+    @property
+    def replays(self) -> bool:
+        """Whether a restore runs the cell again (for values or state it could not store)."""
+        return bool(self.unserializable or self.rerun)
 
     def to_bytes(self) -> bytes:
         data = {
@@ -63,11 +79,14 @@ class CacheEntry:
             "unserializable": dict(self.unserializable),
             "outputs": list(self.outputs),
             "seconds": self.seconds,
-            "versions": dict(self.versions),
+            "versions": {n: v.to_json() for n, v in self.versions.items()},
             "logged": [list(row) for row in self.logged],
             "files": list(self.files),
             "same": [list(group) for group in self.same],
-            "before": dict(self.before),
+            "before": {n: v.to_json() for n, v in self.before.items()},
+            "ambient": list(self.ambient),
+            "drawn": dict(self.drawn),
+            "rerun": self.rerun,
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -84,9 +103,12 @@ class CacheEntry:
             unserializable=dict(data["unserializable"]),
             outputs=tuple(data["outputs"]),
             seconds=float(data["seconds"]),
-            versions=dict(data.get("versions", {})),
+            versions={n: Version.from_json(v) for n, v in data.get("versions", {}).items()},
             logged=tuple(data.get("logged", ())),
             files=tuple(data.get("files", ())),
             same=tuple(tuple(group) for group in data.get("same", ())),
-            before=dict(data.get("before", {})),
+            before={n: Version.from_json(v) for n, v in data.get("before", {}).items()},
+            ambient=tuple(data.get("ambient", ())),
+            drawn=dict(data.get("drawn", {})),
+            rerun=str(data.get("rerun", "")),
         )

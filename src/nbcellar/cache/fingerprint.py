@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbcellar.cache.versions import Fingerprint, Version
 
-def fingerprint(value: Any, name: str = "") -> str | None:
+
+def fingerprint(value: Any, name: str = "") -> Fingerprint | None:
     """A hash of the value's pickled bytes and buffers; None when it cannot be pickled.
 
     With the variable's name it equals the key the store gives that variable saved on its own,
@@ -14,18 +16,19 @@ def fingerprint(value: Any, name: str = "") -> str | None:
     from nbcellar.store.values import fingerprint_key
 
     try:
-        return "fp:" + fingerprint_key({name: value})
+        return Fingerprint(fingerprint_key({name: value}))
     except Exception:  # unpicklable: its state cannot be read, so it cannot be compared
         return None
 
 
-def fingerprint_holding(value: Any, name: str = "") -> tuple[str | None, frozenset[int]]:
+def fingerprint_holding(value: Any, name: str = "") -> tuple[Fingerprint | None, frozenset[int]]:
     """:func:`fingerprint`, and the ids of the objects the value holds (see held_objects)."""
     from nbcellar.store.pickling import held_objects
 
     return fingerprint(value, name), frozenset(held_objects(value))
 
 
-def identity_version(value: Any) -> str:
-    """The version of an unpicklable value of unknown origin: it changes with the object."""
-    return f"obj:{type(value).__qualname__}:{id(value):x}"
+def measured_version(value: Any, name: str = "") -> Version:
+    """The version of a value of unknown origin: its content, or (unpicklable) its identity."""
+    found = fingerprint(value, name)
+    return Version.content(found) if found is not None else Version.identity(value)

@@ -1,8 +1,7 @@
 """Cell keys: the normalised code of a cell plus the versions of everything it reads.
 
-Same key, same effect: a cell whose key has an entry is restored instead of run. A value's
-version is the key of the cell run that produced it, or a content fingerprint when nbcellar did
-not see it being made; names a cell reads that do not exist count as ``absent``.
+Same key, same effect: a cell whose key has an entry is restored instead of run. What a key is
+made of (:class:`KeyInputs`) is kept with the entry, so a miss can say which input changed.
 """
 
 from __future__ import annotations
@@ -10,46 +9,61 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NewType
+from typing import Any, NewType
+
+from nbcellar.cache.versions import Version
 
 CellKey = NewType("CellKey", str)
-ABSENT = "absent"
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 @dataclass(frozen=True)
 class KeyInputs:
-    """Everything a cell key is made of, kept so a miss can say which input changed."""
+    """Everything a cell key is made of.
+
+    ``names``: the versions of the variables the cell reads (and of the globals the functions
+    it calls read); ``aliases``: for a value the cell may change in place, the other names
+    bound to that same object (changing it changes them too); ``modules``: the versions of the
+    modules it imports; ``files``: of the files its tags name; ``ambient``: of the kernel state
+    outside its variables that earlier cells changed (see nbcellar.cache.ambient).
+    """
 
     code_hash: str
     silent: bool = False
-    names: Mapping[str, str] = field(default_factory=dict)
+    names: Mapping[str, Version] = field(default_factory=dict)
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     modules: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
+    ambient: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
             "code_hash": self.code_hash,
             "silent": self.silent,
-            "names": dict(sorted(self.names.items())),
+            "names": {n: v.to_json() for n, v in sorted(self.names.items())},
+            "aliases": {n: list(a) for n, a in sorted(self.aliases.items())},
             "modules": dict(sorted(self.modules.items())),
             "files": dict(sorted(self.files.items())),
+            "ambient": dict(sorted(self.ambient.items())),
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> KeyInputs:
-        def mapping(name: str) -> dict[str, str]:
+    def from_json(cls, data: Mapping[str, Any]) -> KeyInputs:
+        def strings(name: str) -> dict[str, str]:
             value = data.get(name) or {}
-            assert isinstance(value, dict)
-            return {str(k): str(v) for k, v in value.items()}
+            return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
+        names = data.get("names") or {}
+        aliases = data.get("aliases") or {}
         return cls(
             code_hash=str(data["code_hash"]),
             silent=bool(data.get("silent")),
-            names=mapping("names"),
-            modules=mapping("modules"),
-            files=mapping("files"),
+            names={str(k): Version.from_json(v) for k, v in names.items()},
+            aliases={str(k): tuple(str(n) for n in v) for k, v in aliases.items()},
+            modules=strings("modules"),
+            files=strings("files"),
+            ambient=strings("ambient"),
         )
 
     def key(self) -> CellKey:
@@ -65,12 +79,23 @@ class KeyInputs:
         found: list[str] = []
         if self.silent != earlier.silent:
             found.append("its trailing ';' changed")
-        for label, now, then in (
+        compared: tuple[tuple[str, Mapping[str, object], Mapping[str, object]], ...] = (
             ("input", self.names, earlier.names),
             ("module", self.modules, earlier.modules),
             ("file", self.files, earlier.files),
-        ):
+            ("kernel state:", self.ambient, earlier.ambient),
+        )
+        for label, now, then in compared:
             for name in sorted(set(now) | set(then)):
                 if now.get(name) != then.get(name):
                     found.append(f"{label} {name} changed")
+        for name in sorted(set(self.aliases) | set(earlier.aliases)):
+            if self.aliases.get(name, ()) != earlier.aliases.get(name, ()):
+                found.append(f"the names bound to {name}'s object changed")
         return found
+
+    def without_aliases(self) -> KeyInputs:
+        """The same inputs but for which names share objects (what only a kernel sees)."""
+        return KeyInputs(
+            self.code_hash, self.silent, self.names, {}, self.modules, self.files, self.ambient
+        )

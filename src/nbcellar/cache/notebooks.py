@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from nbcellar.analysis import analyze_cell
-from nbcellar.cache.engine import Directives, directives_in
 from nbcellar.cache.entries import KIND as CELL_KIND
 from nbcellar.cache.entries import CacheEntry
-from nbcellar.cache.sources import file_version, module_version
+from nbcellar.cache.inputs import Directives, directives_in, outside_inputs, uncacheable
 from nbcellar.logbook import RESERVED
 
 KIND = "notebook-run"
@@ -69,7 +68,6 @@ def notebook_key(cells: Sequence[CellSource], kernel_name: str) -> str | None:
     import xxhash
 
     from nbcellar import __version__
-    from nbcellar.cache.engine import CellCache
 
     parts: list[object] = [FORMAT, __version__, kernel_name]
     for cell in cells:
@@ -79,7 +77,7 @@ def notebook_key(cells: Sequence[CellSource], kernel_name: str) -> str | None:
             continue
         analysis = analyze_cell(cell.source)
         directives = Directives.from_tags(tags)
-        if directives.refresh or CellCache.uncacheable(analysis, directives, cell.source):
+        if directives.refresh or uncacheable(analysis, directives, cell.source):
             return None
         parts.append([analysis.code_hash, analysis.silent, tags])
     text = json.dumps(parts, separators=(",", ":"))
@@ -95,15 +93,9 @@ def _entry(store: Any, key: str) -> CacheEntry | None:
 
 def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> bool:
     """The modules and files the cell read are what they were when the kernel keyed it."""
-    for module, version in entry.inputs.modules.items():
-        if module_version(module, project, cwd) != version:
-            return False
     directives = Directives.from_tags(_tags(cell))
-    files = {p: file_version(p, cwd) for p in directives.depends}
-    files |= {
-        f"content:{p}": file_version(p, cwd, content=True) for p in directives.depends_content
-    }
-    return files == dict(entry.inputs.files)
+    modules, files = outside_inputs(analyze_cell(cell.source), directives, project, cwd)
+    return modules == dict(entry.inputs.modules) and files == dict(entry.inputs.files)
 
 
 def find_run(
@@ -140,7 +132,7 @@ def find_run(
         entry = _entry(store, done.key)
         if (
             entry is None
-            or (entry.unserializable and not replayable)
+            or (entry.replays and not replayable)
             or not _outside_inputs_hold(entry, cell, project, cwd)
         ):
             return None

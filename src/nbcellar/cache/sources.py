@@ -19,7 +19,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from nbcellar.cache.keys import ABSENT
+ABSENT = "absent"
+"""The version of a module or file that is not there."""
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -219,6 +220,11 @@ def _distribution_version(top: str) -> str:
         if files.startswith((f"{top}/", f"{top}.")) or f"\n{top}/" in files or f"\n{top}." in files:
             return f"lib:{dist.metadata['Name']}=={dist.version}"
     return f"lib:{top}@py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def is_source_version(version: str) -> bool:
+    """Whether a module version is the hash of the user's own source (not a library's)."""
+    return version.startswith("src:")
 
 
 def file_version(path: str, base: Path, content: bool = False) -> str:

@@ -24,6 +24,7 @@ from nbcellar.cache.engine import (
     UnusableEntry,
     directives_in,
 )
+from nbcellar.cache.versions import Fingerprint
 from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
 from nbcellar.logbook import BOOK
 from nbcellar.runfiles import Listing, artifact_folder, changed, listing
@@ -135,7 +136,7 @@ class CellCacheExtension:
             return
         plan.record = False
         plan.reason = reason
-        self.cache.announced.update(versions)
+        self.cache.announced.update({n: (i, Fingerprint(v)) for n, (i, v) in versions.items()})
         self.cache.announced_functions.update(functions or {})
 
     def flush(self) -> None:

@@ -127,7 +127,7 @@ def snapshot_versions(snapshot: Any) -> dict[str, str]:
         if variable.value_key:
             groups[variable.value_key] = groups.get(variable.value_key, 0) + 1
     return {
-        v.name: "fp:" + v.value_key
+        v.name: v.value_key
         for v in snapshot.variables
         if v.value_key and groups[v.value_key] == 1 and not v.refers_to
     }

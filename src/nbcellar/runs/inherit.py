@@ -308,9 +308,9 @@ def _cached_state(
             namespace.update(restored.values)
             shared = Counter(entry.versions.values())
             for name in restored.values:  # as a kernel restoring the cell versions them
-                version = entry.versions.get(name, "")
-                if version.startswith("v:") and shared[version] == 1 and "+" not in version:
-                    versions[name] = "fp:" + version[2:]
+                version = entry.versions.get(name)
+                if version is not None and shared[version] == 1 and version.fingerprint:
+                    versions[name] = version.fingerprint
                 else:
                     versions.pop(name, None)
         for name in entry.deleted:

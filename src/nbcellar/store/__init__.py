@@ -68,8 +68,9 @@ class Store:
 
         ``background``: pickle and hash now, write and index in a thread, so the caller goes on
         at once; each written blob is hashed again from the file, and if a value changed in the
-        meantime the save is dropped. ``then(index, ok)`` runs after it is indexed (ok=True) or
-        dropped, in the writing thread, with that thread's connection. :meth:`flush` waits.
+        meantime the save is dropped. ``then(records, ok)`` runs after it is indexed (ok=True)
+        or dropped, in the writing thread, with a RecordBook on that thread's connection.
+        :meth:`flush` waits.
         """
         return self._writer.save(
             namespace,
@@ -143,6 +144,13 @@ class Store:
 
     def delete_record(self, kind: str, key: str) -> None:
         records_table.delete_record(self.index, kind, key)
+
+    def try_lock(self, name: str) -> bool:
+        """Take a lock across processes if it is free (or its owner died); see :meth:`lock`."""
+        return records_table.try_lock(self.index, name)
+
+    def unlock(self, name: str) -> None:
+        records_table.unlock(self.index, name)
 
     def lock(self, name: str) -> AbstractContextManager[bool]:
         """A lock across processes; yields True if it was free, False if we had to wait."""

@@ -24,11 +24,13 @@ from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
 from nbcellar.store.pickling import Dumped, ReducibleExternals, unpicklable_reason
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
+from nbcellar.store.records_table import RecordBook
 from nbcellar.store.values import PreparedValue, dump, prepare, read_value
 
 Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
-Committed = Callable[[Index, bool], None]
-"""Called once a save is indexed (True) or abandoned (False), with the connection it used."""
+Committed = Callable[[RecordBook, bool], None]
+"""Called once a save is indexed (True) or abandoned (False), with the records of the
+connection it used."""
 
 
 class ChangedWhileSaving(Exception):
@@ -422,13 +424,13 @@ class NamespaceWriter:
             written = self._write_blobs(prepared, verify=background)
             written += self._record(snapshot, prepared, writer, index)
             if then is not None:
-                then(index, True)
+                then(RecordBook(index), True)
             return written
         except BaseException:
             with index.write() as db:
                 db.execute("DELETE FROM pending WHERE writer = ?", (writer,))
             if then is not None:
-                then(index, False)
+                then(RecordBook(index), False)
             if not background:
                 raise
             return 0

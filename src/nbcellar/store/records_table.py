@@ -102,6 +102,27 @@ def unlock(index: Index, name: str) -> None:
         db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, _me()))
 
 
+class RecordBook:
+    """Records and locks through one connection to the index (a writing thread has its own)."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def put_record(
+        self, kind: str, key: str, payload: bytes, snapshot_id: str | None = None
+    ) -> None:
+        put_record(self.index, kind, key, payload, snapshot_id)
+
+    def get_record(self, kind: str, key: str) -> Record | None:
+        return get_record(self.index, kind, key)
+
+    def try_lock(self, name: str) -> bool:
+        return try_lock(self.index, name)
+
+    def unlock(self, name: str) -> None:
+        unlock(self.index, name)
+
+
 @contextmanager
 def locked(index: Index, name: str, poll: float = 0.05) -> Iterator[bool]:
     """Hold the named lock; yields False after waiting if another process held it meanwhile."""

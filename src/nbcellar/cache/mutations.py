@@ -1,0 +1,93 @@
+"""Changes in place: which values a cell may change, and whether it did.
+
+The analysis names the values a cell may change in place (method calls, item and attribute
+assignment, arguments passed to calls); the cache fingerprints those before and after the cell.
+Calls known to leave what they are given unchanged (see :mod:`.purity`) need no fingerprints.
+A fingerprint taken is kept with the object's id, so the next cell need not hash it again.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nbcellar.analysis import CellAnalysis, FunctionInfo
+from nbcellar.analysis.graph import reads_through_calls
+from nbcellar.cache.fingerprint import fingerprint
+from nbcellar.cache.inputs import is_ipython_name
+from nbcellar.cache.purity import leaves_unchanged
+from nbcellar.cache.versions import Fingerprint
+from nbcellar.store.pickling import no_cycle_collection
+
+
+class MutationWatch:
+    """The mutation candidates of each cell and the last fingerprint taken of each value."""
+
+    def __init__(self) -> None:
+        self._fingerprints: dict[str, tuple[int, Fingerprint | None]] = {}
+
+    def forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._fingerprints.pop(name, None)
+
+    def keep(self, name: str, ident: int, value: Fingerprint | None) -> None:
+        self._fingerprints[name] = (ident, value)
+
+    def candidates(
+        self,
+        analysis: CellAnalysis,
+        functions: Mapping[str, FunctionInfo],
+        namespace: Mapping[str, Any],
+    ) -> set[str]:
+        """The names whose values the cell may change in place, as the namespace is now."""
+        _, _, called_mutated = reads_through_calls(analysis, functions)
+        names = set(analysis.mutated | called_mutated)
+        if analysis.writes_unknown or analysis.reads_unknown:
+            return {n for n in namespace if not is_ipython_name(n)}
+        # Calls known not to change what they are given, seen already (their callee is bound
+        # before the cell and the cell does not bind it): no fingerprints needed.
+        names -= {
+            n for n in names & analysis.call_mutations.keys()
+            if n not in called_mutated and all(
+                site.callee.split(".")[0] not in analysis.writes
+                and leaves_unchanged(site, namespace)
+                for site in analysis.call_mutations[n]
+            )
+        }  # fmt: skip
+        # (A module is stored by name: a change made to it is neither seen nor restored.)
+        return {
+            n for n in names
+            if n in namespace and not is_ipython_name(n)
+            and not isinstance(namespace[n], types.ModuleType)
+        }  # fmt: skip
+
+    def unchanged_by_calls(
+        self,
+        analysis: CellAnalysis,
+        functions: Mapping[str, FunctionInfo],
+        name: str,
+        namespace: Mapping[str, Any],
+    ) -> bool:
+        """Whether ``name`` was a candidate only through calls known to leave it as it was,
+        now that the cell has bound what it calls."""
+        sites = analysis.call_mutations.get(name)
+        if not sites or analysis.writes_unknown or analysis.reads_unknown:
+            return False
+        _, _, called_mutated = reads_through_calls(analysis, functions)
+        return name not in called_mutated and all(
+            leaves_unchanged(site, namespace) for site in sites
+        )
+
+    def fingerprints_of(
+        self, names: Iterable[str], namespace: Mapping[str, Any]
+    ) -> dict[str, Fingerprint | None]:
+        with no_cycle_collection():
+            return {n: self.fingerprint(n, namespace) for n in names}
+
+    def fingerprint(self, name: str, namespace: Mapping[str, Any]) -> Fingerprint | None:
+        value = namespace[name]
+        known = self._fingerprints.get(name)
+        if known is not None and known[0] == id(value):
+            return known[1]
+        return fingerprint(value, name)
