@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 import click
 
@@ -27,12 +30,42 @@ def _skip_grammar_compilation() -> None:
 _skip_grammar_compilation()
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show nbcellar's own warnings as ``nbcellar: warning: ...``, each text once per command
+    (a notebook read twice warns once), instead of Python's file, line and source."""
+    from nbcellar.notebook.conformance import NotebookFormatWarning
+
+    shown: set[str] = set()
+    python_way = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, NotebookFormatWarning):
+            python_way(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            click.echo(f"nbcellar: warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 class _Group(click.Group):
-    """Turns NbcellarError into ``nbcellar: error: ...`` and exit code 2; Ctrl-C into exit 130."""
+    """Turns NbcellarError into ``nbcellar: error: ...`` and exit code 2; Ctrl-C into exit 130;
+    nbcellar's warnings into ``nbcellar: warning: ...`` lines."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _warnings_as_lines():
+                return super().invoke(ctx)
         except NbcellarError as exc:
             click.echo(f"nbcellar: error: {exc}", err=True)
             sys.exit(2)

@@ -2,7 +2,8 @@
 
 Formats are declared as data (:data:`FORMATS`), looked up by file suffix. Every failure is turned
 into one :class:`~nbcellar.errors.NotebookError` naming the file and the problem, never a traceback
-from inside nbformat or jupytext.
+from inside nbformat or jupytext. A notebook that Jupyter opens is read even where it breaks
+nbformat's schema, with one :class:`~nbcellar.notebook.conformance.NotebookFormatWarning`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nbcellar.errors import NotebookError
+from nbcellar.notebook.conformance import unreadable, warn_if_invalid
 from nbcellar.notebook.model import (
     CellId,
     Notebook,
@@ -60,28 +62,34 @@ def _read_ipynb_text(text: str, where: str) -> Notebook:
             f"nbformat version {major!r} is not supported (nbcellar reads versions 3 and 4)",
             "open and save it with a current Jupyter",
         )
-    if major == 3:
-        data = nbformat.convert(nbformat.from_dict(data), 4)
-    fill_missing_ids(data)
     try:
-        nbformat.validate(data)
-    except nbformat.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path)
-        location = f" at {path}" if path else ""
-        first_line = str(exc.message).splitlines()[0]
+        if major == 3:
+            data = nbformat.convert(nbformat.from_dict(data), 4)
+    except Exception as exc:  # nbformat's v3 upgrade raises many kinds on damaged input
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise NotebookError(
             where,
-            f"not a valid notebook{location}: {first_line}",
-            "repair the notebook, e.g. with 'jupyter nbconvert --to notebook'",
+            f"cannot read this nbformat 3 notebook: {first_line}",
+            "open and save it with a current Jupyter",
         ) from None
+    problem = unreadable(data)
+    if problem is not None:
+        raise NotebookError(
+            where,
+            f"not a readable notebook: {problem}",
+            "Jupyter cannot open it either; repair it or restore it from version control",
+        )
+    warn_if_invalid(data, where)
+    fill_missing_ids(data)
     return from_nbformat(data)
 
 
 def _write_ipynb_text(nb: Notebook) -> str:
     import nbformat
 
-    node = to_nbformat(nb)
-    return str(nbformat.writes(node, version=nbformat.NO_CONVERT)) + "\n"
+    # nbformat.writes would validate first and log a notebook that strays from the schema as a
+    # multi-line error; the reader has said so once already, and the notebook is kept as read.
+    return str(nbformat.v4.writes_json(to_nbformat(nb))) + "\n"
 
 
 def _read_percent_text(text: str, where: str) -> Notebook:

@@ -1,7 +1,8 @@
 """The small notebook model every layer works with: a Notebook is metadata plus ordered Cells.
 
 The model keeps exactly what nbformat keeps (metadata, attachments, outputs, execution counts,
-cell ids), so reading a file and writing it back gives the same notebook. Cell tags live where
+cell ids, and fields it has no name for, in ``extra``), so reading a file and writing it back
+gives the same notebook, even one that strays from the schema. Cell tags live where
 Jupyter keeps them, in ``metadata["tags"]``; :attr:`Cell.tags` reads them from there so there is
 one source of truth.
 """
@@ -21,7 +22,12 @@ JSONDict = dict[str, Any]
 
 @dataclass(frozen=True)
 class Cell:
-    """One notebook cell. ``id`` is None for notebooks older than nbformat 4.5."""
+    """One notebook cell. ``id`` is None for notebooks older than nbformat 4.5.
+
+    ``extra`` holds the cell's fields the model has no name for (``outputs`` on a markdown cell,
+    a tool's own key) and named ones whose value it cannot hold (a ``null`` id), as read: they
+    are written back unchanged.
+    """
 
     cell_type: CellType
     source: str
@@ -30,10 +36,15 @@ class Cell:
     outputs: Sequence[Mapping[str, Any]] = ()
     execution_count: int | None = None
     attachments: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def tags(self) -> tuple[str, ...]:
         tags = self.metadata.get("tags", ())
+        if isinstance(tags, str):  # one tag written as a string: Jupyter shows it as that tag
+            return (tags,)
+        if not isinstance(tags, list | tuple):
+            return ()
         return tuple(str(t) for t in tags)
 
     @property
@@ -59,12 +70,14 @@ class Cell:
 
 @dataclass(frozen=True)
 class Notebook:
-    """A notebook: its metadata, its cells in order, and the nbformat version it was read as."""
+    """A notebook: its metadata, its cells in order, and the nbformat version it was read as
+    (``extra``: top-level fields the schema does not name, written back unchanged)."""
 
     cells: tuple[Cell, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     nbformat: int = 4
     nbformat_minor: int = 5
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Cell]:
         return iter(self.cells)
@@ -83,30 +96,55 @@ class Notebook:
         return str(name) if name else None
 
 
+_NOTEBOOK_FIELDS = frozenset({"cells", "metadata", "nbformat", "nbformat_minor"})
+_TEXT_CELL_FIELDS = frozenset({"cell_type", "source", "id", "metadata", "attachments"})
+_CODE_CELL_FIELDS = _TEXT_CELL_FIELDS | {"outputs", "execution_count"}
+
+
+def _cell_from(raw: Mapping[str, Any]) -> Cell:
+    """One cell of the model; what its fields cannot hold as read goes to ``extra``."""
+    is_code = raw["cell_type"] == "code"
+    named = _CODE_CELL_FIELDS if is_code else _TEXT_CELL_FIELDS
+    extra = {k: v for k, v in raw.items() if k not in named}
+    source = raw.get("source", "")
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        source = "".join(source)
+    elif not isinstance(source, str):
+        extra["source"], source = source, ""
+    cell_id = raw.get("id")
+    if "id" in raw and not isinstance(cell_id, str):
+        extra["id"], cell_id = cell_id, None
+    count = raw.get("execution_count") if is_code else None
+    if is_code and (isinstance(count, bool) or not isinstance(count, int | None)):
+        extra["execution_count"], count = count, None
+    outputs = raw.get("outputs", ()) if is_code else ()
+    if not isinstance(outputs, list | tuple):
+        extra["outputs"], outputs = outputs, ()
+    attachments = raw.get("attachments")
+    if "attachments" in raw and not isinstance(attachments, Mapping):
+        extra["attachments"], attachments = attachments, None
+    return Cell(
+        cell_type=raw["cell_type"],
+        source=source,
+        id=CellId(cell_id) if cell_id is not None else None,
+        metadata=dict(raw.get("metadata", {})),
+        outputs=tuple(outputs),
+        execution_count=count,
+        attachments=dict(attachments) if attachments is not None else None,
+        extra=extra,
+    )
+
+
 def from_nbformat(node: Mapping[str, Any]) -> Notebook:
     """Build the model from an nbformat v4 notebook node (or the equivalent plain dict)."""
     node = copy.deepcopy(dict(node))
-    cells = []
-    for raw in node.get("cells", []):
-        source = raw.get("source", "")
-        if isinstance(source, list):
-            source = "".join(source)
-        cells.append(
-            Cell(
-                cell_type=raw["cell_type"],
-                source=source,
-                id=CellId(raw["id"]) if raw.get("id") is not None else None,
-                metadata=dict(raw.get("metadata", {})),
-                outputs=tuple(raw.get("outputs", ())),
-                execution_count=raw.get("execution_count"),
-                attachments=raw.get("attachments"),
-            )
-        )
     return Notebook(
-        cells=tuple(cells),
+        cells=tuple(_cell_from(raw) for raw in node.get("cells", [])),
         metadata=dict(node.get("metadata", {})),
         nbformat=int(node.get("nbformat", 4)),
-        nbformat_minor=int(node.get("nbformat_minor", 5)),
+        # a missing minor version reads as 0, as nbformat reads it
+        nbformat_minor=int(node.get("nbformat_minor", 0)),
+        extra={k: v for k, v in node.items() if k not in _NOTEBOOK_FIELDS},
     )
 
 
@@ -119,7 +157,7 @@ def fill_missing_ids(data: dict[str, Any]) -> None:
         return
     taken = {c.get("id") for c in cells if isinstance(c, dict)}
     for index, cell in enumerate(cells):
-        if isinstance(cell, dict) and not cell.get("id"):
+        if isinstance(cell, dict) and "id" not in cell:  # an id given, even a bad one, stays
             candidate = f"cell-{index}"
             while candidate in taken:
                 candidate += "x"
@@ -128,7 +166,7 @@ def fill_missing_ids(data: dict[str, Any]) -> None:
 
 
 def to_nbformat(nb: Notebook) -> Any:
-    """Turn the model back into an ``nbformat.NotebookNode`` ready to validate and write."""
+    """Turn the model back into an ``nbformat.NotebookNode``, every field kept, to run or write."""
     import nbformat
 
     cells: list[JSONDict] = []
@@ -143,10 +181,12 @@ def to_nbformat(nb: Notebook) -> Any:
         if cell.cell_type == "code":
             raw["execution_count"] = cell.execution_count
             raw["outputs"] = copy.deepcopy(list(cell.outputs))
-        elif cell.attachments is not None:
+        if cell.attachments is not None:
             raw["attachments"] = copy.deepcopy(dict(cell.attachments))
+        raw.update(copy.deepcopy(dict(cell.extra)))
         cells.append(raw)
     data = {
+        **copy.deepcopy(dict(nb.extra)),
         "cells": cells,
         "metadata": copy.deepcopy(dict(nb.metadata)),
         "nbformat": nb.nbformat,
