@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -23,6 +27,16 @@ class ProcessState:
     path: list[str] = field(default_factory=lambda: list(sys.path))
     random_state: Any = field(default_factory=random.getstate)
     numpy_state: Any = field(default_factory=lambda: np.random.get_state())
+    warning_filters: list[Any] = field(default_factory=lambda: list(warnings.filters))
+    logging_root: tuple[int, list[Any]] = field(
+        default_factory=lambda: (logging.root.level, list(logging.root.handlers))
+    )
+    numpy_options: dict[str, Any] = field(default_factory=np.get_printoptions)
+    numpy_errors: dict[str, Any] = field(default_factory=np.geterr)
+    pandas_options: dict[str, Any] = field(default_factory=lambda: _pandas_options())
+    matplotlib_settings: dict[str, Any] = field(
+        default_factory=lambda: dict(dict.items(matplotlib.rcParams))
+    )
 
     def reset(self) -> None:
         os.chdir(self.cwd)
@@ -31,7 +45,35 @@ class ProcessState:
         sys.path[:] = self.path
         random.setstate(self.random_state)
         np.random.set_state(self.numpy_state)
+        warnings.filters[:] = self.warning_filters
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+        logging.root.setLevel(self.logging_root[0])
+        for handler in logging.root.handlers:
+            if handler not in self.logging_root[1]:
+                handler.close()
+        logging.root.handlers[:] = self.logging_root[1]
+        np.set_printoptions(**self.numpy_options)
+        np.seterr(**self.numpy_errors)
+        _put_back(pd._config.config._global_config, self.pandas_options)
+        dict.update(matplotlib.rcParams, self.matplotlib_settings)
         inside = str(self.project)
         for name, module in list(sys.modules.items()):
             if str(getattr(module, "__file__", None) or "").startswith(inside):
                 del sys.modules[name]
+
+
+def _pandas_options() -> dict[str, Any]:
+    """pandas' options as it keeps them (read without its deprecation warnings)."""
+    return _copied(pd._config.config._global_config)
+
+
+def _copied(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copied(v) if type(v) is dict else v for k, v in options.items()}
+
+
+def _put_back(options: dict[str, Any], saved: dict[str, Any]) -> None:
+    for key, value in saved.items():
+        if type(value) is dict:
+            _put_back(options[key], value)
+        else:
+            options[key] = value

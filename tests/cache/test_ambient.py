@@ -114,3 +114,98 @@ def test_a_submodule_imported_is_imported_again_on_restore(kernel: DictKernel) -
     kernel.run_all(cells)
     assert kernel.statuses == ["restored", "restored"]
     assert kernel.ns["pkg_ambient"].sub.X == 7
+
+
+def restarted(kernel: DictKernel, cells: list[str]) -> list[str]:
+    """Run ``cells``, restart, run them again: the statuses of the second run."""
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    return kernel.statuses
+
+
+def test_a_warnings_filter_is_restored_and_read_by_later_cells(kernel: DictKernel) -> None:
+    import warnings
+
+    cells = ["import warnings\nwarnings.filterwarnings('ignore', message='nb-ambient')", "x = 1"]
+    assert restarted(kernel, cells) == ["restored", "restored"]
+    assert warnings.filters[0][0] == "ignore"
+    assert warnings.filters[0][1].pattern == "nb-ambient"
+    kernel.restart()
+    kernel.run_all(["import warnings\nwarnings.filterwarnings('error', message='nb-x')", "x = 1"])
+    assert kernel.statuses == ["ran", "ran"]
+
+
+def test_logging_configured_in_a_cell_is_configured_after_a_restore(
+    kernel: DictKernel, tmp_path: Path
+) -> None:
+    import logging
+
+    log = tmp_path / "run.log"
+    cells = [
+        f"import logging\nlogging.basicConfig(filename={str(log)!r}, level=logging.INFO, "
+        "format='%(levelname)s %(message)s', force=True)",
+        "logging.getLogger('nb').info('one')",
+    ]
+    assert restarted(kernel, cells) == ["restored", "ran"]  # (a cell logging always shows)
+    handler = logging.root.handlers[-1]
+    assert isinstance(handler, logging.FileHandler)
+    assert logging.root.level == logging.INFO
+    logging.getLogger("nb").info("two")
+    handler.flush()
+    assert log.read_text().splitlines()[-1] == "INFO two"
+    handler.close()
+
+
+def test_a_pandas_option_set_is_restored_and_the_cells_showing_frames_key_on_it(
+    kernel: DictKernel,
+) -> None:
+    import pandas as pd
+
+    show = "import pandas as pd\ntext = repr(pd.DataFrame({'a': range(10)}))"
+    kernel.run_all(["import pandas as pd\npd.set_option('display.max_rows', 4)", show])
+    short = kernel.ns["text"]
+    kernel.restart()
+    kernel.run_all(["import pandas as pd\npd.set_option('display.max_rows', 4)", show])
+    assert kernel.statuses == ["restored", "restored"]
+    assert pd.get_option("display.max_rows") == 4
+    kernel.restart()
+    kernel.run_all(["import pandas as pd\npd.set_option('display.max_rows', 20)", show])
+    assert kernel.statuses == ["ran", "ran"]
+    assert kernel.ns["text"] != short
+
+
+def test_numpy_print_options_and_matplotlib_settings_are_restored(kernel: DictKernel) -> None:
+    import matplotlib
+
+    cells = [
+        "import numpy as np\nnp.set_printoptions(precision=2)\nnp.seterr(divide='ignore')",
+        "import matplotlib as mpl\nmpl.rcParams['lines.linewidth'] = 7.0",
+        "text = repr(np.array([1 / 3]))",
+    ]
+    assert restarted(kernel, cells) == ["restored"] * 3
+    assert np.get_printoptions()["precision"] == 2
+    assert np.geterr()["divide"] == "ignore"
+    assert matplotlib.rcParams["lines.linewidth"] == 7.0
+    assert kernel.ns["text"] == "array([0.33])"
+
+
+def test_globals_of_a_project_module_are_restored_and_keyed(kernel: DictKernel) -> None:
+    (kernel.project / "settings_nb.py").write_text(
+        "DEBUG = False\nSEEN = []\ndef note(x):\n    SEEN.append(x)\n"
+    )
+    cells = [
+        "import settings_nb",
+        "settings_nb.DEBUG = True",
+        "data = [1, 2]\nsettings_nb.note(data)",
+        "flag = settings_nb.DEBUG",
+    ]
+    assert restarted(kernel, cells) == ["restored"] * 4
+    module = kernel.ns["settings_nb"]
+    assert module.DEBUG is True
+    assert module.SEEN == [[1, 2]]
+    assert module.SEEN[0] is kernel.ns["data"]  # the module holds the notebook's object
+    kernel.restart()
+    kernel.run_all([cells[0], "settings_nb.DEBUG = 'verbose'", *cells[2:]])
+    assert kernel.statuses == ["restored", "ran", "ran", "ran"]
+    assert kernel.ns["flag"] == "verbose"

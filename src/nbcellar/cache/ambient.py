@@ -22,11 +22,9 @@ not. Versions join the keys of later cells:
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,10 +34,15 @@ class Unrestorable(Exception):
 
 
 def digest(value: Any) -> str:
-    """A short stable hash of a (picklable, canonically ordered) value."""
+    """A short stable hash of a canonically ordered value (of its text where it cannot be
+    pickled)."""
     import xxhash
 
-    return str(xxhash.xxh3_64_hexdigest(pickle.dumps(value, protocol=4)))
+    try:
+        data = pickle.dumps(value, protocol=4)
+    except Exception:
+        data = repr(value).encode("utf-8", "backslashreplace")
+    return str(xxhash.xxh3_64_hexdigest(data))
 
 
 class Provider:
@@ -64,6 +67,14 @@ class Provider:
     def apply(self, change: Any) -> None:
         raise NotImplementedError
 
+    def begin_cell(self) -> None:
+        """Called before each cell (after :meth:`state`)."""
+
+    def end_cell(self) -> str:
+        """Called after each cell: why it must always run (it did something outside the
+        kernel that only running it again does again), or empty."""
+        return ""
+
     def baseline(self) -> Any:
         """The state its library starts with when imported (options at their defaults), or
         None when that cannot be known (a generator seeded from the system's entropy)."""
@@ -75,181 +86,6 @@ class Provider:
             return None
         found = self.change(initial, now)
         return digest(found) if found else None
-
-
-class WorkingDirectory(Provider):
-    name = "cwd"
-
-    def state(self) -> str:
-        return os.getcwd()
-
-    def change(self, before: str, after: str) -> str:
-        try:
-            return os.path.relpath(after, before)
-        except ValueError:  # another drive
-            return after
-
-    def apply(self, change: str) -> None:
-        os.chdir(os.path.join(os.getcwd(), change))
-
-
-class Environment(Provider):
-    """``os.environ``, but for nbcellar's own variables (what ``nbcellar run`` tells each
-    kernel, such as its run's artifact folder, is not the notebook's state)."""
-
-    name = "environ"
-
-    def state(self) -> dict[Any, Any]:
-        data = getattr(os.environ, "_data", None)
-        found = dict(data) if isinstance(data, dict) else dict(os.environ)
-        for name in [k for k in found if _is_ours(k)]:
-            del found[name]
-        return found
-
-    def change(self, before: Mapping[Any, Any], after: Mapping[Any, Any]) -> list[Any]:
-        decode = os.fsdecode
-        changed: list[tuple[str, str | None]]
-        changed = [(decode(k), decode(v)) for k, v in after.items() if before.get(k) != v]
-        changed += [(decode(k), None) for k in before if k not in after]
-        return sorted(changed, key=lambda item: item[0])
-
-    def apply(self, change: Sequence[tuple[str, str | None]]) -> None:
-        for name, value in change:
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _is_ours(name: Any) -> bool:
-    text = os.fsdecode(name) if isinstance(name, bytes) else str(name)
-    return text.startswith("NBCELLAR_")
-
-
-class ImportPath(Provider):
-    """``sys.path``: entries put first, entries added at the end, and entries taken out."""
-
-    name = "sys.path"
-
-    def state(self) -> tuple[str, ...]:
-        return tuple(sys.path)
-
-    def change(self, before: Sequence[str], after: Sequence[str]) -> tuple[Any, ...]:
-        old = set(before)
-        kept = [p for p in after if p in old]
-        first_kept = after.index(kept[0]) if kept else len(after)
-        front = tuple(p for p in after[:first_kept] if p not in old)
-        back = tuple(p for p in after[first_kept:] if p not in old)
-        removed = tuple(p for p in before if p not in set(after))
-        return (front, back, removed) if front or back or removed else ()
-
-    def apply(self, change: Sequence[Any]) -> None:
-        front, back, removed = change
-        for entry in removed:
-            while entry in sys.path:
-                sys.path.remove(entry)
-        sys.path[:0] = [p for p in front if p not in sys.path]
-        sys.path.extend(p for p in back if p not in sys.path)
-
-
-class ImportedModules(Provider):
-    """The modules a cell imported (``import a.b`` binds ``a``; restoring ``a`` by name would
-    not import ``a.b``): imported again on restore."""
-
-    name = "modules"
-    keyed = False
-
-    def state(self) -> tuple[int, str]:
-        return len(sys.modules), next(reversed(sys.modules))
-
-    def change(self, before: tuple[int, str], after: tuple[int, str]) -> tuple[str, ...]:
-        names = list(sys.modules)
-        start = before[0]
-        if before[1] in sys.modules:
-            start = names.index(before[1]) + 1
-        return tuple(n for n in names[start:] if _importable(n))
-
-    def apply(self, change: Sequence[str]) -> None:
-        import importlib
-
-        for name in change:
-            if name not in sys.modules:
-                try:
-                    importlib.import_module(name)
-                except Exception:
-                    continue
-
-    def version(self, initial: Any, now: Any) -> str | None:
-        return None
-
-
-def _importable(name: str) -> bool:
-    module = sys.modules.get(name)
-    spec = getattr(module, "__spec__", None)
-    return spec is not None and name != "__main__" and not name.startswith("nbcellar")
-
-
-class PythonRandom(Provider):
-    """``random``'s global generator (``random.seed``, ``random.random()``...)."""
-
-    name = "random"
-    drawn = True
-
-    def state(self) -> Any:
-        import random
-
-        return random.getstate()
-
-    def change(self, before: Any, after: Any) -> Any:
-        return after
-
-    def apply(self, change: Any) -> None:
-        import random
-
-        random.setstate(change)
-
-
-class NumpyRandom(Provider):
-    """numpy's legacy global generator (``np.random.seed``, ``np.random.rand()``...). Its
-    state is read through the bit generator's memory (a copy of 2.5 kB) rather than
-    ``get_state`` (150 µs)."""
-
-    name = "numpy.random"
-    drawn = True
-
-    def __init__(self) -> None:
-        self._address: tuple[Any, Any] | None = None
-
-    def _legacy(self) -> Any:
-        mtrand = sys.modules.get("numpy.random.mtrand")
-        return getattr(mtrand, "_rand", None)
-
-    def state(self) -> Any:
-        legacy = self._legacy()
-        if legacy is None:
-            return None
-        if self._address is None or self._address[0] is not legacy:
-            import ctypes
-
-            bits = legacy._bit_generator
-            address = bits.ctypes.state_address
-            self._address = (legacy, ctypes.c_char * (626 * 4), address)  # type: ignore[assignment]
-        _, kind, address = self._address  # type: ignore[misc]
-        return bytes(kind.from_address(address))
-
-    def change(self, before: Any, after: Any) -> Any:
-        legacy = self._legacy()
-        return legacy.get_state() if legacy is not None else None
-
-    def apply(self, change: Any) -> None:
-        legacy = self._legacy()
-        if legacy is None:
-            legacy = self._legacy()
-        if legacy is not None and change is not None:
-            legacy.set_state(change)
-
-    def version(self, initial: Any, now: Any) -> str | None:
-        return None if now is None or now == initial else digest(now)
 
 
 _SEEDING = re.compile(r"(seed|set_state|setstate)\s*\(")
@@ -272,39 +108,48 @@ class AmbientChange:
     changes: Mapping[str, Any] = field(default_factory=dict)
     drawn: Mapping[str, str] = field(default_factory=dict)
     unrestorable: str = ""
+    # Why the cell must always run (what it did outside the kernel: lines logged to a file).
+    always: str = ""
 
 
 class Ambient:
     """The versions of every provider in one kernel, followed cell by cell."""
 
     def __init__(self, providers: Iterable[Provider] | None = None) -> None:
-        self.providers = list(providers if providers is not None else default_providers())
+        if providers is None:
+            from nbcellar.cache.providers import default_providers
+
+            providers = default_providers()
+        self.providers = list(providers)
         self.initial: dict[str, Any] = {}
         self.versions: dict[str, str] = {}
         self._last: dict[str, Any] = {}
         for provider in self.providers:
             self.initial[provider.name] = self._last[provider.name] = _safe_state(provider)
 
-    def key_versions(self) -> dict[str, str]:
+    def key_versions(self, versions: Mapping[str, str] | None = None) -> dict[str, str]:
         """The versions later cells key on: every state read without being changed that an
-        earlier cell changed."""
+        earlier cell changed (of ``versions``, the versions now by default)."""
         by_name = {p.name: p for p in self.providers}
         return {
             name: version
-            for name, version in sorted(self.versions.items())
-            if by_name[name].keyed and not by_name[name].drawn
+            for name, version in sorted((self.versions if versions is None else versions).items())
+            if name in by_name and by_name[name].keyed and not by_name[name].drawn
         }
 
-    def drawn_versions(self, names: Iterable[str]) -> dict[str, str]:
+    def drawn_versions(
+        self, names: Iterable[str], versions: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """The versions of the generators ``names`` now (``initial`` for an unchanged one)."""
-        return {name: self.versions.get(name, "initial") for name in sorted(names)}
+        known = self.versions if versions is None else versions
+        return {name: known.get(name, "initial") for name in sorted(names)}
 
     def observe(self, source: str = "") -> Observation:
         """The states now (cheap), before a cell whose code is ``source``. A state changed
         since the last cell (by a thread, say) is taken as it is now, as nobody's change (as
-        the kernel's start, while no cell changed it); a
-        random generator drawn from outside the cells (by the kernel's own machinery, or
-        reseeded in a forked process) keeps its version: no cell can repeat those draws."""
+        the kernel's start, while no cell changed it); a random generator drawn from outside
+        the cells (by the kernel's own machinery, or reseeded in a forked process) keeps its
+        version: no cell can repeat those draws."""
         states = {p.name: _safe_state(p) for p in self.providers}
         for provider in self.providers:
             now = states[provider.name]
@@ -316,6 +161,8 @@ class Ambient:
                     self.initial[provider.name] = now  # as if the kernel had started so
                 elif not provider.drawn:
                     self._update_version(provider, now)
+        for provider in self.providers:
+            provider.begin_cell()
         return Observation(states, source)
 
     def settle(self, before: Observation) -> AmbientChange:
@@ -323,6 +170,7 @@ class Ambient:
         changes: dict[str, Any] = {}
         drawn: dict[str, str] = {}
         unrestorable: list[str] = []
+        always = [reason for p in self.providers if (reason := p.end_cell())]
         for provider in self.providers:
             name = provider.name
             old, new = before.states.get(name), _safe_state(provider)
@@ -345,7 +193,7 @@ class Ambient:
             except Unrestorable as exc:
                 unrestorable.append(f"{name}: {exc}")
             self._update_version(provider, new)
-        return AmbientChange(changes, drawn, "; ".join(unrestorable))
+        return AmbientChange(changes, drawn, "; ".join(unrestorable), "; ".join(always))
 
     def _update_version(self, provider: Provider, now: Any) -> None:
         try:
@@ -369,14 +217,3 @@ def _safe_state(provider: Provider) -> Any:
         return provider.state()
     except Exception:  # a library in a state nbcellar does not know: nothing to compare
         return None
-
-
-def default_providers() -> list[Provider]:
-    return [
-        WorkingDirectory(),
-        Environment(),
-        ImportPath(),
-        ImportedModules(),
-        PythonRandom(),
-        NumpyRandom(),
-    ]

@@ -189,9 +189,10 @@ class CellCache:
         plan.locked = wait
         return plan
 
-    def find(self, key: CellKey) -> CacheEntry | None:
+    def find(self, key: CellKey, ambient: Mapping[str, str] | None = None) -> CacheEntry | None:
         """The entry for ``key``: a cell that drew from global random generators has one for
-        each state they had before it, and the one for their states now is found."""
+        each state they had before it, and the one for their states now (or in the versions
+        ``ambient``) is found."""
         entry = self.lookup(key)
         if entry is not None:
             return entry
@@ -199,7 +200,7 @@ class CellCache:
         if drawn is None:
             return None
         names = drawn.payload.decode().split()
-        return self.lookup(variant_key(key, self.ambient.drawn_versions(names)))
+        return self.lookup(variant_key(key, self.ambient.drawn_versions(names, ambient)))
 
     @staticmethod
     def uncacheable(analysis: CellAnalysis, directives: Directives, source: str) -> str:
@@ -300,20 +301,23 @@ class CellCache:
         assert entry is not None
         assert plan.key is not None
         values: dict[str, Any] = {}
-        names = entry.stored_names
+        # The kernel state it changed comes with its values: a module's global may hold one.
+        names = [*entry.stored_names, *([AMBIENT] if entry.ambient else [])]
         if names:
             restored = self.store.restore(entry.snapshot_id or "", names, external=namespace)
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
+                if name == AMBIENT:
+                    name = "the kernel state it changed"
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
-            values = restored.values
+            values = dict(restored.values)
+        changes: Any = values.pop(AMBIENT, {})
         logged = self._logged_of(entry, namespace)
-        changes = self._ambient_of(entry, namespace)
         self._write_files(entry, namespace)
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
-        self.ambient.apply(changes)
+        self.ambient.apply(dict(changes))
         self._settle_ambient(plan)
         BOOK.replay(logged)
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
@@ -340,17 +344,6 @@ class CellCache:
             values: Any = restored.values[RESERVED]
             kept = list(values)
         return expand(rows, kept)
-
-    def _ambient_of(self, entry: CacheEntry, namespace: Mapping[str, Any]) -> dict[str, Any]:
-        """The changes the entry's cell made to kernel state outside its variables."""
-        if not entry.ambient or entry.snapshot_id is None:
-            return {}
-        restored = self.store.restore(entry.snapshot_id, [AMBIENT], external=namespace)
-        if restored.missing:
-            raise UnusableEntry(f"cache entry for this cell is unusable: the kernel state it "
-                                f"changed: {next(iter(restored.missing.values()))}")  # fmt: skip
-        changes: Any = restored.values[AMBIENT]
-        return dict(changes)
 
     def _settle_ambient(self, plan: Plan) -> AmbientChange:
         """The new versions of kernel state outside the variables, after the cell."""
@@ -438,11 +431,14 @@ class CellCache:
             changed, namespace, current, set(written), holding_bound
         )
         ambient = self._settle_ambient(plan)
+        if ambient.always and plan.record:
+            plan.record, plan.reason = False, ambient.always
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             effect = Effect(
-                written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient
-            )
+                written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient,
+                dict(self.ambient.versions),
+            )  # fmt: skip
             entry, snapshot = record_entry(
                 self.store, plan.key, plan.inputs, effect, namespace,
                 unchanged=lambda n: plan.bindings.get(n) == id(namespace[n]),

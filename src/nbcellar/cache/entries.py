@@ -52,6 +52,9 @@ class CacheEntry:
     drawn: Mapping[str, str] = field(default_factory=dict)
     # ... and why the cell must run again on restore (a change that cannot be applied again).
     rerun: str = ""
+    # The versions of all the kernel state outside the variables after it (what a simulated
+    # run, ``nbcellar status``, continues from).
+    ambient_after: Mapping[str, str] = field(default_factory=dict)
 
     def version(self, name: str) -> Version:
         """The version of what the entry's cell left under ``name``: its stored content, or
@@ -87,6 +90,7 @@ class CacheEntry:
             "ambient": list(self.ambient),
             "drawn": dict(self.drawn),
             "rerun": self.rerun,
+            "ambient_after": dict(self.ambient_after),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -111,4 +115,5 @@ class CacheEntry:
             ambient=tuple(data.get("ambient", ())),
             drawn=dict(data.get("drawn", {})),
             rerun=str(data.get("rerun", "")),
+            ambient_after=dict(data.get("ambient_after", {})),
         )

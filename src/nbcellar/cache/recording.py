@@ -61,6 +61,7 @@ class Effect:
     logged: Sequence[tuple[str, Any]] = ()
     files: Mapping[str, bytes] = field(default_factory=dict)
     ambient: AmbientChange = field(default_factory=AmbientChange)
+    ambient_after: Mapping[str, str] = field(default_factory=dict)  # versions after the cell
 
 
 def record_entry(
@@ -159,6 +160,7 @@ def record_entry(
             ambient=tuple(changes),
             drawn=drawn,
             rerun=effect.ambient.unrestorable,
+            ambient_after=dict(effect.ambient_after),
         )
         built.append(entry)
     finally:

@@ -36,6 +36,7 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
 
     planner = CellCache(store, project)
     versions: dict[str, Version] = {}
+    ambient: dict[str, str] = {}  # the kernel state's versions, as the run would have them
     functions: dict[str, FunctionInfo] = {}
     predictions: list[CellPrediction] = []
     for index, cell in enumerate(nb.code_cells):
@@ -54,35 +55,47 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             functions=functions,
             project=project,
             cwd=cwd,
+            ambient=planner.ambient.key_versions(ambient),
         )
-        entry = _find_entry(store, inputs, planner)
+        entry = _find_entry(store, inputs, planner, ambient)
         if entry is not None and not directives.refresh:
             predictions.append(CellPrediction(index, "restore", "unchanged"))
             for name in (*entry.written, *entry.mutated):
                 versions[name] = entry.version(name)
+            ambient = dict(entry.ambient_after)
         else:
             reason = "tagged refresh" if directives.refresh else planner.why_missed(inputs)
             predictions.append(CellPrediction(index, "run", reason))
             for name in analysis.writes | analysis.mutated:
                 versions[name] = Version.predicted(inputs.key())
+            latest = _latest(store, inputs.code_hash)
+            if latest is not None:  # it will likely change the kernel state as it did then
+                ambient = dict(latest.ambient_after)
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
     return predictions
 
 
-def _find_entry(store: Any, inputs: KeyInputs, planner: Any) -> CacheEntry | None:
-    exact = planner.lookup(CellKey(inputs.key()))
-    if exact is not None:
-        return exact  # type: ignore[no-any-return]
-    latest = store.get_record(LATEST, inputs.code_hash)
+def _latest(store: Any, code_hash: str) -> CacheEntry | None:
+    """The entry of the last run of a cell's code, whatever its inputs were."""
+    latest = store.get_record(LATEST, code_hash)
     if latest is None:
         return None
     record = store.get_record(KIND, latest.payload.decode())
     if record is None:
         return None
-    entry = CacheEntry.from_bytes(record.key, record.snapshot_id, record.payload)
+    return CacheEntry.from_bytes(record.key, record.snapshot_id, record.payload)
+
+
+def _find_entry(
+    store: Any, inputs: KeyInputs, planner: Any, ambient: dict[str, str]
+) -> CacheEntry | None:
+    exact = planner.find(CellKey(inputs.key()), ambient)
+    if exact is not None:
+        return exact  # type: ignore[no-any-return]
+    entry = _latest(store, inputs.code_hash)
     # The kernel also notes which names share a mutated object; nothing here can see that.
-    if entry.inputs.without_aliases() == inputs:
+    if entry is not None and entry.inputs.without_aliases() == inputs:
         return entry
     return None
