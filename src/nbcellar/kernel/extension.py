@@ -24,7 +24,9 @@ from nbcellar.cache.engine import (
     UnusableEntry,
     directives_in,
 )
-from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
+from nbcellar.kernel import results as shown
+from nbcellar.kernel.iopub import recorder_for, sender_for, untap
+from nbcellar.kernel.outputs import Recording, needs_result_values, replay
 from nbcellar.logbook import BOOK
 from nbcellar.runfiles import Listing, artifact_folder, changed, listing
 
@@ -50,12 +52,13 @@ class CellCacheExtension:
         self.shell = shell
         self.cache = cache
         self.plan: Plan | None = None
-        self.recorder: OutputRecorder | None = None
+        self.recorder: Recording | None = None
         self.next_tags: list[str] = []
         self.swap_pending = False
         self.history: list[Outcome] = []
         self._transformer = _SwapForReplay(self)
         self._outputs: list[Any] = []
+        self._results: list[Any] = []  # the values the restored cell's results showed
         self._replay_started = 0.0
         self._logged: list[tuple[str, Any]] = []
         self._artifacts = artifact_folder()
@@ -85,6 +88,7 @@ class CellCacheExtension:
         if kernel is not None and hasattr(kernel, "_nbcellar_finish_metadata"):
             kernel.finish_metadata = kernel._nbcellar_finish_metadata
             del kernel._nbcellar_finish_metadata
+        untap(self.shell)
 
     # -- the hooks -----------------------------------------------------------------------------
 
@@ -99,7 +103,9 @@ class CellCacheExtension:
             plan = self.cache.plan(info.raw_cell, tags, self.shell.user_ns)
             if plan.action == "restore":
                 try:
+                    self._check_results(plan)
                     self._outputs = list(self.cache.restore(plan, self.shell.user_ns))
+                    self._load_results()
                     self.swap_pending = True
                 except UnusableEntry as exc:
                     warnings.warn(f"{exc}; running the cell", CacheEntryWarning, stacklevel=1)
@@ -112,7 +118,7 @@ class CellCacheExtension:
             return
         self.plan = plan
         if plan.action == "run":
-            self.recorder = OutputRecorder(self.shell)
+            self.recorder = recorder_for(self.shell)
             self.recorder.start()
             self._logged = []
             BOOK.listeners.append(self._note_logged)
@@ -148,10 +154,41 @@ class CellCacheExtension:
 
         save_log(self.cache.store, run_id, BOOK.entries)
 
-    def replay_outputs(self) -> Replayed | None:
-        """Called by a restored cell in place of its code."""
+    def replay_outputs(self) -> None:
+        """Called by a restored cell in place of its code: its outputs, and its results given
+        to the displayhook as a run gives them."""
         outputs, self._outputs = self._outputs, []
-        return replay(self.shell, outputs)
+        results, self._results = self._results, []
+        replay(self.shell, outputs, results, sender_for(self.shell))
+
+    # -- results (``_``, ``Out[n]``): see nbcellar.kernel.results ------------------------------
+
+    def _check_results(self, plan: Plan) -> None:
+        """An entry showing a result whose value is not at hand cannot give ``_`` back."""
+        outputs = plan.entry.outputs if plan.entry is not None else ()
+        if needs_result_values(outputs) or not shown.has_results(self.cache.store, outputs):
+            raise UnusableEntry("the value of its result (Out[n]) was not kept")
+
+    def _load_results(self) -> None:
+        self._results, why = shown.load_results(self.cache.store, self._outputs, self.shell.user_ns)
+        if why:
+            warnings.warn(f"nbcellar: the value of this cell's result is lost: {why}",
+                          CacheEntryWarning, stacklevel=1)  # fmt: skip
+
+    def _keep_results(self, plan: Plan, recording: Recording, succeeded: bool) -> list[Any]:
+        """The recorded outputs, with the values their results showed saved and named; a cell
+        whose outputs a replay could not stand for is not stored."""
+        outputs = recording.stop()
+        why = recording.uncacheable
+        if not why and recording.results and succeeded and plan.record and plan.key is not None:
+            snapshot, why = shown.save_results(
+                self.cache.store, recording.results, self.shell.user_ns, f"results {plan.key}"
+            )
+            if snapshot is not None:
+                shown.link_results(outputs, snapshot)
+        if why and plan.record:
+            plan.record, plan.reason = False, why
+        return outputs
 
     def _note_logged(self, name: str, value: Any) -> None:
         self._logged.append((name, value))
@@ -167,7 +204,7 @@ class CellCacheExtension:
             return
         try:
             if plan.action == "run" and recorder is not None:
-                outputs = recorder.stop()
+                outputs = self._keep_results(plan, recorder, bool(result.success))
                 files = changed(self._artifacts, self._artifacts_before)
                 self.cache.finish_run(
                     plan, self.shell.user_ns, outputs, bool(result.success), logged, files
