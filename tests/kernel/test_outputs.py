@@ -42,5 +42,6 @@ def test_a_log_handler_made_in_a_recorded_cell_writes_into_the_cell_running_now(
     session.run_all(cells)
     session.start()
     again = session.run_all(cells)
-    assert again[1].outcome is not None and again[1].outcome.status == "restored"
+    assert again[1].outcome is not None
+    assert again[1].outcome.status == "restored"
     assert again[1].stdout == "from the second cell\n"

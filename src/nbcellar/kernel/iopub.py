@@ -119,8 +119,11 @@ class KernelRecorder:
         content = session.unpack(session.pack(msg.get("content") or {}))
         metadata = session.unpack(session.pack(msg.get("metadata") or {}))
         output = output_of_message(msg_type, content, metadata, list(buffers))
-        if msg_type == "execute_result":
-            self._capture.claim(output)
+        if msg_type == "execute_result" and not self._capture.claim(output):
+            # Sent by the cell itself, not by the displayhook: no value behind it, and a run
+            # leaves ``_`` as it was; it is replayed as the message it is.
+            output = output_of_message("message", {}, metadata, list(buffers))
+            output.update(msg_type=msg_type, content=content)
         self.outputs.append(output)
 
     def stop(self) -> list[dict[str, Any]]:

@@ -144,10 +144,13 @@ class ResultCapture:
             for name in _DISPLAYHOOK_STEPS:
                 setattr(hook, name, wrap_steps(name, getattr(hook, name)))
 
-    def claim(self, output: dict[str, Any]) -> None:
-        """Mark a recorded ``execute_result`` as showing the oldest value not yet shown."""
-        if self.pending:
-            output["result"] = self.pending.pop(0)
+    def claim(self, output: dict[str, Any]) -> bool:
+        """Mark a recorded ``execute_result`` as showing the oldest value not yet shown; False
+        if the displayhook is showing none (the message is not its own)."""
+        if not self.pending:
+            return False
+        output["result"] = self.pending.pop(0)
+        return True
 
     def uninstall(self) -> None:
         # Instance attributes shadowed the class's methods; dropping them restores those.
