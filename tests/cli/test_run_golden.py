@@ -125,10 +125,26 @@ def normal_output(output: Any) -> dict[str, Any]:
     return shown
 
 
+def streams_in_order(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """stdout before stderr where the two follow each other: a kernel flushes its two streams
+    on their own, so which comes first in a cell that ran is a race (nbclient orders them so
+    when it coalesces streams). A restored cell's order is tested message by message in
+    tests/kernel/test_iopub_replay.py."""
+    ordered = list(outputs)
+    for i in range(len(ordered) - 1):
+        here, after = ordered[i], ordered[i + 1]
+        if here.get("name") == "stderr" and after.get("name") == "stdout":
+            ordered[i], ordered[i + 1] = after, here
+    return ordered
+
+
 def shown_by(path: Path) -> list[tuple[Any, list[dict[str, Any]]]]:
     nb = nbformat.read(path, as_version=4)
     return [
-        (cell.get("execution_count"), [normal_output(o) for o in cell.get("outputs", [])])
+        (
+            cell.get("execution_count"),
+            streams_in_order([normal_output(o) for o in cell.get("outputs", [])]),
+        )
         for cell in nb.cells
         if cell.cell_type == "code"
     ]
