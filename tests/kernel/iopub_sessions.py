@@ -7,11 +7,13 @@ the variable pytest sets to stop that is left out of its environment).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_ADDRESS = re.compile(r"0x[0-9a-f]{6,16}")
 # Not what a cell showed: the request's own bookkeeping.
 _BOOKKEEPING = {"status", "execute_input"}
 
@@ -72,7 +74,7 @@ def quiet(kc: Any, code: str) -> None:
 
 def normalised(cells: Sequence[CellMessages]) -> list[list[tuple[str, Any]]]:
     """Each cell's messages as (type, content): ids the kernel makes up (display ids, comm
-    ids) numbered in order of appearance, tracebacks' colours and addresses left as they are;
+    ids) numbered in order of appearance, memory addresses in results' text left out;
     consecutive stream messages of one stream joined (how a stream is cut in messages depends
     on when the kernel's IOPub thread flushes it, in any kernel)."""
     names: dict[str, str] = {}
@@ -89,6 +91,10 @@ def normalised(cells: Sequence[CellMessages]) -> list[list[tuple[str, Any]]]:
                 content["transient"] = {"display_id": renamed(content["transient"]["display_id"])}
             if "comm_id" in content:
                 content["comm_id"] = renamed(content["comm_id"])
+            if "text/plain" in content.get("data", {}):  # (a repr's memory address)
+                data = dict(content["data"])
+                data["text/plain"] = _ADDRESS.sub("0x...", data["text/plain"])
+                content["data"] = data
             if kind == "stream" and messages and messages[-1][0] == "stream":
                 last = messages[-1][1]
                 if last["name"] == content["name"]:

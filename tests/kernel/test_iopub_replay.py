@@ -116,6 +116,20 @@ def test_underscore_out_and_numbered_results_hold_the_restored_values(tmp_path: 
     ]  # fmt: skip
 
 
+def test_a_result_that_cannot_be_stored_makes_a_restore_run_the_cell_for_it(
+    tmp_path: Path,
+) -> None:
+    runs = three_ways(
+        tmp_path,
+        ["items = [1, 2, 3]\n(i * 2 for i in items)", "print(list(_), items)"],
+    )
+    # The generator cannot be pickled: the cell runs again, its variables come from the store.
+    assert_same_messages(runs, restored=[0])
+    assert normalised(runs.restored)[1] == [
+        ("stream", {"name": "stdout", "text": "[2, 4, 6] [1, 2, 3]\n"})
+    ]
+
+
 def test_stdout_and_stderr_keep_their_order(tmp_path: Path) -> None:
     runs = three_ways(
         tmp_path,

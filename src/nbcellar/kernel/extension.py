@@ -101,6 +101,8 @@ class CellCacheExtension:
         self.plan = None
         try:
             plan = self.cache.plan(info.raw_cell, tags, self.shell.user_ns)
+            if plan.action == "restore" and shown.result_lost(plan.entry):
+                plan.action = "replay"  # (run it again for its result; the rest as stored)
             if plan.action == "restore":
                 try:
                     self._check_results(plan)
@@ -176,16 +178,16 @@ class CellCacheExtension:
                           CacheEntryWarning, stacklevel=1)  # fmt: skip
 
     def _keep_results(self, plan: Plan, recording: Recording, succeeded: bool) -> list[Any]:
-        """The recorded outputs, with the values their results showed saved and named; a cell
-        whose outputs a replay could not stand for is not stored."""
+        """The recorded outputs, with the values their results showed saved and named (a value
+        that cannot be saved makes a restore run the cell again, like an unserializable
+        variable); a cell whose outputs a replay could not stand for is not stored."""
         outputs = recording.stop()
         why = recording.uncacheable
         if not why and recording.results and succeeded and plan.record and plan.key is not None:
-            snapshot, why = shown.save_results(
+            snapshot, lost = shown.save_results(
                 self.cache.store, recording.results, self.shell.user_ns, f"results {plan.key}"
             )
-            if snapshot is not None:
-                shown.link_results(outputs, snapshot)
+            shown.link_results(outputs, snapshot, lost)
         if why and plan.record:
             plan.record, plan.reason = False, why
         return outputs

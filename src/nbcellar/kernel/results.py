@@ -40,11 +40,21 @@ def save_results(
     return str(snapshot.id), ""
 
 
-def link_results(outputs: Sequence[dict[str, Any]], snapshot_id: str) -> None:
-    """Name the snapshot in each output that shows a result."""
+def link_results(outputs: Sequence[dict[str, Any]], snapshot_id: str | None, lost: str) -> None:
+    """Name the snapshot in each output that shows a result, or why its value is not kept."""
     for output in outputs:
         if output.get("output_type") == "execute_result" and isinstance(output.get("result"), int):
-            output["results"] = snapshot_id
+            if snapshot_id is not None:
+                output["results"] = snapshot_id
+            else:
+                output["lost"] = lost
+
+
+def result_lost(entry: Any) -> bool:
+    """Whether the entry's cell showed a result whose value could not be kept: a restore
+    runs the cell again for it (as for an unserializable variable), the rest as stored."""
+    outputs = getattr(entry, "outputs", None) or ()
+    return any(o.get("output_type") == "execute_result" and o.get("lost") for o in outputs)
 
 
 def results_snapshot(outputs: Sequence[Mapping[str, Any]]) -> str | None:
