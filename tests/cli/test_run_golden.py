@@ -63,10 +63,13 @@ _UNREACHABLE = re.compile(
 
 
 @pytest.fixture(scope="session")
-def nbclient_files(pytestconfig: pytest.Config) -> Path:
-    """tests/files of the installed nbclient's sdist, fetched once into pytest's cache."""
+def nbclient_files(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/files of the installed nbclient's sdist, fetched once into pytest's cache (a
+    temporary folder when pytest runs without its cache)."""
     version = importlib.metadata.version("nbclient")
-    folder = pytestconfig.cache.mkdir(f"nbclient-{version}-sdist")
+    cache = getattr(pytestconfig, "cache", None)
+    name = f"nbclient-{version}-sdist"
+    folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
     files = folder / f"nbclient-{version}" / "tests" / "files"
     if files.is_dir():
         return files
