@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.cache.ambient import Ambient, AmbientChange, Observation
-from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
+from nbcellar.cache.entries import AMBIENT, KIND, RESULTS, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint_holding, measured_version
 from nbcellar.cache.holding import Holdings, aliases_of
 from nbcellar.cache.inputs import (
@@ -88,6 +88,8 @@ class Plan:
     locked: bool = False  # this process holds the right to compute the key
     # The kernel state outside the variables before the cell (see nbcellar.cache.ambient).
     observation: Observation | None = None
+    # After a restore: the values the cell's results showed (``_``, ``Out[n]``), in order.
+    results: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Outcome:
     written: tuple[str, ...] = ()
     mutated: tuple[str, ...] = ()
     recorded: bool = False
+    # Why it ran (a miss: which input changed), or why it always runs; empty when restored.
+    reason: str = ""
 
 
 class CellCache:
@@ -301,17 +305,25 @@ class CellCache:
         assert entry is not None
         assert plan.key is not None
         values: dict[str, Any] = {}
-        # The kernel state it changed comes with its values: a module's global may hold one.
-        names = [*entry.stored_names, *([AMBIENT] if entry.ambient else [])]
+        # The kernel state it changed and its results come with its values (a module's global
+        # or a result may hold one).
+        names = [
+            *entry.stored_names,
+            *([AMBIENT] if entry.ambient else []),
+            *([RESULTS] if entry.has_results else []),
+        ]
         if names:
             restored = self.store.restore(entry.snapshot_id or "", names, external=namespace)
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
-                if name == AMBIENT:
-                    name = "the kernel state it changed"
+                name = {AMBIENT: "the kernel state it changed", RESULTS: "its result"}.get(
+                    name, name
+                )
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
             values = dict(restored.values)
         changes: Any = values.pop(AMBIENT, {})
+        results: Any = values.pop(RESULTS, ())
+        plan.results = list(results)
         logged = self._logged_of(entry, namespace)
         self._write_files(entry, namespace)
         for name in entry.deleted:
@@ -391,15 +403,18 @@ class CellCache:
         succeeded: bool,
         logged: Sequence[tuple[str, Any]] = (),
         files: Mapping[str, bytes] | None = None,
+        results: Sequence[Any] = (),
     ) -> Outcome:
         """Record what a cell that ran did; store an entry if it succeeded and may be cached.
         ``logged`` is what it logged with nbcellar.log, in order; ``files`` the files it wrote
-        in the artifact folder (relative path -> bytes)."""
+        in the artifact folder (relative path -> bytes); ``results`` the values its results
+        showed (the outputs' ``execute_result`` name them by index)."""
         try:
             with no_cycle_collection():
                 return self._observe_run(
-                    plan, namespace, outputs, succeeded, list(logged), dict(files or {})
-                )
+                    plan, namespace, outputs, succeeded, list(logged), dict(files or {}),
+                    list(results),
+                )  # fmt: skip
         finally:  # a recorded entry hands the lock to the writing thread (plan.locked is False)
             if plan.locked:
                 self._release(plan.key)
@@ -412,6 +427,7 @@ class CellCache:
         succeeded: bool,
         logged: list[tuple[str, Any]],
         files: dict[str, bytes],
+        results: list[Any],
     ) -> Outcome:
         """What changed in the namespace, recorded as an entry or as measured versions."""
         seconds = time.perf_counter() - plan.started
@@ -437,7 +453,7 @@ class CellCache:
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             effect = Effect(
                 written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient,
-                dict(self.ambient.versions),
+                dict(self.ambient.versions), results,
             )  # fmt: skip
             entry, snapshot = record_entry(
                 self.store, plan.key, plan.inputs, effect, namespace,
@@ -473,7 +489,9 @@ class CellCache:
         self.functions.update({n: f for n, f in self.announced_functions.items() if n in namespace})
         self.announced, self.announced_functions = {}, {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"
-        self.last_outcome = Outcome(status, plan.key, seconds, 0.0, written, mutated, recorded)
+        self.last_outcome = Outcome(
+            status, plan.key, seconds, 0.0, written, mutated, recorded, plan.reason
+        )
         return self.last_outcome
 
     def _changed_in_place(

@@ -17,6 +17,7 @@ from nbcellar.cache.versions import Version
 
 KIND = "cell"
 AMBIENT = "nbcellar:ambient"  # the snapshot variable holding a cell's ambient changes
+RESULTS = "nbcellar:results"  # ... and the values its results showed (``_``, ``Out[n]``)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,14 @@ class CacheEntry:
         """The version of what the entry's cell left under ``name``: its stored content, or
         (a value it could not store) the cell run that made it."""
         return self.versions.get(name) or Version.cell(self.key)
+
+    @property
+    def has_results(self) -> bool:
+        """Whether its snapshot holds the values its results showed (``_``, ``Out[n]``)."""
+        return any(
+            o.get("output_type") == "execute_result" and isinstance(o.get("result"), int)
+            for o in self.outputs
+        )
 
     @property
     def stored_names(self) -> tuple[str, ...]:

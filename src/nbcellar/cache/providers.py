@@ -220,23 +220,23 @@ class LoggingConfiguration(Provider):
         self._wrote: set[str] = set()
 
     def begin_cell(self) -> None:
-        """Watch the handlers that write outside the cell's output (a file): a restore does
-        not write there, so a cell that logs through one always runs."""
+        """Watch the handlers that write to files: a restore does not write there, so a cell
+        that logs through one always runs."""
         import logging
 
         if not logging._handlerList:  # type: ignore[attr-defined]
             return
         for ref in list(logging._handlerList):  # type: ignore[attr-defined]
             handler = ref()
-            if handler is None or _writes_to_output(handler):
+            if not isinstance(handler, logging.FileHandler) or handler.baseFilename == os.devnull:
                 continue
             original = handler.handle
 
             def handle(record: Any, handler: Any = handler, original: Any = original) -> Any:
-                self._wrote.add(str(getattr(handler, "baseFilename", type(handler).__name__)))
+                self._wrote.add(str(handler.baseFilename))
                 return original(record)
 
-            handler.handle = handle
+            handler.handle = handle  # type: ignore[method-assign]
             self._watched.append(handler)
 
     def end_cell(self) -> str:
@@ -301,16 +301,19 @@ class LoggingConfiguration(Provider):
                 logger.addHandler(_make_handler(description))
 
 
-def _writes_to_output(handler: Any) -> bool:
-    """Whether a handler writes to the cell's output (stdout or stderr) or nowhere."""
-    import logging
+class _CurrentStream:
+    """``sys.stdout`` or ``sys.stderr`` as they are when written to (a handler made again on
+    restore writes where the cell running then writes, as the kernel's own streams do)."""
 
-    if type(handler) is logging.NullHandler:
-        return True
-    if type(handler) is logging.StreamHandler:
-        stream = str(getattr(handler.stream, "name", "")).strip("<>")
-        return stream in ("stdout", "stderr")
-    return False
+    def __init__(self, name: str) -> None:
+        self.name = f"<{name}>"
+        self._attribute = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self._attribute).write(text) or 0)
+
+    def flush(self) -> None:
+        getattr(sys, self._attribute).flush()
 
 
 def _describe_handler(handler: Any) -> tuple[Any, ...]:
@@ -350,7 +353,7 @@ def _make_handler(description: tuple[Any, ...]) -> Any:
         path, mode, encoding = where
         handler = logging.FileHandler(path, mode, encoding)
     elif kind == "stream":
-        handler = logging.StreamHandler(sys.stdout if where[0] == "stdout" else sys.stderr)
+        handler = logging.StreamHandler(_CurrentStream(where[0]))
     else:
         handler = logging.NullHandler()
     handler.setLevel(level)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nbcellar.cache.ambient import AmbientChange
-from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
+from nbcellar.cache.entries import AMBIENT, KIND, RESULTS, CacheEntry
 from nbcellar.cache.holding import identity_groups
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.keys import CellKey, KeyInputs
@@ -62,6 +62,7 @@ class Effect:
     files: Mapping[str, bytes] = field(default_factory=dict)
     ambient: AmbientChange = field(default_factory=AmbientChange)
     ambient_after: Mapping[str, str] = field(default_factory=dict)  # versions after the cell
+    results: Sequence[Any] = ()  # the values its results showed, in order (``_``, ``Out[n]``)
 
 
 def record_entry(
@@ -127,7 +128,8 @@ def record_entry(
             {n: namespace[n] for n in names}
             | ({RESERVED: kept} if kept else {})
             | ({RESERVED_FILES: dict(effect.files)} if effect.files else {})
-            | ({AMBIENT: changes} if changes else {}),
+            | ({AMBIENT: changes} if changes else {})
+            | ({RESULTS: tuple(effect.results)} if effect.results else {}),
             label=f"cell {key}",
             external=external,
             others=others,
@@ -137,6 +139,10 @@ def record_entry(
     except BaseException:
         ready.set()
         raise
+    reserved = (RESERVED, RESERVED_FILES, AMBIENT, RESULTS)
+    rerun = [effect.ambient.unrestorable] if effect.ambient.unrestorable else []
+    if RESULTS in snapshot.unserializable:
+        rerun.append(f"its result cannot be stored ({snapshot.unserializable[RESULTS]})")
     try:
         entry = CacheEntry(
             key=stored_key,
@@ -145,13 +151,13 @@ def record_entry(
             written=tuple(n for n in effect.written if n not in effect.deleted),
             mutated=effect.mutated,
             deleted=effect.deleted,
-            unserializable=snapshot.unserializable,
+            unserializable={n: r for n, r in snapshot.unserializable.items() if n not in reserved},
             outputs=tuple(effect.outputs),
             seconds=effect.seconds,
             versions={
                 v.name: content_version(v, inputs, known, project)
                 for v in snapshot.variables
-                if v.value_key is not None and v.name not in (RESERVED, RESERVED_FILES, AMBIENT)
+                if v.value_key is not None and v.name not in reserved
             },
             logged=tuple(summarize(list(effect.logged))),
             files=tuple(sorted(effect.files)),
@@ -159,7 +165,7 @@ def record_entry(
             before={n: known.get(n, UNKNOWN) for n in effect.mutated if n not in inputs.names},
             ambient=tuple(changes),
             drawn=drawn,
-            rerun=effect.ambient.unrestorable,
+            rerun="; ".join(rerun),
             ambient_after=dict(effect.ambient_after),
         )
         built.append(entry)

@@ -25,7 +25,8 @@ from nbcellar.cache.engine import (
     directives_in,
 )
 from nbcellar.cache.versions import Fingerprint
-from nbcellar.kernel.outputs import OutputRecorder, Replayed, replay
+from nbcellar.kernel.iopub import recorder_for, sender_for, untap
+from nbcellar.kernel.outputs import Recording, needs_result_values, replay
 from nbcellar.logbook import BOOK
 from nbcellar.runfiles import Listing, artifact_folder, changed, listing
 
@@ -51,12 +52,13 @@ class CellCacheExtension:
         self.shell = shell
         self.cache = cache
         self.plan: Plan | None = None
-        self.recorder: OutputRecorder | None = None
+        self.recorder: Recording | None = None
         self.next_tags: list[str] = []
         self.swap_pending = False
         self.history: list[Outcome] = []
         self._transformer = _SwapForReplay(self)
         self._outputs: list[Any] = []
+        self._results: list[Any] = []  # the values the restored cell's results showed
         self._replay_started = 0.0
         self._logged: list[tuple[str, Any]] = []
         self._artifacts = artifact_folder()
@@ -86,6 +88,7 @@ class CellCacheExtension:
         if kernel is not None and hasattr(kernel, "_nbcellar_finish_metadata"):
             kernel.finish_metadata = kernel._nbcellar_finish_metadata
             del kernel._nbcellar_finish_metadata
+        untap(self.shell)
 
     # -- the hooks -----------------------------------------------------------------------------
 
@@ -100,7 +103,9 @@ class CellCacheExtension:
             plan = self.cache.plan(info.raw_cell, tags, self.shell.user_ns)
             if plan.action == "restore":
                 try:
+                    self._check_results(plan)
                     self._outputs = list(self.cache.restore(plan, self.shell.user_ns))
+                    self._results = plan.results
                     self.swap_pending = True
                 except UnusableEntry as exc:
                     warnings.warn(f"{exc}; running the cell", CacheEntryWarning, stacklevel=1)
@@ -113,7 +118,7 @@ class CellCacheExtension:
             return
         self.plan = plan
         if plan.action == "run":
-            self.recorder = OutputRecorder(self.shell)
+            self.recorder = recorder_for(self.shell)
             self.recorder.start()
             self._logged = []
             BOOK.listeners.append(self._note_logged)
@@ -149,10 +154,20 @@ class CellCacheExtension:
 
         save_log(self.cache.store, run_id, BOOK.entries)
 
-    def replay_outputs(self) -> Replayed | None:
-        """Called by a restored cell in place of its code."""
+    def replay_outputs(self) -> None:
+        """Called by a restored cell in place of its code: its outputs, and its results given
+        to the displayhook as a run gives them."""
         outputs, self._outputs = self._outputs, []
-        return replay(self.shell, outputs)
+        results, self._results = self._results, []
+        replay(self.shell, outputs, results, sender_for(self.shell))
+
+    # -- results (``_``, ``Out[n]``) ----------------------------------------------------------
+
+    def _check_results(self, plan: Plan) -> None:
+        """An entry showing a result whose value is not kept cannot give ``_`` back."""
+        outputs = plan.entry.outputs if plan.entry is not None else ()
+        if needs_result_values(outputs):
+            raise UnusableEntry("the value of its result (Out[n]) was not kept")
 
     def _note_logged(self, name: str, value: Any) -> None:
         self._logged.append((name, value))
@@ -169,10 +184,13 @@ class CellCacheExtension:
         try:
             if plan.action == "run" and recorder is not None:
                 outputs = recorder.stop()
+                if recorder.uncacheable and plan.record:
+                    plan.record, plan.reason = False, recorder.uncacheable
                 files = changed(self._artifacts, self._artifacts_before)
                 self.cache.finish_run(
-                    plan, self.shell.user_ns, outputs, bool(result.success), logged, files
-                )
+                    plan, self.shell.user_ns, outputs, bool(result.success), logged, files,
+                    recorder.results,
+                )  # fmt: skip
             elif plan.action == "replay":
                 seconds = time.perf_counter() - self._replay_started
                 if result.success:

@@ -4,7 +4,8 @@ With caching on, the kernel loads the nbcellar extension first (``%load_ext nbce
 the same store as the caller) and is told each cell's tags before the cell runs; each execute
 reply then says whether the cell was restored or ran. Callers follow progress through two
 callbacks and get back the executed notebook plus one :class:`CellRun` per code cell. A cell
-that raises stops the run (unless ``allow_errors``); the partial notebook is still returned.
+that raises stops the run (unless ``allow_errors``, or the cell is tagged ``raises-exception``
+as nbclient reads it); the partial notebook is still returned.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class _Runner:
         seconds = time.perf_counter() - self.started.get(cell_index, time.perf_counter())
         ok = execute_reply is not None and execute_reply["content"].get("status") == "ok"
         cached = (execute_reply or {}).get("metadata", {}).get("nbcellar") or {}
-        status: CellStatus = "error" if not ok else "ran"
+        status: CellStatus = "ran" if ok or self.allows_error(cell, execute_reply) else "error"
         if ok and cached.get("status") == "restored":
             status = "restored"
         run = CellRun(
@@ -145,7 +146,7 @@ class _Runner:
             cell_id=cell.get("id"),
             status=status,
             seconds=seconds,
-            error=None if ok else _error_line(cell.get("outputs", [])),
+            error=None if ok else _error_line(cell.get("outputs", [])) or "raised",
             saved_seconds=float(cached.get("saved_seconds", 0.0)) if ok else 0.0,
             key=cached.get("key") if ok else None,
         )
@@ -158,6 +159,14 @@ class _Runner:
         self.runs[cell_index] = run
         if self.on_cell_done is not None:
             self.on_cell_done(run)
+
+    @staticmethod
+    def allows_error(cell: Any, execute_reply: Any) -> bool:
+        """Whether the cell's error is one the notebook expects, as nbclient reads it: the cell
+        is tagged ``raises-exception`` (it ran, with its error shown, and the run goes on)."""
+        return execute_reply is not None and "raises-exception" in cell.get("metadata", {}).get(
+            "tags", []
+        )
 
     def fail_running(self, why: str) -> None:
         """Mark the cell that was running when the kernel stopped (timeout, crash) as failed."""
@@ -279,7 +288,8 @@ def execute_notebook(
         except DeadKernelError:
             runner.fail_running("kernel died")
     cells = runner.cells()
-    if store_root is not None and completed and all(c.status != "error" for c in cells):
+    # (Not a run with an error, even one expected: what its cell did before raising is not kept.)
+    if store_root is not None and completed and all(c.error is None for c in cells):
         _remember(nb, name, store_root, node, cells)
     seconds = time.perf_counter() - begin
     return ExecutionResult(
