@@ -378,7 +378,9 @@ class CellCache:
         values: dict[str, Any] = {}
         names = entry.stored_names
         if names:
-            restored = self.store.restore(entry.snapshot_id, names, external=namespace)
+            restored = self.store.restore(
+                entry.snapshot_id, names, external=namespace, namespace=namespace
+            )  # (namespace: functions inside the values read it as their globals)
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
@@ -435,7 +437,9 @@ class CellCache:
         assert entry is not None
         assert plan.key is not None
         if entry.stored_names:
-            restored = self.store.restore(entry.snapshot_id, entry.stored_names, namespace)
+            restored = self.store.restore(
+                entry.snapshot_id, entry.stored_names, namespace, namespace=namespace
+            )  # (namespace: functions inside the values read it as their globals)
             namespace.update(bind_functions(restored.values, namespace))
         self._settle(plan, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
