@@ -113,12 +113,14 @@ def test_a_traceback_from_a_restored_function_shows_its_cell_lines(session: Sess
     assert "limit = 10 * scale" in text
 
 
-def test_inspect_and_the_debugger_find_the_source_of_restored_functions(
+def test_inspect_help_and_the_debugger_find_the_source_of_restored_functions(
     session: Session,
 ) -> None:
     restart_and_run_all(session, SOURCE_CELLS)
     shown = session.run("import inspect\nprint(inspect.getsource(handlers['check']))")
     assert shown.stdout.startswith("def check(v):\n    limit = 10 * scale\n")
+    asked = session.run("check??")
+    assert 'raise ValueError(f"{v} is over {limit}")' in ANSI.sub("", asked.stdout)
     # What %debug does: the debugger at the frame that raised, listing its lines.
     listed = session.run(
         "import io, pdb, sys\n"
