@@ -28,6 +28,11 @@ CASES = {
         "    return n if n < 2 else (fib(n - 1) + fib(n - 2)) * scale\nfib(5)",
         "(fib(6), fib.cache_info().currsize, fib.__wrapped__.__name__)",
     ),
+    "cache with keyword arguments": (
+        "import functools\nseen = []\n@functools.cache\ndef f(a, *rest, k=1):\n"
+        "    seen.append(a)\n    return (a, rest, k * scale)\nf(1, k=2); f((1,)); f('s', 2)",
+        "(f(1, k=2), f((1,)), f('s', 2), f(1), seen)",
+    ),
     "cache in a registry": (
         "import functools\n@functools.cache\ndef f(x):\n    return x * scale\nops = {'f': f}",
         "(ops['f'](2), ops['f'] is f)",
