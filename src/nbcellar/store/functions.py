@@ -95,7 +95,9 @@ class FunctionMaking:
     """
 
     def __init__(self, namespace: MutableMapping[str, Any] | None) -> None:
-        self.namespace = namespace
+        # (A function's globals must be a dict: functions loaded into another mapping read
+        # their stored copies, as with none.)
+        self.namespace = namespace if isinstance(namespace, dict) else None
         self.lent: dict[str, Any] = {}
 
     def by_name(self) -> dict[tuple[str, str], Callable[..., Any]]:
@@ -116,7 +118,7 @@ class FunctionMaking:
     ) -> types.FunctionType:
         if self.namespace is None:
             return notebook_function(code, stored_globals, name, argdefs, closure)
-        return types.FunctionType(code, self.namespace, name, argdefs, closure)  # type: ignore[arg-type]
+        return types.FunctionType(code, self.namespace, name, argdefs, closure)
 
     def make_function(
         self,
