@@ -133,3 +133,23 @@ def test_classes_defined_in_one_cell_and_used_in_another(
     cells = ["scale = 2", *(textwrap.dedent(c) for c in cells)]
     got, want = kernels.restored_and_rerun(store, cells, "scale = 3", check, each=True)
     assert got == want
+
+
+def test_restoring_again_in_the_kernel_that_made_the_classes(
+    kernels: Kernels, store: Store
+) -> None:
+    """Restored in the same process, a class is the very one it was (cloudpickle tracks it),
+    filled in again: its bases' hooks still run as re-running its cell would run them."""
+    kernel = kernels.start()
+    kernel.run(PLUGINS)
+    plugins = store.save_namespace({"Plugin": kernel.ns["Plugin"]})
+    kernel.run(READERS)
+    readers = store.save_namespace(
+        {n: kernel.ns[n] for n in ("CSV", "TSV")}, external={"Plugin": kernel.ns["Plugin"]}
+    )
+    csv = kernel.ns["CSV"]
+    kernel.restore(store, plugins)
+    assert kernel.ns["Plugin"].registry == {}  # as re-running the cell leaves it
+    kernel.restore(store, readers)
+    assert kernel.ns["CSV"] is csv
+    assert kernel.ns["Plugin"].registry == {"csv": "CSV", "tsv": "TSV"}
