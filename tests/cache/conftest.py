@@ -31,7 +31,7 @@ class DictKernel:
     project: Path
     ns: dict[str, Any] = field(default_factory=fresh_namespace)
     outcomes: list[Outcome] = field(default_factory=list)
-    process: ProcessState | None = None
+    process: ProcessState | None = field(default=None, repr=False)
     _cache: CellCache | None = None
 
     @property

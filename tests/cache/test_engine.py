@@ -82,3 +82,29 @@ def test_a_name_bound_to_itself_keeps_the_objects_it_shares_as_they_are(
     kernel.run_all(["l0 = [0]\nl1 = [0]", "l1 = l1"])
     assert kernel.ns["l0"] is not kernel.ns["l1"]
     assert kernel.ns["l1"] == [0]
+
+
+def test_a_cell_run_again_for_a_value_it_cannot_store_keeps_what_it_made(
+    kernel: DictKernel,
+) -> None:
+    cells = [
+        "import weakref\nclass Node:\n    pass\nnode = Node()\nref = weakref.ref(node)",
+        "alive = ref() is node",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses[0] == "restored"  # by running it again
+    assert kernel.ns["ref"]() is kernel.ns["node"]  # not a stored copy beside a dead reference
+    assert kernel.ns["alive"] is True
+
+
+def test_a_name_bound_again_to_an_object_a_container_holds_stays_held(
+    kernel: DictKernel,
+) -> None:
+    cells = ["l1 = [0]\nd0 = {}", "d0['l'] = l1", "l1 = l1"]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3
+    assert kernel.ns["d0"]["l"] is kernel.ns["l1"]

@@ -46,7 +46,7 @@ class Session:
     project: Path
     extension: CellCacheExtension | None = None
     runs: list[CellRun] = field(default_factory=list)
-    process: ProcessState | None = None
+    process: ProcessState | None = field(default=None, repr=False)
 
     def start(self, cached: bool = True) -> None:
         """Empty the shell and put the process state back as a new kernel finds it."""

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 BASE = [
     "import sqlite3\nimport numpy as np\nimport pandas as pd",
     "data = np.arange(1_000_000, dtype=np.float64)\nframe = pd.DataFrame({'x': [1, 2, 3]})",
-    "def scale(v):\n    return v * factor\n\nfactor = 2\nitems = [1, 2, 3]",
+    "def scale(v):\n    return v * factor\n\nfactor = 2\nitems = [1, 2, 3]\nops = {'scale': scale}",
     "conn = sqlite3.connect(':memory:')\nconn.execute('create table t (v)')",
     "summary = float(data.sum())",
 ]
@@ -54,12 +54,16 @@ def test_the_cached_state_of_the_last_run_comes_back_without_a_kernel(tmp_path: 
     assert "cached state of its last run" in got.source
     assert child["summary"] == float(np.arange(1_000_000).sum())
     assert child["scale"](5) == 10  # a function, reading its global from the child
+    assert child["ops"]["scale"] is child["scale"]  # also in a dict holding it
     assert list(child["frame"]["x"]) == [1, 2, 3]
     # The connection could not be pickled: its cell ran again, in the child.
     assert "conn" in got.rebuilt
     assert child["conn"].execute("select count(*) from t").fetchone() == (0,)
     assert "summary" in repr(got)
     assert not {"In", "Out", "get_ipython", "_"} & set(child)
+
+    child["factor"] = 3
+    assert child["ops"]["scale"](5) == 15
 
     # Isolation: changing the child's values in place changes nothing the next child gets.
     child["data"][:10] = -1.0

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.cache.ambient import Ambient, AmbientChange, Observation
 from nbcellar.cache.entries import AMBIENT, KIND, RESULTS, CacheEntry
-from nbcellar.cache.fingerprint import fingerprint_holding, measured_version
+from nbcellar.cache.fingerprint import fingerprint, fingerprint_holding, measured_version
 from nbcellar.cache.holding import Holdings, aliases_of
 from nbcellar.cache.inputs import (
     Directives,
@@ -313,7 +313,10 @@ class CellCache:
             *([RESULTS] if entry.has_results else []),
         ]
         if names:
-            restored = self.store.restore(entry.snapshot_id or "", names, external=namespace)
+            # (namespace: functions inside the values read it as their globals)
+            restored = self.store.restore(
+                entry.snapshot_id or "", names, external=namespace, namespace=namespace
+            )
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
                 name = {AMBIENT: "the kernel state it changed", RESULTS: "its result"}.get(
@@ -379,20 +382,34 @@ class CellCache:
     def finish_replay(
         self, plan: Plan, namespace: MutableMapping[str, Any], seconds: float
     ) -> None:
-        """After re-running a cell whose entry has unserializable values: use the stored rest."""
+        """After running again a cell whose entry has values (or state) it could not store.
+
+        What it made now stays: its objects hold each other as the run made them (a weakref
+        to a value, a thread appending to a list). A value equal to the stored one keeps the
+        stored version, so the cells reading it stay restored; any other is versioned anew.
+        """
         entry = plan.entry
         assert entry is not None
         assert plan.key is not None
-        if entry.stored_names:
-            restored = self.store.restore(
-                entry.snapshot_id or "", entry.stored_names, external=namespace
-            )
-            namespace.update(bind_functions(restored.values, namespace))
         self._settle_ambient(plan)
-        self._settle(plan.analysis, entry.written, entry.mutated, entry.deleted, entry.version)
+        self._forget((*entry.written, *entry.mutated, *entry.deleted))
+
+        def version(name: str) -> Version:
+            stored = entry.version(name)
+            if name in entry.unserializable:
+                return stored  # (made again by the run; nothing else to compare it with)
+            now = fingerprint(namespace[name], name)
+            if now is not None and now == stored.fingerprint:
+                self.watch.keep(name, id(namespace[name]), now)
+                return stored
+            return measured_version(namespace[name])
+
+        present = [n for n in (*entry.written, *entry.mutated) if n in namespace]
+        gone = [n for n in (*entry.written, *entry.mutated, *entry.deleted) if n not in namespace]
+        self._settle(plan.analysis, present, (), gone, version)
         self.last_outcome = Outcome(
             "restored", plan.key, seconds, max(entry.seconds - seconds, 0.0),
-            entry.written, entry.mutated,
+            entry.written, entry.mutated, reason=plan.reason,
         )  # fmt: skip
 
     def finish_run(

@@ -138,8 +138,8 @@ class Holdings:
         namespace: Mapping[str, Any],
     ) -> set[str]:
         """Variables the cell left bound as they were whose values hold an object that a name
-        the cell bound now names (``x = d['key']``): stored with it, or after a restore ``x``
-        would be a copy, no longer the object inside ``d``."""
+        the cell bound now names (``x = d['key']``, ``l1 = l1`` with ``d['l'] is l1``): stored
+        with it, or after a restore ``x`` would be a copy, no longer the object inside ``d``."""
         holding: set[str] = set()
         for name, roots in alias_roots.items():
             if name not in namespace or identity_free(namespace[name]):
@@ -153,6 +153,22 @@ class Holdings:
                     and self.holds(root, namespace, {target})
                 ):  # fmt: skip
                     holding.add(root)
+        # A name bound to an object some name was bound to before the cell (``l1 = l1``,
+        # ``b = a``) may be bound to an object another variable holds (a dict holding it).
+        before = set(bindings.values())
+        targets = {
+            id(namespace[n]) for n in writes
+            if n in namespace and id(namespace[n]) in before
+            and not identity_free(namespace[n]) and not isinstance(namespace[n], NOT_STATE)
+        }  # fmt: skip
+        if targets:
+            holding |= {
+                n for n, value in namespace.items()
+                if n not in writes and n not in holding and not is_ipython_name(n)
+                and bindings.get(n) == id(value) and id(value) not in targets
+                and _may_hold_state(value) and not isinstance(value, NOT_STATE)
+                and self.holds(n, namespace, targets)
+            }  # fmt: skip
         return holding
 
     def held_alike(

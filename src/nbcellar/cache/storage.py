@@ -6,7 +6,7 @@ files, so any store that keeps records and namespaces can hold a cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from nbcellar.store.records import Restored, Snapshot
@@ -50,6 +50,7 @@ class CacheStore(Protocol):
         snapshot_id: str,
         names: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        namespace: MutableMapping[str, Any] | None = None,
     ) -> Restored: ...
 
     def flush(self) -> None: ...

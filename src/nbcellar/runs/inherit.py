@@ -194,7 +194,7 @@ def _load(
     the producers' cells can rebuild."""
     snapshot = store.snapshot(snapshot_id)
     names = [v.name for v in snapshot.variables if chosen is None or v.name in chosen]
-    restored = store.restore(snapshot_id, names)
+    restored = store.restore(snapshot_id, names, namespace=target)
     values = bind_functions(restored.values, target)  # functions read the child's globals
     target.update(values)
     rebuilt, failed = replay(producers, target, values) if producers else ({}, {})
@@ -221,7 +221,7 @@ def _from_stored(
     from nbcellar.runs.execute import final_state
 
     nb = read_notebook(path)
-    state = None if run else _cached_state(store, nb, path)
+    state = None if run else _cached_state(store, nb, path, target)
     if state is not None:
         namespace, producers, unserializable, versions = state
         how = "the cached state of its last run; no kernel started"
@@ -273,7 +273,7 @@ def _ever_executed(store: Any, nb: Any) -> bool:
 
 
 def _cached_state(
-    store: Any, nb: Any, path: Path
+    store: Any, nb: Any, path: Path, target: MutableMapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str], dict[str, str]] | None:
     """The namespace a fresh kernel would end with, from the notebook's remembered run: each
     cell's stored effect applied in order (None if the code changed since, or an entry is
@@ -302,7 +302,9 @@ def _cached_state(
             return None
         entry = CacheEntry.from_bytes(done.key, record.snapshot_id, record.payload)
         if entry.stored_names and entry.snapshot_id is not None:
-            restored = store.restore(entry.snapshot_id, entry.stored_names, external=namespace)
+            restored = store.restore(
+                entry.snapshot_id, entry.stored_names, external=namespace, namespace=target
+            )  # functions read the child's globals
             if restored.missing:
                 return None
             namespace.update(restored.values)

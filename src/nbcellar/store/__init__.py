@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -99,19 +99,31 @@ class Store:
         snapshot_id: str,
         names: Iterable[str] | None = None,
         external: Mapping[str, Any] | None = None,
+        namespace: MutableMapping[str, Any] | None = None,
     ) -> Restored:
-        """Load a snapshot's variables; say for each name that could not be loaded, why."""
-        return load(self.blobs, self.index, self.snapshot(snapshot_id), names, external)
+        """Load a snapshot's variables; say for each name that could not be loaded, why.
+
+        ``namespace``: where the values are going. Every notebook function inside them (in a
+        variable, a closure, a container, an instance, a class) reads it as its globals, as the
+        original read the notebook's: a later change of a global reaches it. Without it, they
+        read copies of the globals they read when stored.
+        """
+        snapshot = self.snapshot(snapshot_id)
+        return load(self.blobs, self.index, snapshot, names, external, namespace)
 
     def load_namespace(
-        self, snapshot_id: str, names: Iterable[str] | None = None
+        self,
+        snapshot_id: str,
+        names: Iterable[str] | None = None,
+        namespace: MutableMapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The snapshot's variables (or the named subset); arrays come back memory-mapped.
+        """The snapshot's variables (or the named subset); arrays come back memory-mapped;
+        functions read ``namespace`` as their globals (see :meth:`restore`).
 
         A variable that cannot be loaded (damaged in the store, never storable) is left out
         with a :class:`RestoreWarning` naming it; the others load.
         """
-        restored = self.restore(snapshot_id, names)
+        restored = self.restore(snapshot_id, names, namespace=namespace)
         for name, reason in restored.missing.items():
             warnings.warn(f"{name}: {reason}", RestoreWarning, stacklevel=2)
         return dict(restored.values)

@@ -16,7 +16,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -516,8 +516,10 @@ def load(
     snapshot: Snapshot,
     names: Iterable[str] | None = None,
     external: Mapping[str, Any] | None = None,
+    namespace: MutableMapping[str, Any] | None = None,
 ) -> Restored:
-    """Load the named variables of a snapshot (all when ``names`` is None)."""
+    """Load the named variables of a snapshot (all when ``names`` is None); functions in them
+    read ``namespace`` as their globals."""
     wanted = set(snapshot.names if names is None else names)
     values: dict[str, object] = {}
     missing: dict[str, str] = {}
@@ -539,7 +541,7 @@ def load(
     signatures, inline = _lookups(index, by_value)
     for key, members in by_value.items():
         try:
-            loaded = read_value(blobs, key, signatures, inline.get(key), external)
+            loaded = read_value(blobs, key, signatures, inline.get(key), external, namespace)
         except CorruptObject as exc:
             for name in members:
                 missing[name] = f"damaged in the store: {exc}"

@@ -5,9 +5,11 @@ buffers it refers to (numpy and pandas data, pyarrow buffers, large bytes), whic
 as separate blobs. It also reports which objects each value holds that another value might share,
 so the namespace layer can keep aliases together.
 
-Functions and classes defined in ``__main__`` (a notebook) are pickled by value with cloudpickle;
-importable ones by reference. Arrays that are views of a base array also being saved come back as
-views of that base (when both are pickled in one stream).
+Functions and classes defined in ``__main__`` (a notebook) are pickled by value with cloudpickle,
+with the source of the cells they come from (see ``sources``), as is what library decorators make
+of them (see ``decorated``); importable ones by reference. Loaded into a namespace, functions read
+it as their globals (see ``functions``). Arrays that are views of a base array also being saved
+come back as views of that base (when both are pickled in one stream).
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import pickle
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from nbcellar.store.classes import ClassMaking
+from nbcellar.store.decorated import REDUCERS, reduce_function
+from nbcellar.store.functions import FunctionMaking, mark_notebook_function
+from nbcellar.store.sources import CellFiles
 
 EXTERNAL = "nbcellar-var"
 OUT_OF_BAND_THRESHOLD = 64 << 10
@@ -160,6 +167,8 @@ def _make_pickler_classes() -> tuple[type, type]:
         shared_roots: set[int]
         root_counts: dict[int, int]
         references: set[str]
+        cell_files: CellFiles
+        notebook: dict[str, Any] | None  # the notebook's globals: the __main__ module's
 
         external: Mapping[int, str]
         reduced_external: Mapping[int, str]
@@ -178,6 +187,23 @@ def _make_pickler_classes() -> tuple[type, type]:
                 module = getattr(obj, "__module__", None)
                 if isinstance(module, str) and module not in ("__main__", "builtins"):
                     self.references.add(module)
+                if isinstance(obj, types.FunctionType):
+                    # A function stored by value reads its module's globals when loaded.
+                    home = obj.__globals__.get("__name__")
+                    if isinstance(home, str) and home != module and home in sys.modules:
+                        self.references.add(home)
+                    reduced = reduce_function(obj)
+                    if reduced is not NotImplemented:
+                        return reduced
+                    reduced = super().reducer_override(obj)
+                    return mark_notebook_function(reduced, obj, self.notebook)
+            elif kind is types.CodeType:
+                return self.cell_files.reduce(obj)
+            reducer = REDUCERS.get(kind)
+            if reducer is not None:
+                reduced = reducer(obj)
+                if reduced is not NotImplemented:
+                    return reduced
             if kind is bytes or kind is bytearray:
                 if len(obj) >= OUT_OF_BAND_THRESHOLD:
                     rebuild = _bytes_from if kind is bytes else _bytearray_from
@@ -266,6 +292,9 @@ def _dump(
     pickler.shared_roots = set(shared_roots) | set(external)
     pickler.root_counts = {}
     pickler.references = set()
+    pickler.cell_files = CellFiles()
+    main = sys.modules.get("__main__")
+    pickler.notebook = getattr(main, "__dict__", None)
     pickler.external = external
     pickler.reduced_external = {} if referring else external
     pickler.external_used = set()
@@ -422,6 +451,12 @@ def _external_value(name: str) -> Any:
 
 class _Unpickler(pickle.Unpickler):
     external: Mapping[str, Any]
+    # cloudpickle's makers of functions and classes, replaced (see ``functions``, ``classes``).
+    made: dict[tuple[str, str], Any]
+
+    def find_class(self, module: str, name: str) -> Any:
+        made = self.made.get((module, name))
+        return made if made is not None else super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
         if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == EXTERNAL:
@@ -433,17 +468,25 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load_values(
-    stream: bytes | memoryview, buffers: Iterable[Any], external: Mapping[str, Any] | None = None
+    stream: bytes | memoryview,
+    buffers: Iterable[Any],
+    external: Mapping[str, Any] | None = None,
+    namespace: MutableMapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped."""
+    """Inverse of :func:`dump_values`: the buffers are given in the order they were dumped.
+    Notebook functions anywhere in the values read ``namespace`` as their globals (the one the
+    values are loaded into); without it, stored copies of the globals they read."""
     unpickler = _Unpickler(io.BytesIO(stream), buffers=buffers)
     unpickler.external = external or {}
+    making = FunctionMaking(namespace)
+    unpickler.made = {**making.by_name(), **ClassMaking().by_name()}
     outer = getattr(_LOADING, "external", None)
     _LOADING.external = unpickler.external
     try:
         result = unpickler.load()
     finally:
         _LOADING.external = outer
+        making.give_back()
     if not isinstance(result, dict):
         raise pickle.UnpicklingError("stream does not hold a namespace mapping")
     return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,11 +145,13 @@ def read_value(
     signatures: dict[str, int],
     inline: bytes | None = None,
     external: Mapping[str, Any] | None = None,
+    namespace: MutableMapping[str, Any] | None = None,
 ) -> dict[str, object]:
-    """Load a stored value (a mapping of names) with its buffers memory-mapped."""
+    """Load a stored value (a mapping of names) with its buffers memory-mapped; functions in
+    it read ``namespace`` as their globals (see :func:`nbcellar.store.pickling.load_values`)."""
     if inline is not None and hash_bytes(inline) != key:
         raise CorruptObject(key, "content does not match its hash (the index was damaged)")
     blob = inline if inline is not None else blobs.read(key)
     buffer_list, stream = parse(blob, key)
     views = [blobs.load_buffer(k, n, signatures.get(k)) for k, n in buffer_list]
-    return load_values(stream, views, external)
+    return load_values(stream, views, external, namespace)
