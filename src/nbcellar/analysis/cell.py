@@ -41,6 +41,9 @@ class CellAnalysis:
     alias_roots: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     imports: frozenset[str] = frozenset()
     calls: frozenset[str] = frozenset()
+    # Names iterated or passed to builtins that leave containers alone, by callee ("for":
+    # iterated): they change only if they are iterators, or the builtin is shadowed.
+    consumed: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     functions: Mapping[str, FunctionInfo] = field(default_factory=dict, hash=False)
     magics: frozenset[str] = frozenset()
     writes_unknown: bool = False
@@ -100,6 +103,7 @@ def analyze_cell(source: str) -> CellAnalysis:
         alias_roots={n: frozenset(r) for n, r in use.alias_roots.items()},
         imports=frozenset(use.imports),
         calls=frozenset(use.calls),
+        consumed={callee: frozenset(names) for callee, names in use.consumed.items()},
         functions=dict(use.functions),
         magics=frozenset(effects.magics),
         writes_unknown=use.writes_unknown or effects.writes_unknown,

@@ -9,6 +9,7 @@ free names count as read where the scope is created.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -24,6 +25,8 @@ from nbcellar.analysis.scopes import (
     shared_roots,
     summarise_scope,
 )
+
+_AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class NameUse:
     alias_roots: dict[str, set[str]] = field(default_factory=dict)
     imports: set[str] = field(default_factory=set)
     calls: set[str] = field(default_factory=set)
+    # Names iterated (``for``, comprehensions) or passed to builtins taken to leave their
+    # arguments alone (``list``, ``zip``, ``sorted``): such a call consumes an iterator, and
+    # a function of the notebook may shadow the builtin. Callee ("for" for a loop) -> names.
+    consumed: dict[str, set[str]] = field(default_factory=dict)
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     writes_unknown: bool = False
     reads_unknown: bool = False
@@ -171,8 +178,11 @@ class _ModuleWalker:
             self.expr(keyword.value, conditional)
         if isinstance(node.func, ast.Name):
             self.use.calls.add(node.func.id)
-            if node.func.id in DYNAMIC_CALLS:
+            if node.func.id in DYNAMIC_CALLS or (
+                node.func.id == "dir" and not node.args and not node.keywords
+            ):  # (dir() lists the whole namespace)
                 self.use.reads_unknown = self.use.writes_unknown = True
+        self.string_references(node)
         callee = dotted_name(node.func)
         sites: dict[str, CallSite | None] = {"owner": None, "argument": None}
         if callee is not None:
@@ -187,6 +197,9 @@ class _ModuleWalker:
         if isinstance(node.func, ast.Attribute):
             self.mutate(root_name(node.func.value), sites["owner"])
         if isinstance(node.func, ast.Name) and node.func.id in NON_MUTATING_CALLS:
+            passed = set().union(*(shared_roots(a) for a in node.args))
+            passed |= set().union(*(shared_roots(k.value) for k in node.keywords))
+            self.consume(node.func.id, passed)
             return
         for arg in node.args:
             for name in shared_roots(arg):
@@ -194,6 +207,21 @@ class _ModuleWalker:
         for keyword in node.keywords:
             for name in shared_roots(keyword.value):
                 self.mutate(name, sites["argument"])
+
+    def consume(self, callee: str, roots: Iterable[str]) -> None:
+        names = {n for n in self.resolve(roots) if n not in IPYTHON_NAMES}
+        if names:
+            self.use.consumed.setdefault(callee, set()).update(names)
+
+    def string_references(self, node: ast.Call) -> None:
+        """``df.query("a > @limit")``, ``df.eval(...)``, ``pd.eval(...)``: ``@name`` reads a
+        variable by name from inside a string."""
+        if not (isinstance(node.func, ast.Attribute) and node.func.attr in ("query", "eval")):
+            return
+        for arg in node.args[:1]:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                for name in _AT_NAME.findall(arg.value):
+                    self.load(name)
 
     def scope(self, node: ScopeNode) -> FunctionInfo:
         """A nested scope created here: outer parts run now, its free names are read now."""
@@ -208,8 +236,16 @@ class _ModuleWalker:
         if summary.dynamic:
             self.use.reads_unknown = True
         for name in summary.global_mutates:
-            if isinstance(node, COMPREHENSIONS):
-                self.mutate(name)  # a comprehension runs now
+            if isinstance(node, (ast.Lambda, *COMPREHENSIONS)):
+                self.mutate(name)  # a comprehension runs now; a lambda is mostly passed on
+        if isinstance(node, COMPREHENSIONS) and node.generators:  # its first iterable, here
+            self.consume("for", shared_roots(node.generators[0].iter))
+        for decorator in getattr(node, "decorator_list", ()):
+            # @registry.register, @app.route: the decorator's owner takes the function in.
+            callee = dotted_name(decorator) if isinstance(decorator, ast.Attribute) else None
+            if callee is not None:
+                site = CallSite(callee, "owner", 1, (), callee.split(".")[0] in self.defined)
+                self.mutate(root_name(decorator), site)
         if isinstance(node, COMPREHENSIONS):
             self.use.calls |= summary.calls
             self.use.writes |= summary.global_writes
@@ -349,6 +385,7 @@ class _ModuleWalker:
 
     def stmt_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
+        self.consume("for", shared_roots(node.iter))
         start = set(self.defined)
         self.defined = set(start)
         self.target(node.target, shared_roots(node.iter))

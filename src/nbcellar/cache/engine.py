@@ -11,6 +11,7 @@ saved by :mod:`.recording`; the store is anything that follows :class:`.storage.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -20,18 +21,21 @@ from typing import Any, Literal
 
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.cache.ambient import Ambient, AmbientChange, Observation
-from nbcellar.cache.entries import AMBIENT, KIND, RESULTS, CacheEntry
+from nbcellar.cache.entries import AMBIENT, INPLACE, KIND, RESULTS, CacheEntry
 from nbcellar.cache.fingerprint import fingerprint, fingerprint_holding, measured_version
 from nbcellar.cache.holding import Holdings, aliases_of
+from nbcellar.cache.inplace import CannotApply, apply_state, restorable_in_place
 from nbcellar.cache.inputs import (
     Directives,
     directives_in,
+    input_names,
     is_ipython_name,
     key_inputs,
     uncacheable,
 )
 from nbcellar.cache.keys import CellKey, KeyInputs
-from nbcellar.cache.mutations import MutationWatch
+from nbcellar.cache.mutations import MutationWatch, is_iterator
+from nbcellar.cache.reach import reached
 from nbcellar.cache.recording import (
     DRAWN,
     LATEST,
@@ -60,6 +64,8 @@ __all__ = [
 ]
 
 Action = Literal["restore", "replay", "run"]
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 class CacheEntryWarning(UserWarning):
@@ -145,6 +151,11 @@ class CellCache:
         # cell does.
         shared = self.watch.candidates(analysis, self.functions, namespace)
         shared |= {r for roots in analysis.alias_roots.values() for r in roots if r in namespace}
+        # What the notebook's code inside the values it reads reads in turn (a method reading
+        # a global, a function in a dict, a partial, an import inside a function).
+        read = input_names(analysis, self.functions)
+        through, modules = reached(read, namespace)
+        through = {n for n in through if n in namespace or n not in _BUILTINS}
         return key_inputs(
             analysis,
             directives,
@@ -154,6 +165,8 @@ class CellCache:
             cwd=Path.cwd(),
             aliases={n: aliases_of(n, namespace) for n in sorted(shared)},
             ambient=self.ambient.key_versions(),
+            also=through,
+            also_modules=modules,
         )
 
     def plan(
@@ -311,6 +324,7 @@ class CellCache:
             *entry.stored_names,
             *([AMBIENT] if entry.ambient else []),
             *([RESULTS] if entry.has_results else []),
+            *([INPLACE] if entry.inplace else []),
         ]
         if names:
             # (namespace: functions inside the values read it as their globals)
@@ -319,14 +333,17 @@ class CellCache:
             )
             if restored.missing:
                 name, reason = next(iter(restored.missing.items()))
-                name = {AMBIENT: "the kernel state it changed", RESULTS: "its result"}.get(
-                    name, name
-                )
+                name = {
+                    AMBIENT: "the kernel state it changed", RESULTS: "its result",
+                    INPLACE: "what it changed of its functions and classes",
+                }.get(name, name)  # fmt: skip
                 raise UnusableEntry(f"cache entry for this cell is unusable: {name}: {reason}")
             values = dict(restored.values)
         changes: Any = values.pop(AMBIENT, {})
         results: Any = values.pop(RESULTS, ())
         plan.results = list(results)
+        states: Any = values.pop(INPLACE, {})
+        self._put_back(dict(states), namespace)
         logged = self._logged_of(entry, namespace)
         self._write_files(entry, namespace)
         for name in entry.deleted:
@@ -359,6 +376,20 @@ class CellCache:
             values: Any = restored.values[RESERVED]
             kept = list(values)
         return expand(rows, kept)
+
+    @staticmethod
+    def _put_back(states: Mapping[str, Any], namespace: Mapping[str, Any]) -> None:
+        """Put the stored state of notebook functions and classes into the live ones (checked
+        first, so that a mismatch changes nothing)."""
+        for name in states:
+            if name not in namespace or not restorable_in_place(namespace[name]):
+                raise UnusableEntry(f"cache entry for this cell is unusable: {name} is no "
+                                    "longer the function or class it changed")  # fmt: skip
+        try:
+            for name, state in states.items():
+                apply_state(namespace[name], state)
+        except CannotApply as exc:
+            raise UnusableEntry(f"cache entry for this cell is unusable: {exc}") from None
 
     def _settle_ambient(self, plan: Plan) -> AmbientChange:
         """The new versions of kernel state outside the variables, after the cell."""
@@ -466,6 +497,9 @@ class CellCache:
         ambient = self._settle_ambient(plan)
         if ambient.always and plan.record:
             plan.record, plan.reason = False, ambient.always
+        advanced = self._advanced(plan, namespace, current)
+        if advanced and plan.record:
+            plan.record, plan.reason = False, advanced
         recorded = False
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             effect = Effect(
@@ -531,6 +565,20 @@ class CellCache:
             ):
                 changed.add(name)
         return changed
+
+    @staticmethod
+    def _advanced(plan: Plan, namespace: Mapping[str, Any], current: Mapping[str, int]) -> str:
+        """Why the cell must always run if it may have moved on an iterator that cannot be
+        stored (a generator, a file): a restore would leave it where it was."""
+        found = sorted(
+            n for n, before in plan.candidates.items()
+            if before is None and n in current and current[n] == plan.bindings.get(n)
+            and is_iterator(namespace[n])
+        )  # fmt: skip
+        if not found:
+            return ""
+        kinds = ", ".join(f"{n} ({type(namespace[n]).__name__})" for n in found)
+        return f"it may move on {kinds}, which cannot be stored: only running it does that"
 
     def _forget(self, names: Iterable[str]) -> None:
         names = tuple(names)

@@ -18,6 +18,7 @@ from nbcellar.cache.versions import Version
 KIND = "cell"
 AMBIENT = "nbcellar:ambient"  # the snapshot variable holding a cell's ambient changes
 RESULTS = "nbcellar:results"  # ... and the values its results showed (``_``, ``Out[n]``)
+INPLACE = "nbcellar:inplace"  # ... and the state of notebook functions and classes it changed
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class CacheEntry:
     # The versions of all the kernel state outside the variables after it (what a simulated
     # run, ``nbcellar status``, continues from).
     ambient_after: Mapping[str, str] = field(default_factory=dict)
+    # Of ``mutated``: notebook functions and classes whose state (under INPLACE) is put back
+    # into the live objects on restore, not bound anew (instances and registries hold them).
+    inplace: tuple[str, ...] = ()
 
     def version(self, name: str) -> Version:
         """The version of what the entry's cell left under ``name``: its stored content, or
@@ -74,7 +78,7 @@ class CacheEntry:
     def stored_names(self) -> tuple[str, ...]:
         return tuple(
             n for n in (*self.written, *self.mutated)
-            if n not in self.unserializable and n not in self.deleted
+            if n not in self.unserializable and n not in self.deleted and n not in self.inplace
         )  # fmt: skip
 
     @property
@@ -100,6 +104,7 @@ class CacheEntry:
             "drawn": dict(self.drawn),
             "rerun": self.rerun,
             "ambient_after": dict(self.ambient_after),
+            "inplace": list(self.inplace),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -125,4 +130,5 @@ class CacheEntry:
             drawn=dict(data.get("drawn", {})),
             rerun=str(data.get("rerun", "")),
             ambient_after=dict(data.get("ambient_after", {})),
+            inplace=tuple(data.get("inplace", ())),
         )

@@ -21,11 +21,24 @@ def fingerprint(value: Any, name: str = "") -> Fingerprint | None:
         return None
 
 
+def candidate_fingerprint(value: Any, name: str = "") -> Fingerprint | None:
+    """What a value the cell may change is compared by: a notebook function's or class's
+    state (not the globals its code reads: see nbcellar.cache.inplace), else its content."""
+    import functools
+
+    from nbcellar.cache.inplace import restorable_in_place, state_fingerprint
+
+    if restorable_in_place(value) or isinstance(value, functools._lru_cache_wrapper):
+        return state_fingerprint(value, name)
+    return fingerprint(value, name)
+
+
 def fingerprint_holding(value: Any, name: str = "") -> tuple[Fingerprint | None, frozenset[int]]:
-    """:func:`fingerprint`, and the ids of the objects the value holds (see held_objects)."""
+    """:func:`candidate_fingerprint`, and the ids of the objects the value holds (see
+    held_objects)."""
     from nbcellar.store.pickling import held_objects
 
-    return fingerprint(value, name), frozenset(held_objects(value))
+    return candidate_fingerprint(value, name), frozenset(held_objects(value))
 
 
 def measured_version(value: Any, name: str = "") -> Version:

@@ -122,6 +122,8 @@ class Holdings:
             and not identity_free(namespace[n])
         ]  # fmt: skip
         touched = {n for n in others if current[n] in objects} | holding_bound
+        # A function or class of the notebook changed itself (restored in place).
+        touched |= {n for n in changed if isinstance(namespace[n], type | types.FunctionType)}
         # Holders of a variable changed (the memory of an array included).
         marked: set[int] = set()
         for name in (*changed, *touched):

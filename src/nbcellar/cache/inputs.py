@@ -121,13 +121,22 @@ def key_inputs(
     cwd: Path,
     aliases: Mapping[str, tuple[str, ...]] | None = None,
     ambient: Mapping[str, str] | None = None,
+    also: Iterable[str] = (),
+    also_modules: Iterable[str] = (),
 ) -> KeyInputs:
     """The inputs of a cell's key: its code, the versions (``version_of``) of the variables
     it reads (see :func:`input_names`), which other names share the objects it may change
     (``aliases``: only a kernel sees those), the kernel state earlier cells changed
-    (``ambient``), and the modules and files it reads (see :func:`outside_inputs`)."""
-    names = {n: version_of(n) for n in sorted(input_names(analysis, functions))}
+    (``ambient``), and the modules and files it reads (see :func:`outside_inputs`); ``also``
+    and ``also_modules``: what it reads through the code inside the values it reads (see
+    nbcellar.cache.reach), which only a kernel sees (a simulated run takes them from the
+    entry of the cell's last run)."""
+    wanted = input_names(analysis, functions) | {n for n in also if not is_ipython_name(n)}
+    names = {n: version_of(n) for n in sorted(wanted)}
     modules, files = outside_inputs(analysis, directives, project, cwd)
+    for module in sorted(set(also_modules) - set(modules)):
+        modules[module] = module_version(module, project, cwd)
+    modules = dict(sorted(modules.items()))
     return KeyInputs(
         analysis.code_hash,
         analysis.silent,

@@ -14,7 +14,8 @@ from typing import Any
 
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
-from nbcellar.cache.fingerprint import fingerprint
+from nbcellar.cache.fingerprint import candidate_fingerprint
+from nbcellar.cache.inplace import class_of_instances, keeps_state_when_called
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.purity import leaves_unchanged
 from nbcellar.cache.versions import Fingerprint
@@ -55,6 +56,24 @@ class MutationWatch:
                 for site in analysis.call_mutations[n]
             )
         }  # fmt: skip
+        # What a call may change that the code does not name as changed: an iterator it
+        # consumes (``for x in it``, ``list(it)``), or what a function of the notebook
+        # shadowing a builtin changes; a function or callable object called (its closure,
+        # defaults, cache); the notebook class of an object whose methods it calls.
+        for callee, consumed in analysis.consumed.items():
+            shadowed = callee != "for" and callee in namespace
+            names |= {
+                n for n in consumed
+                if n in namespace and (shadowed or is_iterator(namespace[n]))
+            }  # fmt: skip
+        names |= {
+            n for n in analysis.calls
+            if n in namespace and keeps_state_when_called(namespace[n])
+        }  # fmt: skip
+        names |= {
+            c for n in names if n in namespace
+            and (c := class_of_instances(namespace[n], namespace)) is not None
+        }  # fmt: skip
         # (A module is stored by name: a change made to it is neither seen nor restored.)
         return {
             n for n in names
@@ -90,4 +109,9 @@ class MutationWatch:
         known = self._fingerprints.get(name)
         if known is not None and known[0] == id(value):
             return known[1]
-        return fingerprint(value, name)
+        return candidate_fingerprint(value, name)
+
+
+def is_iterator(value: Any) -> bool:
+    """An object that iterating, or a builtin taking it, moves on (a generator, a file)."""
+    return hasattr(type(value), "__next__")

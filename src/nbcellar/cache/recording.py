@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nbcellar.cache.ambient import AmbientChange
-from nbcellar.cache.entries import AMBIENT, KIND, RESULTS, CacheEntry
+from nbcellar.cache.entries import AMBIENT, INPLACE, KIND, RESULTS, CacheEntry
 from nbcellar.cache.holding import identity_groups
+from nbcellar.cache.inplace import capture_state, restorable_in_place
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.keys import CellKey, KeyInputs
 from nbcellar.cache.sources import is_project_module, is_source_version, module_version
@@ -84,8 +85,19 @@ def record_entry(
     cache knew before the cell ran. With ``release_lock`` the writing thread releases the right to
     compute ``key`` once the entry is indexed (or dropped).
     """
-    names = [n for n in (*effect.written, *effect.mutated) if n not in effect.deleted]
-    stored = set(names)
+    # Notebook functions and classes changed in place are put back into the live objects on
+    # restore: their state is stored, and the values holding them refer to them by name.
+    inplace = {
+        n: capture_state(namespace[n])
+        for n in effect.mutated
+        if n not in effect.written and restorable_in_place(namespace[n])
+    }
+    names = [
+        n
+        for n in (*effect.written, *effect.mutated)
+        if n not in effect.deleted and n not in inplace
+    ]
+    stored = set(names) | set(inplace)
     # Inputs the cell left as they were (same object, not rebound, not changed) are referred
     # to by name, so a value holding one of them comes back holding whatever that name holds
     # then: the same object, with its aliases, as in a run. (Not numbers, strings, modules or
@@ -94,7 +106,7 @@ def record_entry(
         n: namespace[n]
         for n in inputs.names
         if n in namespace and n not in stored and unchanged(n) and not identity_free(namespace[n])
-    }
+    } | {n: namespace[n] for n in inplace}
     # Any other variable a value holds is referred to by name too: it is not saved here, and
     # a copy inside the value would no longer be that variable after a restore.
     others = {
@@ -129,7 +141,8 @@ def record_entry(
             | ({RESERVED: kept} if kept else {})
             | ({RESERVED_FILES: dict(effect.files)} if effect.files else {})
             | ({AMBIENT: changes} if changes else {})
-            | ({RESULTS: tuple(effect.results)} if effect.results else {}),
+            | ({RESULTS: tuple(effect.results)} if effect.results else {})
+            | ({INPLACE: inplace} if inplace else {}),
             label=f"cell {key}",
             external=external,
             others=others,
@@ -139,7 +152,7 @@ def record_entry(
     except BaseException:
         ready.set()
         raise
-    reserved = (RESERVED, RESERVED_FILES, AMBIENT, RESULTS)
+    reserved = (RESERVED, RESERVED_FILES, AMBIENT, RESULTS, INPLACE)
     rerun = [effect.ambient.unrestorable] if effect.ambient.unrestorable else []
     if RESULTS in snapshot.unserializable:
         rerun.append(f"its result cannot be stored ({snapshot.unserializable[RESULTS]})")
@@ -167,6 +180,7 @@ def record_entry(
             drawn=drawn,
             rerun="; ".join(rerun),
             ambient_after=dict(effect.ambient_after),
+            inplace=tuple(sorted(inplace)),
         )
         built.append(entry)
     finally:

@@ -48,6 +48,9 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             for name in analysis.writes:
                 versions[name] = Version.predicted(f"cell {index}")
             continue
+        # What a kernel reads through the code inside values (see nbcellar.cache.reach)
+        # is known from the cell's last run.
+        last = _latest(store, analysis.code_hash)
         inputs = key_inputs(
             analysis,
             directives,
@@ -56,6 +59,8 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             project=project,
             cwd=cwd,
             ambient=planner.ambient.key_versions(ambient),
+            also=last.inputs.names if last is not None else (),
+            also_modules=last.inputs.modules if last is not None else (),
         )
         entry = _find_entry(store, inputs, planner, ambient)
         if entry is not None and not directives.refresh:
@@ -68,9 +73,8 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             predictions.append(CellPrediction(index, "run", reason))
             for name in analysis.writes | analysis.mutated:
                 versions[name] = Version.predicted(inputs.key())
-            latest = _latest(store, inputs.code_hash)
-            if latest is not None:  # it will likely change the kernel state as it did then
-                ambient = dict(latest.ambient_after)
+            if last is not None:  # it will likely change the kernel state as it did then
+                ambient = dict(last.ambient_after)
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
