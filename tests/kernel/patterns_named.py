@@ -1,0 +1,1027 @@
+"""The everyday patterns issue #13 names, as small notebooks (see tests/patterns_support.py)."""
+
+from __future__ import annotations
+
+from tests.patterns_support import Edit, Pattern, pattern
+
+SILENTLY_WRONG: tuple[Pattern, ...] = (
+    pattern(
+        "list_augmented_then_rebound",
+        """
+        a = [1, 2, 3]
+        # %%
+        a += [4]
+        # %%
+        total = sum(a)
+        """,
+        edit=("a = [1, 2, 3]", "a = [1, 2]"),
+        probe="print(a, total)",
+    ),
+    pattern(
+        "dataframe_augmented_in_place",
+        """
+        import pandas as pd
+        df = pd.DataFrame({'x': [1, 2, 3]})
+        # %%
+        df += 1
+        # %%
+        total = int(df['x'].sum())
+        """,
+        edit=("[1, 2, 3]", "[10, 20, 30]"),
+        probe="print(df['x'].tolist(), total)",
+    ),
+    pattern(
+        "sklearn_fit_returns_self",
+        """
+        import numpy as np
+        from sklearn.linear_model import LinearRegression
+        X = np.arange(10.0).reshape(-1, 1)
+        y = 3 * X.ravel() + 1
+        # %%
+        model = LinearRegression()
+        # %%
+        model = model.fit(X, y)
+        """,
+        edit=("3 * X", "5 * X"),
+        probe="""
+        print(hasattr(model, 'coef_'))
+        print(np.round(model.coef_, 6).tolist(), round(float(model.intercept_), 6))
+        """,
+    ),
+    pattern(
+        "function_changes_and_returns_its_argument",
+        """
+        import pandas as pd
+        df = pd.DataFrame({'x': [1, 2, 3]})
+        # %%
+        def add_features(frame):
+            frame['x2'] = frame['x'] ** 2
+            return frame
+        # %%
+        df = add_features(df)
+        """,
+        edit=("** 2", "** 3"),
+        probe="print(sorted(df.columns), df['x2'].tolist())",
+    ),
+    pattern(
+        "dataclass_instance_repr",
+        """
+        from dataclasses import dataclass
+
+        @dataclass
+        class Point:
+            x: int
+            y: int
+        # %%
+        p = Point(1, 2)
+        # %%
+        print(p)
+        """,
+        edit=("p = Point(1, 2)", "p = Point(3, 4)"),
+        probe="print(repr(p), p == Point(p.x, p.y))",
+    ),
+    pattern(
+        "autoreload_after_module_edit",
+        """
+        %load_ext autoreload
+        %autoreload 2
+        # %%
+        import tools
+        # %%
+        print(tools.value())
+        # %%
+        doubled = 2 * tools.value()
+        """,
+        files={"tools.py": "def value():\n    return 1\n"},
+        edit=Edit("return 1", "return 2", "tools.py"),
+        probe="print(tools.value(), doubled)",
+    ),
+    pattern(
+        "importlib_reload_after_module_edit",
+        """
+        import importlib
+        import tools
+        # %%
+        tools = importlib.reload(tools)
+        # %%
+        result = tools.scaled(5)
+        """,
+        files={"tools.py": "SCALE = 1\n\ndef scaled(v):\n    return v * SCALE\n"},
+        edit=Edit("SCALE = 1", "SCALE = 3", "tools.py"),
+        probe="print(result, tools.SCALE)",
+    ),
+)
+
+OUTSIDE_GLOBALS: tuple[Pattern, ...] = (
+    pattern(
+        "sys_path_append_then_import",
+        """
+        import sys
+        sys.path.append('src')
+        # %%
+        import tools
+        # %%
+        print(tools.double(21))
+        """,
+        files={
+            "src/tools.py": "def double(v):\n    return 2 * v\n",
+            "lib/tools.py": "def double(v):\n    return 3 * v\n",
+        },
+        edit=("'src'", "'lib'"),
+        probe="print(sys.path[-1], tools.double(2))",
+    ),
+    pattern(
+        "os_environ_set_then_read",
+        """
+        import os
+        os.environ['MODE'] = 'fast'
+        # %%
+        mode = os.environ.get('MODE')
+        # %%
+        print(mode)
+        """,
+        edit=("'fast'", "'slow'"),
+        probe="print(os.environ.get('MODE'), mode)",
+    ),
+    pattern(
+        "os_chdir_then_relative_read",
+        """
+        import os
+        os.chdir('data')
+        # %%
+        values = open('values.txt').read().split()
+        # %%
+        print(values)
+        """,
+        files={"data/values.txt": "1\n2\n", "other/values.txt": "3\n"},
+        edit=("'data'", "'other'"),
+        probe="print(os.path.basename(os.getcwd()), values)",
+    ),
+    pattern(
+        "env_magic_then_read",
+        """
+        %env MODE=fast
+        # %%
+        import os
+        mode = os.environ['MODE']
+        # %%
+        print(mode)
+        """,
+        edit=("MODE=fast", "MODE=slow"),
+        probe="print(os.environ.get('MODE'), mode)",
+    ),
+    pattern(
+        "cd_magic_then_relative_read",
+        """
+        %cd data
+        # %%
+        values = open('values.txt').read().split()
+        # %%
+        print(values)
+        """,
+        files={"data/values.txt": "1\n2\n", "other/values.txt": "3\n"},
+        edit=("%cd data", "%cd other"),
+        probe="import os\nprint(os.path.basename(os.getcwd()), values)",
+    ),
+    pattern(
+        "random_seed_then_draws",
+        """
+        import random
+        random.seed(0)
+        # %%
+        a = random.random()
+        # %%
+        b = random.randint(0, 1000)
+        """,
+        edit=("seed(0)", "seed(1)"),
+        probe="print(a, b, random.random())",
+    ),
+    pattern(
+        "numpy_seed_then_draws",
+        """
+        import numpy as np
+        np.random.seed(0)
+        # %%
+        a = np.random.rand(3)
+        # %%
+        b = np.random.randint(0, 100, 5)
+        """,
+        edit=("seed(0)", "seed(1)"),
+        probe="print(a.round(6).tolist(), b.tolist(), round(np.random.rand(), 6))",
+    ),
+    pattern(
+        "numpy_draws_counted_upstream",
+        """
+        import numpy as np
+        np.random.seed(0)
+        # %%
+        warmup = np.random.rand(2)
+        # %%
+        x = round(float(np.random.rand()), 6)
+        """,
+        edit=("rand(2)", "rand(5)"),
+        probe="print(x, round(np.random.rand(), 6))",
+    ),
+    pattern(
+        "logging_basic_config_to_stdout",
+        """
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
+                            stream=sys.stdout)
+        # %%
+        log = logging.getLogger('nb')
+        log.info('hello')
+        # %%
+        log.debug('details')
+        log.warning('careful')
+        """,
+        edit=("level=logging.INFO", "level=logging.DEBUG"),
+        probe="""
+        print(logging.getLogger().level, len(logging.getLogger().handlers))
+        log.info('from the probe')
+        """,
+    ),
+    pattern(
+        "logging_handler_added",
+        """
+        import logging
+        log = logging.getLogger('app')
+        log.setLevel(logging.INFO)
+        records = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record.getMessage())
+
+        log.addHandler(Keep())
+        # %%
+        log.info('one')
+        # %%
+        log.info('two')
+        """,
+        edit=("'one'", "'uno'"),
+        probe="print(records, len(log.handlers))",
+    ),
+    pattern(
+        "warnings_filter_ignore",
+        """
+        import warnings
+        warnings.filterwarnings('ignore', category=UserWarning)
+        # %%
+        warnings.warn('noisy', UserWarning)
+        print('after the warning')
+        """,
+        edit=("'ignore'", "'always'"),
+        probe="print([(f[0], f[2].__name__) for f in warnings.filters[:1]])",
+    ),
+    pattern(
+        "warning_shown_once",
+        """
+        import warnings
+
+        def legacy():
+            warnings.warn('legacy() is deprecated', UserWarning)
+            return 1
+        # %%
+        first = legacy()
+        # %%
+        second = legacy() + 1
+        """,
+        edit=("legacy() + 1", "legacy() + 2"),
+        probe="""
+        registry = globals().get('__warningregistry__', {})
+        print(sorted(str(k[0]) for k in registry if isinstance(k, tuple)))
+        """,
+    ),
+    pattern(
+        "pandas_set_option",
+        """
+        import pandas as pd
+        pd.set_option('display.max_rows', 4)
+        # %%
+        df = pd.DataFrame({'x': range(10)})
+        print(df)
+        """,
+        edit=("'display.max_rows', 4", "'display.max_rows', 6"),
+        probe="print(pd.get_option('display.max_rows'))\nprint(df)",
+    ),
+    pattern(
+        "numpy_set_printoptions",
+        """
+        import numpy as np
+        np.set_printoptions(precision=2)
+        # %%
+        a = np.array([1 / 3, 2 / 3])
+        print(a)
+        """,
+        edit=("precision=2", "precision=4"),
+        probe="print(np.get_printoptions()['precision'], a)",
+    ),
+    pattern(
+        "matplotlib_style_use",
+        """
+        import matplotlib.pyplot as plt
+        plt.style.use('ggplot')
+        # %%
+        color = plt.rcParams['axes.facecolor']
+        print(color)
+        """,
+        edit=("'ggplot'", "'bmh'"),
+        probe="print(plt.rcParams['axes.facecolor'], color)",
+    ),
+    pattern(
+        "matplotlib_rcparams",
+        """
+        import matplotlib as mpl
+        mpl.rcParams['lines.linewidth'] = 3
+        # %%
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        (line,) = ax.plot([1, 2, 3])
+        width = line.get_linewidth()
+        plt.close(fig)
+        """,
+        edit=("= 3", "= 5"),
+        probe="print(mpl.rcParams['lines.linewidth'], width)",
+    ),
+    pattern(
+        "inline_backend_config",
+        """
+        %config InlineBackend.figure_formats = ['svg']
+        # %%
+        import matplotlib.pyplot as plt
+        plt.plot([1, 2, 3])
+        plt.show()
+        """,
+        edit=("['svg']", "['png']"),
+        probe="print(sorted(get_ipython().config.InlineBackend.figure_formats))",
+    ),
+    pattern(
+        "project_module_flag_set",
+        """
+        import config
+        config.DEBUG = True
+        # %%
+        import tools
+        mode = tools.mode()
+        # %%
+        print(mode)
+        """,
+        files={
+            "config.py": "DEBUG = False\n",
+            "tools.py": "import config\n\ndef mode():\n"
+            "    return 'debug' if config.DEBUG else 'quiet'\n",
+        },
+        edit=("DEBUG = True", "DEBUG = None"),
+        probe="print(config.DEBUG, tools.mode(), mode)",
+    ),
+    pattern(
+        "project_function_appends_to_module_list",
+        """
+        import registry
+        # %%
+        n1 = registry.register('a')
+        # %%
+        n2 = registry.register('b')
+        """,
+        files={
+            "registry.py": "ITEMS = []\n\ndef register(x):\n    ITEMS.append(x)\n"
+            "    return len(ITEMS)\n"
+        },
+        edit=("'a'", "'z'"),
+        probe="print(registry.ITEMS, n1, n2)",
+    ),
+    pattern(
+        "project_module_keeps_a_notebook_object",
+        """
+        import tracker
+        items = [0]
+        tracker.watch(items)
+        # %%
+        tracker.bump()
+        # %%
+        tracker.bump()
+        print(items)
+        """,
+        files={
+            "tracker.py": "WATCHED = None\n\ndef watch(obj):\n    global WATCHED\n"
+            "    WATCHED = obj\n\ndef bump():\n    WATCHED.append(len(WATCHED))\n"
+        },
+        edit=("[0]", "[10]"),
+        probe="print(items, tracker.WATCHED is items)",
+    ),
+)
+
+INSIDE_OBJECTS: tuple[Pattern, ...] = (
+    pattern(
+        "closure_counter",
+        """
+        def make_counter():
+            count = 0
+            def step():
+                nonlocal count
+                count += 1
+                return count
+            return step
+        # %%
+        counter = make_counter()
+        # %%
+        counter()
+        counter()
+        # %%
+        print(counter())
+        """,
+        edit=("counter()\ncounter()", "counter()"),
+        probe="print(counter())",
+    ),
+    pattern(
+        "mutable_default_as_memo",
+        """
+        def fib(n, memo={}):
+            if n not in memo:
+                memo[n] = n if n < 2 else fib(n - 1) + fib(n - 2)
+            return memo[n]
+        # %%
+        x = fib(10)
+        """,
+        edit=("fib(10)", "fib(12)"),
+        probe="print(x, len(fib.__defaults__[0]))",
+    ),
+    pattern(
+        "lru_cache_function",
+        """
+        import functools
+
+        @functools.lru_cache(maxsize=None)
+        def square(n):
+            print('computing', n)
+            return n * n
+        # %%
+        a = square(3)
+        # %%
+        b = square(3) + square(4)
+        """,
+        edit=("square(4)", "square(5)"),
+        probe="info = square.cache_info()\nprint(a, b, info.hits, info.currsize)",
+    ),
+    pattern(
+        "class_attribute_through_instance",
+        """
+        class Widget:
+            n = 0
+            def __init__(self):
+                type(self).n += 1
+        # %%
+        w1 = Widget()
+        # %%
+        w2 = Widget()
+        print(Widget.n)
+        """,
+        edit=("w1 = Widget()", "w1 = Widget()\nw0 = Widget()"),
+        probe="print(Widget.n)",
+    ),
+    pattern(
+        "getstate_drops_a_cache",
+        """
+        class Model:
+            def __init__(self, k):
+                self.k = k
+                self._cache = {}
+            def __getstate__(self):
+                return dict(self.__dict__, _cache={})
+            def score(self, x):
+                if x not in self._cache:
+                    self._cache[x] = x * self.k
+                return self._cache[x]
+        # %%
+        m = Model(3)
+        m.score(2)
+        # %%
+        print(len(m._cache))
+        """,
+        edit=("Model(3)", "Model(4)"),
+        probe="print(len(m._cache), m.score(2))",
+    ),
+    pattern(
+        "weakref_to_a_variable",
+        """
+        import weakref
+
+        class Node:
+            pass
+        # %%
+        node = Node()
+        ref = weakref.ref(node)
+        # %%
+        alive = ref() is node
+        """,
+        edit=("    pass", "    tag = 1"),
+        probe="print(alive, ref() is node)",
+    ),
+    pattern(
+        "generator_advanced_in_later_cells",
+        """
+        def numbers():
+            yield from range(10)
+        # %%
+        it = numbers()
+        # %%
+        first = next(it)
+        # %%
+        second = next(it)
+        """,
+        edit=("range(10)", "range(5, 15)"),
+        probe="print(first, second, next(it))",
+    ),
+    pattern(
+        "iterator_advanced_in_later_cells",
+        """
+        it = iter([10, 20, 30, 40])
+        # %%
+        a = next(it)
+        # %%
+        b = next(it)
+        """,
+        edit=("[10, 20, 30, 40]", "[11, 21, 31, 41]"),
+        probe="print(a, b, list(it))",
+    ),
+    pattern(
+        "two_names_share_an_unnamed_object",
+        """
+        a = {'x': [1, 2]}
+        b = {'y': a['x']}
+        # %%
+        a['x'].append(3)
+        """,
+        edit=("[1, 2]", "[5, 6]"),
+        probe="print(a, b, a['x'] is b['y'])",
+    ),
+)
+
+UNSEEN_CALLS: tuple[Pattern, ...] = (
+    pattern(
+        "callable_object",
+        """
+        class Acc:
+            def __init__(self):
+                self.total = 0
+            def __call__(self, v):
+                self.total += v
+                return self.total
+        # %%
+        acc = Acc()
+        # %%
+        acc(5)
+        # %%
+        acc(7)
+        print(acc.total)
+        """,
+        edit=("acc(5)", "acc(6)"),
+        probe="print(acc.total)",
+    ),
+    pattern(
+        "closure_accumulator",
+        """
+        def make_acc():
+            items = []
+            def add(v):
+                items.append(v)
+                return len(items)
+            return add
+        # %%
+        acc = make_acc()
+        # %%
+        acc(5)
+        # %%
+        n = acc(7)
+        """,
+        edit=("acc(5)", "acc(6)"),
+        probe="print(n, acc.__closure__[0].cell_contents)",
+    ),
+    pattern(
+        "iterator_consumed_by_for",
+        """
+        it = iter(range(6))
+        # %%
+        for v in it:
+            if v == 2:
+                break
+        # %%
+        rest = list(it)
+        """,
+        edit=("v == 2", "v == 3"),
+        probe="print(v, rest)",
+    ),
+    pattern(
+        "iterator_consumed_by_zip",
+        """
+        letters = iter('abcd')
+        # %%
+        pairs = list(zip(letters, [1, 2]))
+        # %%
+        left = list(letters)
+        """,
+        edit=("[1, 2]", "[1, 2, 3]"),
+        probe="print(pairs, left)",
+    ),
+    pattern(
+        "method_appends_to_a_notebook_list",
+        """
+        registry = []
+
+        class Plugin:
+            def __init__(self, name):
+                self.name = name
+                self.registry = registry
+            def register(self):
+                self.registry.append(self.name)
+        # %%
+        p = Plugin('a')
+        p.register()
+        # %%
+        q = Plugin('b')
+        q.register()
+        """,
+        edit=("Plugin('a')", "Plugin('z')"),
+        probe="print(registry, p.registry is registry)",
+    ),
+    pattern(
+        "class_counter_changed_by_init",
+        """
+        class Job:
+            counter = 0
+            def __init__(self):
+                Job.counter += 1
+                self.id = Job.counter
+        # %%
+        j1 = Job()
+        # %%
+        j2 = Job()
+        """,
+        edit=("j1 = Job()", "j1 = Job()\nj0 = Job()"),
+        probe="print(Job.counter, j1.id, j2.id)",
+    ),
+    pattern(
+        "lambda_passed_to_apply",
+        """
+        import pandas as pd
+        df = pd.DataFrame({'x': [1, 2, 3]})
+        seen = []
+        # %%
+        df['y'] = df['x'].apply(lambda v: seen.append(v) or v * 2)
+        """,
+        edit=("[1, 2, 3]", "[4, 5]"),
+        probe="print(df['y'].tolist(), seen)",
+    ),
+    pattern(
+        "function_shadowing_sorted",
+        """
+        values = [3, 1, 2]
+        # %%
+        def sorted(xs):
+            return [x * 10 for x in xs]
+        # %%
+        out = sorted(values)
+        """,
+        edit=("x * 10", "x * 100"),
+        probe="print(out)",
+    ),
+)
+
+MISSED_INPUTS: tuple[Pattern, ...] = (
+    pattern(
+        "method_reads_a_global",
+        """
+        SCALE = 2
+        # %%
+        class Model:
+            def predict(self, x):
+                return x * SCALE
+        # %%
+        m = Model()
+        # %%
+        pred = m.predict(10)
+        """,
+        edit=("SCALE = 2", "SCALE = 3"),
+        probe="print(pred, m.predict(1))",
+    ),
+    pattern(
+        "function_called_through_a_dict",
+        """
+        K = 2
+        # %%
+        def double(v):
+            return v * K
+        # %%
+        ops = {'double': double}
+        # %%
+        r = ops['double'](5)
+        """,
+        edit=("K = 2", "K = 3"),
+        probe="print(r)",
+    ),
+    pattern(
+        "function_called_through_an_alias",
+        """
+        K = 2
+        # %%
+        def times(v):
+            return v * K
+        f = times
+        # %%
+        r = f(5)
+        """,
+        edit=("K = 2", "K = 3"),
+        probe="print(r)",
+    ),
+    pattern(
+        "functools_partial",
+        """
+        import functools
+        K = 2
+        # %%
+        def mul(v, by):
+            return v * by * K
+        triple = functools.partial(mul, by=3)
+        # %%
+        r = triple(5)
+        """,
+        edit=("K = 2", "K = 3"),
+        probe="print(r)",
+    ),
+    pattern(
+        "dataframe_query_at_variable",
+        """
+        import pandas as pd
+        df = pd.DataFrame({'a': range(10)})
+        # %%
+        thr = 5
+        # %%
+        sel = df.query('a > @thr')
+        """,
+        edit=("thr = 5", "thr = 7"),
+        probe="print(len(sel), sel['a'].tolist())",
+    ),
+    pattern(
+        "dir_listing",
+        """
+        x1 = 1
+        # %%
+        names = sorted(n for n in dir() if n.startswith('x'))
+        """,
+        edit=("x1 = 1", "x1 = 1\nx2 = 2"),
+        probe="print(names)",
+    ),
+    pattern(
+        "project_module_imported_inside_a_function",
+        """
+        def compute(v):
+            import helpers
+            return v * helpers.FACTOR
+        # %%
+        r = compute(5)
+        """,
+        files={"helpers.py": "FACTOR = 2\n"},
+        edit=Edit("FACTOR = 2", "FACTOR = 3", "helpers.py"),
+        probe="print(r)",
+    ),
+)
+
+FUNCTIONS_INSIDE_VALUES: tuple[Pattern, ...] = (
+    pattern(
+        "decorator_closure",
+        """
+        def scaled(fn):
+            def wrapper(*args):
+                return fn(*args) * RATE
+            return wrapper
+        # %%
+        @scaled
+        def base(v):
+            return v + OFFSET
+        # %%
+        RATE = 2
+        OFFSET = 1
+        # %%
+        r = base(4)
+        """,
+        edit=("RATE = 2", "RATE = 3"),
+        probe="print(r, base(1))",
+    ),
+    pattern(
+        "registry_of_functions",
+        """
+        HANDLERS = {}
+
+        def handler(name):
+            def deco(fn):
+                HANDLERS[name] = fn
+                return fn
+            return deco
+        # %%
+        @handler('greet')
+        def greet(who):
+            return f'{PREFIX} {who}'
+        # %%
+        PREFIX = 'hello'
+        # %%
+        msg = HANDLERS['greet']('ann')
+        """,
+        edit=("'hello'", "'hi'"),
+        probe="print(msg, HANDLERS['greet']('bob'), HANDLERS['greet'] is greet)",
+    ),
+    pattern(
+        "dict_of_functions",
+        """
+        ops = {'inc': lambda v: v + STEP, 'dec': lambda v: v - STEP}
+        # %%
+        STEP = 1
+        # %%
+        r = ops['inc'](10)
+        """,
+        edit=("STEP = 1", "STEP = 5"),
+        probe="print(r, ops['dec'](10))",
+    ),
+)
+
+REPLAYED_CELLS: tuple[Pattern, ...] = (
+    pattern(
+        "weakref_in_a_replayed_cell",
+        """
+        import weakref
+
+        class Thing:
+            pass
+
+        thing = Thing()
+        ref = weakref.ref(thing)
+        sizes = list(range(5))
+        # %%
+        total = sum(sizes)
+        """,
+        edit=("range(5)", "range(6)"),
+        probe="print(ref() is thing, total)",
+    ),
+    pattern(
+        "thread_in_a_replayed_cell",
+        """
+        import threading
+        results = []
+        go = threading.Event()
+
+        def work():
+            go.wait()
+            results.append(42)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        # %%
+        go.set()
+        worker.join(5)
+        print(results)
+        """,
+        edit=("append(42)", "append(43)"),
+        probe="print(results, worker.is_alive())",
+    ),
+)
+
+OUTPUT_PROTOCOL: tuple[Pattern, ...] = (
+    pattern(
+        "display_handle_updated_from_another_cell",
+        """
+        from IPython.display import display
+        handle = display('waiting', display_id=True)
+        # %%
+        handle.update('done')
+        """,
+        edit=("'done'", "'finished'"),
+        probe="print(type(handle).__name__)",
+    ),
+    pattern(
+        "clear_output_progress_loop",
+        """
+        from IPython.display import clear_output
+        for i in range(5):
+            clear_output(wait=True)
+            print(f'step {i}', flush=True)
+        """,
+        edit=("range(5)", "range(3)"),
+        probe="print(i)",
+    ),
+    pattern(
+        "underscore_and_out_after_restore",
+        """
+        x = 40
+        # %%
+        x + 2
+        # %%
+        x * 2
+        """,
+        edit=("x = 40", "x = 50"),
+        probe="print(_, __, Out.get(2), _3)\nprint(_ + 1)",
+    ),
+    pattern(
+        "stdout_and_stderr_interleaved",
+        """
+        import sys
+        print('out 1', flush=True)
+        print('err 1', file=sys.stderr, flush=True)
+        print('out 2', flush=True)
+        """,
+        edit=("'out 2'", "'out two'"),
+        probe="print('probe')",
+    ),
+    pattern(
+        "log_lines_of_later_cells",
+        """
+        import logging
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s:%(message)s')
+        # %%
+        logging.info('first')
+        # %%
+        logging.info('second')
+        """,
+        edit=("'second'", "'zweite'"),
+        probe="logging.info('probe')\nprint(len(logging.getLogger().handlers))",
+    ),
+    pattern(
+        "os_system_echo",
+        """
+        import os, time
+        code = os.system('echo hi')
+        time.sleep(0.2)  # ipykernel forwards file descriptor 1 from a thread of its own
+        """,
+        edit=("echo hi", "echo ho"),
+        probe="print(code)",
+    ),
+    pattern(
+        "subprocess_run_echo",
+        """
+        import subprocess, time
+        done = subprocess.run(['echo', 'x'])
+        time.sleep(0.2)  # ipykernel forwards file descriptor 1 from a thread of its own
+        """,
+        edit=("'x'", "'y'"),
+        probe="print(done.returncode, done.args)",
+    ),
+    pattern(
+        "output_of_c_code",
+        """
+        import ctypes, time
+        libc = ctypes.CDLL(None)
+        # %%
+        written = libc.puts(b'from C')
+        flushed = libc.fflush(None)
+        time.sleep(0.2)  # ipykernel forwards file descriptor 1 from a thread of its own
+        """,
+        edit=("b'from C'", "b'from libc'"),
+        probe="print(written, flushed)",
+    ),
+    pattern(
+        "cell_tagged_raises_exception",
+        """
+        x = 1
+        # %%
+        raise ValueError('expected failure')
+        # %%
+        y = x + 1
+        """,
+        tags={1: ("raises-exception",)},
+        edit=("x = 1", "x = 2"),
+        probe="print(x, y)",
+    ),
+    pattern(
+        "matplotlib_figure_without_inline_loaded",
+        """
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([1, 2, 3]);
+        """,
+        edit=("[1, 2, 3]", "[3, 2, 1]"),
+        probe="print(type(fig).__name__, len(ax.lines))",
+    ),
+    pattern(
+        "matplotlib_figure_with_inline_loaded",
+        """
+        %matplotlib inline
+        # %%
+        import matplotlib.pyplot as plt
+        plt.figure(figsize=(2, 2))
+        plt.plot([1, 4, 9])
+        plt.show()
+        """,
+        edit=("[1, 4, 9]", "[9, 4, 1]"),
+        probe="print(len(plt.get_fignums()))",
+    ),
+)
+
+NAMED: tuple[Pattern, ...] = (
+    *SILENTLY_WRONG,
+    *OUTSIDE_GLOBALS,
+    *INSIDE_OBJECTS,
+    *UNSEEN_CALLS,
+    *MISSED_INPUTS,
+    *FUNCTIONS_INSIDE_VALUES,
+    *REPLAYED_CELLS,
+    *OUTPUT_PROTOCOL,
+)
