@@ -194,6 +194,8 @@ def shown_messages(messages: Sequence[Mapping[str, Any]], ids: dict[str, str]) -
             items.append(("clear_output", content["wait"]))
         elif kind == "error":
             items.append(("error", content["ename"], normal_text(content["evalue"])))
+        elif kind.startswith("comm_"):  # widgets and other frontend extensions
+            items.append((kind, content.get("target_name"), content.get("data")))
     return _merge_streams(items)
 
 

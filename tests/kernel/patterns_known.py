@@ -208,6 +208,9 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         (*RESTART, *EDIT): "after a restart the log lines of later cells, the probe's too, do "
         "not show",
     },
+    "message_the_cell_sends_on_iopub": {
+        (*RESTART, "served"): "a restored cell does not show the message it sent on IOPub itself",
+    },
     "os_system_echo": {
         RESTART: "a restored cell does not show what os.system('echo hi') printed",
     },

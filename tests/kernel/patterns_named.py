@@ -921,6 +921,20 @@ OUTPUT_PROTOCOL: tuple[Pattern, ...] = (
         probe="print(_, __, Out.get(2), _3)\nprint(_ + 1)",
     ),
     pattern(
+        "message_the_cell_sends_on_iopub",
+        """
+        import IPython
+        kernel = IPython.get_ipython().kernel
+        # %%
+        sent = kernel.session.send(
+            kernel.iopub_socket, 'stream', {'name': 'stdout', 'text': 'sent by the cell\\n'},
+            parent=kernel.get_parent(),
+        )['content']['text']
+        """,
+        edit=("'sent by the cell", "'sent by this cell"),
+        probe="print(repr(sent))",
+    ),
+    pattern(
         "stdout_and_stderr_interleaved",
         """
         import sys
