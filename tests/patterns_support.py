@@ -60,6 +60,7 @@ class Pattern:
     probe: str
     files: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    live_from: int | None = None  # the cell a user re-runs from after the edit (see below)
 
     def __post_init__(self) -> None:
         if self.edit.path is None:
@@ -83,7 +84,10 @@ class Pattern:
 
     @property
     def first_edited(self) -> int:
-        """The first cell a user re-runs after the edit (a file edit: every cell)."""
+        """The first cell a user re-runs in the live kernel after the edit: the edited one (a
+        file edit: every cell, unless the pattern says from where)."""
+        if self.live_from is not None:
+            return self.live_from
         if self.edit.path is not None:
             return 0
         return next(i for i, c in enumerate(self.cells) if self.edit.old in c)
@@ -101,6 +105,7 @@ def pattern(
     probe: str,
     files: Mapping[str, str] | None = None,
     tags: Mapping[int, tuple[str, ...]] | None = None,
+    live_from: int | None = None,
 ) -> Pattern:
     """A pattern from its cells written as one text, cells separated by ``# %%`` lines."""
     parts = [p.strip("\n") for p in re.split(r"^# %%$", textwrap.dedent(cells), flags=re.M)]
@@ -111,6 +116,7 @@ def pattern(
         textwrap.dedent(probe).strip("\n"),
         {k: textwrap.dedent(v).lstrip("\n") for k, v in (files or {}).items()},
         dict(tags or {}),
+        live_from,
     )
 
 

@@ -94,6 +94,7 @@ SILENTLY_WRONG: tuple[Pattern, ...] = (
         """,
         files={"tools.py": "def value():\n    return 1\n"},
         edit=Edit("return 1", "return 2", "tools.py"),
+        live_from=2,  # the cells using the module, as autoreload is there for
         probe="print(tools.value(), doubled)",
     ),
     pattern(
@@ -108,6 +109,7 @@ SILENTLY_WRONG: tuple[Pattern, ...] = (
         """,
         files={"tools.py": "SCALE = 1\n\ndef scaled(v):\n    return v * SCALE\n"},
         edit=Edit("SCALE = 1", "SCALE = 3", "tools.py"),
+        live_from=1,  # from the reload on, as a user re-runs it
         probe="print(result, tools.SCALE)",
     ),
 )
