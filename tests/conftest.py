@@ -14,13 +14,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--bench", action="store_true", help="also run tests marked 'bench' (benchmarks/)"
     )
+    parser.addoption(
+        "--patterns",
+        action="store_true",
+        help="also run tests marked 'patterns' (every notebook pattern, every way)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--bench"):
+    left_out = {m for m in ("bench", "patterns") if not config.getoption(f"--{m}")}
+    if not left_out:
         return
-    selected = [i for i in items if "bench" not in i.keywords]
-    deselected = [i for i in items if "bench" in i.keywords]
+    selected = [i for i in items if not left_out & set(i.keywords)]
+    deselected = [i for i in items if left_out & set(i.keywords)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -173,3 +173,13 @@ def test_a_variable_named_in_a_query_string_is_an_input(kernel: DictKernel) -> N
         "n",
     )
     assert statuses == ["restored", "ran", "ran"]
+
+
+def test_a_class_with_slots_called_in_a_cell_is_restored(kernel: DictKernel) -> None:
+    cells = [
+        "class P:\n    __slots__ = ('x',)\n    def __init__(self, x):\n        self.x = x",
+        "p = P(1)",
+        "p.x += 1",
+    ]
+    same_as_a_run(kernel, cells, "(p.x, type(p) is P)")
+    assert kernel.statuses == ["restored"] * 3

@@ -46,11 +46,37 @@ TIMINGS = "NBCELLAR_PATTERN_TIMES"  # a file to append "scenario pattern seconds
 assert set(KNOWN) <= {p.name for p in PATTERNS}, "a known failure of no pattern"
 
 
+# In the default run: the patterns the issue names, in the batch ways; through a live kernel
+# only those whose behaviour there differs (Jupyter's output protocol, module reloading). The
+# rest (every pattern every way) runs with ``pytest --patterns``.
+LIVE_KERNEL = frozenset(
+    {
+        "display_handle_updated_from_another_cell", "clear_output_progress_loop",
+        "underscore_and_out_after_restore", "message_the_cell_sends_on_iopub",
+        "stdout_and_stderr_interleaved", "log_lines_of_later_cells", "os_system_echo",
+        "subprocess_run_echo", "output_of_c_code", "cell_tagged_raises_exception",
+        "matplotlib_figure_without_inline_loaded", "matplotlib_figure_with_inline_loaded",
+        "autoreload_after_module_edit", "importlib_reload_after_module_edit",
+        "inline_backend_config",
+    }
+)  # fmt: skip
+NAMED_NAMES = frozenset(p.name for p in NAMED)
+assert LIVE_KERNEL <= NAMED_NAMES, "a live-kernel pattern of no name"
+
+
+def in_default_run(case: Pattern, way: Way) -> bool:
+    if case.name not in NAMED_NAMES:
+        return False
+    return way not in ("interactive", "live_edit") or case.name in LIVE_KERNEL
+
+
 def cases(way: Way) -> list[Any]:
     params = []
     for case in PATTERNS:
         reason = known_failure(case.name, way)
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        if not in_default_run(case, way):
+            marks.append(pytest.mark.patterns)
         params.append(pytest.param(case, id=case.name, marks=marks))
     return params
 

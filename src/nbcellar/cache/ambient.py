@@ -53,6 +53,10 @@ class Provider:
     drawn: ClassVar[bool] = False
     # Never an input of a key (what modules are imported: only what they bind is read).
     keyed: ClassVar[bool] = True
+    # A change made outside the cells, while no cell changed it, is taken as how the kernel
+    # started (a thread setting a variable); False: it is a change all the same (a module
+    # reloaded before a cell, by %autoreload).
+    adopts_outside_changes: ClassVar[bool] = True
 
     def state(self) -> Any:
         """A copy of the state now, comparable with ``==``; None when there is none yet (its
@@ -156,7 +160,9 @@ class Ambient:
             if now != self._last.get(provider.name):
                 self._last[provider.name] = now
                 if self.initial.get(provider.name) is None or (
-                    not provider.drawn and provider.name not in self.versions
+                    not provider.drawn
+                    and provider.adopts_outside_changes
+                    and provider.name not in self.versions
                 ):
                     self.initial[provider.name] = now  # as if the kernel had started so
                 elif not provider.drawn:

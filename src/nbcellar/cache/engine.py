@@ -12,6 +12,7 @@ saved by :mod:`.recording`; the store is anything that follows :class:`.storage.
 from __future__ import annotations
 
 import builtins
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -39,6 +40,7 @@ from nbcellar.cache.reach import reached
 from nbcellar.cache.recording import (
     DRAWN,
     LATEST,
+    STATE_AFTER,
     Effect,
     lock_name,
     record_entry,
@@ -129,11 +131,17 @@ class CellCache:
         # stored content's hash), with the object's id: used instead of hashing it again.
         self.announced: dict[str, tuple[int, Fingerprint]] = {}
         self.announced_functions: dict[str, FunctionInfo] = {}  # and the functions it binds
+        # Names the kernel itself puts in the namespace (IPython's ``open``, ``exit``), with
+        # their values: while they hold those, they are versioned as absent, as a simulated
+        # run (nbcellar status) that knows nothing of them sees them.
+        self.hidden: Mapping[str, Any] = {}
 
     # -- planning ----------------------------------------------------------------------------
 
     def version_of(self, name: str, namespace: Mapping[str, Any]) -> Version:
         if name not in namespace:
+            return ABSENT
+        if name in self.hidden and self.hidden[name] is namespace[name]:
             return ABSENT
         known = self.versions.get(name)
         if known is not None:
@@ -416,8 +424,9 @@ class CellCache:
         """After running again a cell whose entry has values (or state) it could not store.
 
         What it made now stays: its objects hold each other as the run made them (a weakref
-        to a value, a thread appending to a list). A value equal to the stored one keeps the
-        stored version, so the cells reading it stay restored; any other is versioned anew.
+        to a value, a thread appending to a list). A value stored alone that comes out equal
+        keeps the stored version, so the cells reading it stay restored; one that differs is
+        versioned anew; the others (held with other values) keep theirs.
         """
         entry = plan.entry
         assert entry is not None
@@ -427,10 +436,12 @@ class CellCache:
 
         def version(name: str) -> Version:
             stored = entry.version(name)
-            if name in entry.unserializable:
-                return stored  # (made again by the run; nothing else to compare it with)
+            if name in entry.unserializable or stored.fingerprint is None:
+                # Made again by the run, or held with other values: nothing to compare it
+                # with alone; taken as the run made it then.
+                return stored
             now = fingerprint(namespace[name], name)
-            if now is not None and now == stored.fingerprint:
+            if now == stored.fingerprint:
                 self.watch.keep(name, id(namespace[name]), now)
                 return stored
             return measured_version(namespace[name])
@@ -537,6 +548,11 @@ class CellCache:
                 return measured_version(value)
 
             self._settle(plan.analysis, written, mutated, deleted, measured)
+            if succeeded and (ambient.changes or ambient.drawn) and not plan.record:
+                self.store.put_record(
+                    STATE_AFTER, plan.analysis.code_hash,
+                    json.dumps(self.ambient.versions, sort_keys=True).encode(),
+                )  # fmt: skip
         self.functions.update({n: f for n, f in self.announced_functions.items() if n in namespace})
         self.announced, self.announced_functions = {}, {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"

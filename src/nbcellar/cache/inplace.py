@@ -22,7 +22,8 @@ from nbcellar.cache.versions import Fingerprint
 # Attributes of a class that are not its state.
 _CLASS_BOOKKEEPING = frozenset(
     {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__annotations__",
-     "__firstlineno__", "__static_attributes__", "__parameters__", "__orig_bases__"}
+     "__firstlineno__", "__static_attributes__", "__parameters__", "__orig_bases__",
+     "__slots__"}
 )  # fmt: skip
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), range)
 
@@ -83,7 +84,11 @@ def capture_state(value: Any) -> dict[str, Any]:
 
 
 _EMPTY = "<empty cell>"
-_CODE_MEMBERS = (types.FunctionType, staticmethod, classmethod, property)
+# Members that are the class's code or its instances' slots, not state of the class itself.
+_CODE_MEMBERS = (
+    types.FunctionType, staticmethod, classmethod, property,
+    types.MemberDescriptorType, types.GetSetDescriptorType,
+)  # fmt: skip
 
 
 def _cell_contents(cell: Any) -> Any:

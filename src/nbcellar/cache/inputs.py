@@ -9,7 +9,7 @@ and :func:`outside_inputs`, so they cannot disagree on what a key holds.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +98,17 @@ def input_names(analysis: CellAnalysis, functions: Mapping[str, FunctionInfo]) -
 
 
 def outside_inputs(
-    analysis: CellAnalysis, directives: Directives, project: Path, cwd: Path
+    analysis: CellAnalysis,
+    directives: Directives,
+    project: Path,
+    cwd: Path,
+    path: Sequence[str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The versions of the modules the cell imports and of the files its tags name, as a
     kernel working in ``cwd`` finds them (relative paths are found from there, as the cell's
-    own ``open()`` calls are; modules in ``project`` first, then ``cwd``, then the path)."""
-    modules = {m: module_version(m, project, cwd) for m in sorted(analysis.imports)}
+    own ``open()`` calls are; modules in ``project`` first, then ``cwd``, then the import
+    path: the kernel's, or ``path``)."""
+    modules = {m: module_version(m, project, cwd, path) for m in sorted(analysis.imports)}
     files = {p: file_version(p, cwd) for p in directives.depends}
     files |= {
         f"content:{p}": file_version(p, cwd, content=True) for p in directives.depends_content
@@ -123,6 +128,7 @@ def key_inputs(
     ambient: Mapping[str, str] | None = None,
     also: Iterable[str] = (),
     also_modules: Iterable[str] = (),
+    path: Sequence[str] | None = None,
 ) -> KeyInputs:
     """The inputs of a cell's key: its code, the versions (``version_of``) of the variables
     it reads (see :func:`input_names`), which other names share the objects it may change
@@ -133,9 +139,9 @@ def key_inputs(
     entry of the cell's last run)."""
     wanted = input_names(analysis, functions) | {n for n in also if not is_ipython_name(n)}
     names = {n: version_of(n) for n in sorted(wanted)}
-    modules, files = outside_inputs(analysis, directives, project, cwd)
+    modules, files = outside_inputs(analysis, directives, project, cwd, path)
     for module in sorted(set(also_modules) - set(modules)):
-        modules[module] = module_version(module, project, cwd)
+        modules[module] = module_version(module, project, cwd, path)
     modules = dict(sorted(modules.items()))
     return KeyInputs(
         analysis.code_hash,

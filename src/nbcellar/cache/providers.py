@@ -3,8 +3,10 @@ follows (see :mod:`nbcellar.cache.ambient`), with how to copy, compare and apply
 
 from __future__ import annotations
 
+import marshal
 import os
 import sys
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -511,6 +513,7 @@ class ProjectModules(Provider):
     imported by the cell comes as its source makes it (its source is what the cell keys on)."""
 
     name = "project"
+    adopts_outside_changes = False  # (%autoreload reloads modules before a cell)
 
     def __init__(self) -> None:
         self._modules: tuple[int, list[Any]] = (-1, [])
@@ -583,11 +586,27 @@ _CONTAINERS = (list, dict, set)
 
 
 def _content(value: Any) -> str:
+    """What a module global is, by content: a function or class by its code (pickled by
+    reference, a reloaded one would look the same), anything else by its fingerprint."""
     from nbcellar.cache.fingerprint import fingerprint
 
     if isinstance(value, str) and value == _DELETED:
         return value
+    codes = _codes_of(value)
+    if codes:
+        return digest([marshal.dumps(code) for code in codes])
     return fingerprint(value) or f"{type(value).__qualname__}:{id(value):x}"
+
+
+def _codes_of(value: Any) -> list[Any]:
+    if isinstance(value, types.FunctionType):
+        return [value.__code__]
+    if isinstance(value, type):
+        return [
+            member.__code__ for member in vars(value).values()
+            if isinstance(member, types.FunctionType)
+        ]  # fmt: skip
+    return []
 
 
 def _module_globals(module: Any) -> tuple[tuple[str, Any], ...]:

@@ -30,6 +30,9 @@ from nbcellar.store.records import Snapshot, VariableRecord
 
 LATEST = "cell-latest"
 """Records of the last key each cell code ran under (to say why a later key missed)."""
+STATE_AFTER = "cell-state-after"
+"""Records, by code, of the kernel state's versions a cell that is never stored left (a
+``%cd`` cell): what a simulated run (nbcellar status) continues from."""
 DRAWN = "cell-drawn"
 """Records, under a key, of the random generators the cell drew from: its entries are kept
 under a variant of the key for each state those had before it (see :func:`variant_key`)."""

@@ -15,7 +15,7 @@ import importlib.metadata
 import os
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -160,10 +160,12 @@ def project_sources(names: list[str], roots: list[Path]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-_LIBRARY_MODULES: dict[tuple[str, Path, Path | None], str] = {}
+_LIBRARY_MODULES: dict[tuple[str, Path, Path | None, tuple[str, ...] | None], str] = {}
 
 
-def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
+def module_version(
+    name: str, project: Path, cwd: Path | None = None, path: Sequence[str] | None = None
+) -> str:
     """Source hash for a user module (with the user modules it imports), else a version.
 
     Modules are searched in ``project``, then ``cwd`` (a kernel's working directory, first on
@@ -175,10 +177,11 @@ def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
         from nbcellar import __version__
 
         return f"lib:nbcellar=={__version__}"
-    known = _LIBRARY_MODULES.get((name, project, cwd))
+    where = tuple(path) if path is not None else None
+    known = _LIBRARY_MODULES.get((name, project, cwd, where))
     if known is not None:  # installed libraries do not change while a kernel runs
         return known
-    search = [str(project), *([str(cwd)] if cwd is not None else []), *sys.path]
+    search = [str(project), *([str(cwd)] if cwd is not None else []), *(path or sys.path)]
     seen: dict[str, str] = {}
     for current, origin in _walk_imports(name, search).items():
         if origin is None or not is_project_file(origin):
@@ -189,7 +192,7 @@ def module_version(name: str, project: Path, cwd: Path | None = None) -> str:
         parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
         return "src:" + ";".join(parts)
     if seen[name].startswith("lib:"):
-        _LIBRARY_MODULES[name, project, cwd] = seen[name]
+        _LIBRARY_MODULES[name, project, cwd, where] = seen[name]
     return seen[name]
 
 

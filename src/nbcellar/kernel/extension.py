@@ -59,6 +59,10 @@ class CellCacheExtension:
         self._transformer = _SwapForReplay(self)
         self._outputs: list[Any] = []
         self._results: list[Any] = []  # the values the restored cell's results showed
+        # A cell running cells of its own (%%capture runs its body through run_cell): the
+        # inner ones are part of the outer cell, which alone is planned and recorded.
+        self._running = False
+        self._nested = 0
         self._replay_started = 0.0
         self._logged: list[tuple[str, Any]] = []
         self._artifacts = artifact_folder()
@@ -67,6 +71,7 @@ class CellCacheExtension:
     # -- registration --------------------------------------------------------------------------
 
     def register(self) -> None:
+        self.cache.hidden = getattr(self.shell, "user_ns_hidden", None) or {}
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self.shell.ast_transformers.append(self._transformer)
@@ -93,6 +98,10 @@ class CellCacheExtension:
     # -- the hooks -----------------------------------------------------------------------------
 
     def pre_run_cell(self, info: Any) -> None:
+        if self._running:
+            self._nested += 1
+            return
+        self._running = True
         tags = [*self.next_tags, *directives_in(info.raw_cell)]
         meta = getattr(info, "cell_meta", None)
         if isinstance(meta, dict):
@@ -172,7 +181,20 @@ class CellCacheExtension:
     def _note_logged(self, name: str, value: Any) -> None:
         self._logged.append((name, value))
 
+    def _plan_last(self) -> None:
+        """Keep this extension's pre_run_cell after every other one (``%autoreload`` reloads
+        modules in its own: the cache must key the cell on them as reloaded)."""
+        callbacks = self.shell.events.callbacks.get("pre_run_cell", [])
+        if self.pre_run_cell in callbacks and callbacks[-1] != self.pre_run_cell:
+            callbacks.remove(self.pre_run_cell)
+            callbacks.append(self.pre_run_cell)
+
     def post_run_cell(self, result: Any) -> None:
+        if self._nested:
+            self._nested -= 1
+            return
+        self._running = False
+        self._plan_last()
         plan, self.plan = self.plan, None
         recorder, self.recorder = self.recorder, None
         self.swap_pending = False
