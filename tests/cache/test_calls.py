@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cache.conftest import DictKernel
+from tests.edits import edit_source
 
 
 def same_as_a_run(kernel: DictKernel, cells: list[str], probe: str) -> object:
@@ -158,7 +159,7 @@ def test_a_project_module_imported_inside_a_function_is_an_input(kernel: DictKer
     ]
     kernel.run_all(cells)
     kernel.restart()
-    module.write_text("RATE = 5\n")
+    edit_source(module, "RATE = 5\n")
     kernel.run_all(cells)
     assert kernel.statuses == ["restored", "ran"]
     assert kernel.ns["v"] == 50

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from nbcellar.cli.main import cli
+from tests.edits import edit_source
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +165,7 @@ def test_database_and_project_module_in_a_real_kernel(tmp_path: Path) -> None:
     # The connection cannot be stored, so its cell runs; the slow query stays restored.
     assert statuses(nb) == ["restored", "restored", "restored", "restored"]
     assert outputs(nb)[3][0]["text"] == "4.2\n"
-    (tmp_path / "pricing.py").write_text("def with_tax(v):\n    return round(v * 1.5, 2)\n")
+    edit_source(tmp_path / "pricing.py", "def with_tax(v):\n    return round(v * 1.5, 2)\n")
     run(nb)
     assert statuses(nb) == ["restored", "restored", "ran", "ran"]
     assert outputs(nb)[3][0]["text"] == "5.25\n"
@@ -235,7 +236,7 @@ def test_a_kernel_runs_what_changed_outside_the_notebook(tmp_path: Path) -> None
     nbformat.write(nb, path)
     assert execute(path).kernel_started
     assert not execute(path).kernel_started
-    (tmp_path / "pricing.py").write_text("RATE = 1.5\n")
+    edit_source(tmp_path / "pricing.py", "RATE = 1.5\n")
     edited = execute(path)
     assert edited.kernel_started
     assert [c.status for c in edited.cells] == ["ran", "restored", "ran"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.edits import edit_source
 from tests.kernel.conftest import Session
 
 NOTEBOOK = [
@@ -132,7 +133,7 @@ def test_project_module_edited_between_runs(session: Session) -> None:
     session.runs.clear()
     session.run_all(cells)
     assert statuses(session) == ["restored", "restored"]
-    module.write_text("def double(v):\n    return v * 3\n")
+    edit_source(module, "def double(v):\n    return v * 3\n")
     import sys
 
     sys.modules.pop("helpers_mod", None)

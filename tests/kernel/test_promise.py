@@ -2,12 +2,18 @@
 
 Hypothesis writes notebooks of assignments, augmented assignments, list / dict / DataFrame
 mutation through methods and items, functions reading globals, classes, imports, ``del`` and
-aliasing; runs them once with the cache (filling it), edits some cells, then runs the edited
-notebook fresh (no cache) and cached (after a restart), and compares the namespaces and outputs.
+aliasing; kernel state outside the variables (environment, import path, the global random
+generator, warnings filters, pandas options); a project module's globals; closures, mutable
+defaults and class attributes changed by calls; iterators; displays. It runs them once with the
+cache (filling it), edits some cells, then runs the edited notebook fresh (no cache) and cached
+(after a restart: the process state is put back as a new kernel finds it), and compares the
+namespaces, that state and the outputs. 300 examples by default; ``NBCELLAR_PROMISE_EXAMPLES``
+sets another number (``NBCELLAR_PROMISE_EXAMPLES=3000`` for a long search).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -25,7 +31,17 @@ SETUP = (
     "df0 = pd.DataFrame({'a': [1, 2, 3]})\n"
     "def f0():\n    return 0\n"
     "class C0:\n    v = 0\n"
+    "    def bump(self):\n        type(self).v += 1\n"
+    "c0 = C0()\n"
+    "def make():\n    n = [0]\n    def count(k=1):\n        n[0] += k\n        return n[0]\n"
+    "    return count\n"
+    "k0 = make()\n"
+    "def memo(x, seen={}):\n    seen[x] = 1\n    return len(seen)\n"
+    "it0 = iter(range(100))\n"
+    "import os, random, sys, warnings\n"
+    "import projmod\n"
 )
+PROJECT_MODULE = "FLAG = 0\nITEMS = []\ndef add(x):\n    ITEMS.append(x)\n"
 
 ints = st.integers(0, 2).map(lambda k: f"i{k}")
 lists = st.integers(0, 1).map(lambda k: f"l{k}")
@@ -56,12 +72,38 @@ STATEMENTS = st.one_of(
     st.builds("print({}, {}, sorted(d0.items()))".format, ints, lists),
     st.builds("{}".format, ints),
     st.builds("{0} = {1}\n{0}".format, ints, consts),
+    # kernel state outside the variables
+    st.builds("os.environ['NB_PROMISE'] = '{}'".format, consts),
+    st.builds("{} = os.environ.get('NB_PROMISE', '-')".format, ints),
+    st.builds("random.seed({})".format, consts),
+    st.builds("{} = random.randint(0, 99)".format, ints),
+    st.builds("sys.path.append('extra{}')".format, st.integers(0, 1)),
+    st.builds("warnings.filterwarnings('ignore', message='nb-promise-{}')".format, consts),
+    st.builds("pd.set_option('display.max_rows', {})".format, st.integers(5, 9)),
+    st.builds("{} = repr(pd.DataFrame({{'a': range(12)}}))".format, ints),
+    # a project module's globals
+    st.builds("projmod.FLAG = {}".format, consts),
+    st.builds("projmod.add({})".format, ints),
+    st.builds("{} = projmod.FLAG + len(projmod.ITEMS)".format, ints),
+    # state inside objects, changed through calls
+    st.builds("{} = k0({})".format, ints, st.integers(1, 3)),
+    st.builds("{} = memo({})".format, ints, consts),
+    st.just("c0.bump()"),
+    st.builds("{} = next(it0)".format, ints),
+    st.builds("for x in it0:\n    if x > {}:\n        break".format, consts),
+    # displays
+    st.builds("from IPython.display import display\ndisplay({})".format, ints),
 )
 
 CELLS = st.lists(STATEMENTS, min_size=1, max_size=7)
 
 
 def comparable(ns: dict[str, Any]) -> dict[str, Any]:
+    import os
+    import random
+    import sys
+    import warnings
+
     out: dict[str, Any] = {}
     for name, value in ns.items():
         if isinstance(value, pd.DataFrame):
@@ -69,19 +111,39 @@ def comparable(ns: dict[str, Any]) -> dict[str, Any]:
         elif name == "f0":
             out[name] = ("f0", value())
         elif name == "C0":
-            out[name] = ("C0", value.v)
-        elif name in ("pd", "math"):
+            out[name] = ("C0", value.v, type(ns["c0"]) is value)
+        elif name == "c0":
+            out[name] = ("c0", value.v)
+        elif name == "k0":
+            out[name] = ("k0", value.__closure__[0].cell_contents[0])
+        elif name == "memo":
+            out[name] = ("memo", sorted(value.__defaults__[0]))
+        elif name == "it0":
+            out[name] = ("it0", value.__reduce__()[-1])  # where the iterator is
+        elif name == "projmod":
+            out[name] = ("projmod", value.FLAG, list(value.ITEMS))
+        elif name in ("pd", "math", "os", "random", "sys", "warnings"):
             out[name] = value.__name__
+        elif name in ("display", "make"):
+            continue
         else:
             out[name] = value
+    out["environ"] = os.environ.get("NB_PROMISE")
+    out["random"] = random.getstate()[1][:4]
+    out["path"] = [p for p in sys.path if p.startswith("extra")]
+    out["filters"] = [f[1].pattern for f in warnings.filters if f[1] is not None][:3]
+    out["max_rows"] = pd.get_option("display.max_rows")
     out["aliased"] = ns.get("l0") is ns.get("l1")
     inside = ns.get("d0", {}).get("l")
     out["held"] = tuple(inside is ns.get(name) for name in ("l0", "l1"))
     return out
 
 
+EXAMPLES = int(os.environ.get("NBCELLAR_PROMISE_EXAMPLES", "300"))
+
+
 @settings(
-    max_examples=200,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -89,6 +151,7 @@ def comparable(ns: dict[str, Any]) -> dict[str, Any]:
 def test_cached_rerun_equals_fresh_run(
     session: Session, cells: list[str], edits: list[Any]
 ) -> None:
+    (session.project / "projmod.py").write_text(PROJECT_MODULE)
     notebook = [SETUP, *cells]
     session.start(cached=True)
     session.run_all(notebook)  # fills the cache

@@ -461,6 +461,11 @@ class NumpyOptions(Provider):
         numpy.seterr(**dict(errors))
 
 
+# Which backend draws (chosen by %matplotlib, matplotlib.use, the kernel's inline backend):
+# not what is drawn, and applied again it would switch backends.
+_BACKEND = frozenset({"backend", "backend_fallback", "interactive"})
+
+
 class MatplotlibSettings(Provider):
     """``mpl.rcParams[...] = ...``, ``plt.style.use(...)``, ``sns.set_theme()``: what
     matplotlib draws with. (Not the backend: cells choosing one always run.)"""
@@ -490,7 +495,7 @@ class MatplotlibSettings(Provider):
         return [
             (key, value)
             for index, (key, value) in enumerate(zip(keys, after, strict=True))
-            if key != "backend" and (index >= len(old) or old[index] != value)
+            if key not in _BACKEND and (index >= len(old) or old[index] != value)
         ]
 
     def apply(self, change: Any) -> None:
@@ -518,20 +523,26 @@ class ProjectModules(Provider):
     def __init__(self) -> None:
         self._modules: tuple[int, list[Any]] = (-1, [])
         self._first: dict[str, Any] = {}  # each module's globals as first seen
+        self._verdicts: dict[str, tuple[Any, bool]] = {}  # module name -> (module, mine)
 
     def _project_modules(self) -> list[Any]:
+        """The project's modules among those imported (each module looked at once)."""
         if self._modules[0] != len(sys.modules):
             from nbcellar.cache.sources import is_project_file
 
             found = []
             for name, module in list(sys.modules.items()):
-                origin = getattr(module, "__file__", None)
-                if (
-                    isinstance(origin, str)
-                    and "__main__" not in (name, getattr(module, "__name__", None))
-                    and not name.startswith("nbcellar")
-                    and is_project_file(origin)
-                ):
+                verdict = self._verdicts.get(name)
+                if verdict is None or verdict[0] is not module:
+                    origin = getattr(module, "__file__", None)
+                    mine = (
+                        isinstance(origin, str)
+                        and "__main__" not in (name, getattr(module, "__name__", None))
+                        and not name.startswith("nbcellar")
+                        and is_project_file(origin)
+                    )
+                    verdict = self._verdicts[name] = (module, mine)
+                if verdict[1]:
                     found.append(module)
             self._modules = (len(sys.modules), found)
         return self._modules[1]

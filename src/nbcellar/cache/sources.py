@@ -23,6 +23,7 @@ ABSENT = "absent"
 """The version of a module or file that is not there."""
 
 
+@lru_cache(maxsize=1)
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -30,6 +31,7 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots if r))
 
 
+@lru_cache(maxsize=16384)
 def is_project_file(path: str) -> bool:
     """True for the user's own code: any module file outside the interpreter's libraries and
     installed packages (an editable install of the user's package counts as their code)."""
