@@ -272,3 +272,25 @@ def test_refresh_tags_and_lost_entries_start_a_kernel(tmp_path: Path) -> None:
     tagged.cells[0].metadata["tags"] = ["refresh"]
     nbformat.write(tagged, nb)
     assert execute(nb).kernel_started
+
+
+def test_a_cell_that_cannot_be_cached_says_why_in_the_table_and_the_notebook(
+    tmp_path: Path,
+) -> None:
+    nb = write(
+        tmp_path / "logs.ipynb",
+        [
+            "import logging\nlog = logging.getLogger('nb-why')\n"
+            "log.addHandler(logging.FileHandler('run.log'))\nlog.setLevel(logging.INFO)",
+            "log.info('step done')",
+        ],
+    )
+    run(nb)
+    result = run(nb)
+    assert statuses(nb) == ["restored", "ran"]
+    assert "[2] always runs: it logs to" in result.stdout
+    assert "run.log" in result.stdout
+    cell = nbformat.read(tmp_path / "logs.out.ipynb", as_version=4).cells[1]
+    assert "only running it writes again" in cell.metadata["nbcellar"]["reason"]
+    # (Each run wrote its line: a restore would have left the file without the second.)
+    assert (tmp_path / "run.log").read_text().splitlines() == ["step done", "step done"]

@@ -217,6 +217,9 @@ def _run_one(
     code_cells = nb.code_cells
     out = console()
     out.print(cell_table(code_cells, result.cells))
+    for cell in result.cells:
+        if cell.status == "ran" and cell.reason:
+            out.print(f"[{cell.index + 1}] always runs: {cell.reason}", soft_wrap=True)
     ran = sum(c.status == "ran" for c in result.cells)
     restored = sum(c.status == "restored" for c in result.cells)
     errors = [c for c in result.cells if c.status == "error"]

@@ -236,6 +236,8 @@ class CellCacheExtension:
                 "seconds": round(outcome.seconds, 6),
                 "saved_seconds": round(outcome.saved_seconds, 6),
             }
+            if outcome.status == "ran" and not outcome.recorded and outcome.reason:
+                metadata["nbcellar"]["reason"] = outcome.reason  # why it is not stored
         self.cache.last_outcome = None
         return metadata
 

@@ -42,6 +42,9 @@ class CellRun:
     error: str | None = None
     saved_seconds: float = 0.0
     key: str | None = None  # the cell's cache key, when the cache keyed it
+    # Why a cell that ran was not stored (it always runs: tagged nocache, a %cd, a logging
+    # handler writing to a file...), as the kernel's cache said.
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,14 @@ class _Runner:
             error=None if ok else _error_line(cell.get("outputs", [])) or "raised",
             saved_seconds=float(cached.get("saved_seconds", 0.0)) if ok else 0.0,
             key=cached.get("key") if ok else None,
+            reason=str(cached.get("reason", "")) if ok else "",
         )
         if cached:
             cell.setdefault("metadata", {})["nbcellar"] = {
                 "status": status,
                 "seconds": round(seconds, 3),
                 "saved_seconds": round(run.saved_seconds, 3),
+                **({"reason": run.reason} if run.reason else {}),
             }
         self.runs[cell_index] = run
         if self.on_cell_done is not None:
