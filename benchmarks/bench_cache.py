@@ -563,6 +563,46 @@ def report(found: Measurements, repeats: int) -> None:
     print_table(rows)
 
 
+def provider_costs(rounds: int = 2000) -> None:
+    """What following the kernel state outside the variables costs per cell: every ambient
+    provider's state taken before and after a cell, with the notebook's libraries imported
+    (numpy, pandas, matplotlib, scikit-learn: their options and generators are followed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    from nbcellar.cache.ambient import Ambient
+
+    ambient = Ambient()
+    ambient.settle(ambient.observe("x = 1"))
+    rows = []
+    for provider in ambient.providers:
+        samples = []
+        for _ in range(5):
+            begin = time.perf_counter()
+            for _ in range(rounds // 5):
+                provider.state()
+            samples.append((time.perf_counter() - begin) / (rounds // 5))
+        rows.append((provider.name, statistics.median(samples)))
+    per_cell = []
+    for _ in range(5):
+        begin = time.perf_counter()
+        for _ in range(rounds // 5):
+            ambient.settle(ambient.observe("x = 1"))
+        per_cell.append((time.perf_counter() - begin) / (rounds // 5))
+    cost = statistics.median(per_cell)
+    print()
+    print("kernel state followed per cell (each provider's state is taken before and after):")
+    for name, seconds in rows:
+        print(f"  {name:<14} {seconds * 1e6:7.1f} us per state")
+    print(f"  all providers, one cell (before + after, compared): {cost * 1e3:.3f} ms "
+          f"(target <= 1 ms: {verdict(cost <= 0.001)})")  # fmt: skip
+
+
 def missing_libraries() -> list[str]:
     needed = ("numpy", "pandas", "matplotlib", "sklearn", "nbformat", "nbclient", "ipykernel")
     return [name for name in needed if importlib.util.find_spec(name) is None]
@@ -611,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         with scratch(args.dir, "bench-cache-") as folder:
             one_repeat(folder, sizes, repeat, with_jcache, found)
     report(found, repeats)
+    provider_costs()
     return 0
 
 

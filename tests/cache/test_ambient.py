@@ -209,3 +209,23 @@ def test_globals_of_a_project_module_are_restored_and_keyed(kernel: DictKernel) 
     kernel.run_all([cells[0], "settings_nb.DEBUG = 'verbose'", *cells[2:]])
     assert kernel.statuses == ["restored", "ran", "ran", "ran"]
     assert kernel.ns["flag"] == "verbose"
+
+
+def test_a_folder_put_on_the_path_twice_is_restored(kernel: DictKernel) -> None:
+    cells = ["import sys\nsys.path.append('twice')", "sys.path.append('twice')"]
+    assert restarted(kernel, cells) == ["restored", "restored"]
+    assert "twice" in sys.path
+
+
+def test_a_seed_that_changes_nothing_in_one_run_changes_the_generator_in_another(
+    kernel: DictKernel,
+) -> None:
+    # The second seed is recorded where the generator was seeded alike already (it changed
+    # nothing) ...
+    kernel.run_all(["import random", "random.seed(0)", "random.seed(0)"])
+    kernel.restart()
+    # ... and met where it was not: the seed must happen.
+    kernel.run_all(["import random", "random.random()", "random.seed(0)"])
+    after = random.getstate()
+    random.seed(0)
+    assert after == random.getstate()

@@ -48,6 +48,12 @@ class Session:
     runs: list[CellRun] = field(default_factory=list)
     process: ProcessState | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:  # (hypothesis shows the fixture with a failing example)
+        return f"Session({str(self.project)!r}, cached={self.extension is not None})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
     def start(self, cached: bool = True) -> None:
         """Empty the shell and put the process state back as a new kernel finds it."""
         if self.process is None:

@@ -74,13 +74,13 @@ STATEMENTS = st.one_of(
     st.builds("{0} = {1}\n{0}".format, ints, consts),
     # kernel state outside the variables
     st.builds("os.environ['NB_PROMISE'] = '{}'".format, consts),
-    st.builds("{} = os.environ.get('NB_PROMISE', '-')".format, ints),
+    st.just("s0 = os.environ.get('NB_PROMISE', '-')"),
     st.builds("random.seed({})".format, consts),
     st.builds("{} = random.randint(0, 99)".format, ints),
     st.builds("sys.path.append('extra{}')".format, st.integers(0, 1)),
     st.builds("warnings.filterwarnings('ignore', message='nb-promise-{}')".format, consts),
     st.builds("pd.set_option('display.max_rows', {})".format, st.integers(5, 9)),
-    st.builds("{} = repr(pd.DataFrame({{'a': range(12)}}))".format, ints),
+    st.just("s1 = repr(pd.DataFrame({'a': range(12)}))"),
     # a project module's globals
     st.builds("projmod.FLAG = {}".format, consts),
     st.builds("projmod.add({})".format, ints),

@@ -218,12 +218,11 @@ class CellCache:
         """The entry for ``key``: a cell that drew from global random generators has one for
         each state they had before it, and the one for their states now (or in the versions
         ``ambient``) is found."""
-        entry = self.lookup(key)
-        if entry is not None:
-            return entry
         drawn = self.store.get_record(DRAWN, key)
         if drawn is None:
-            return None
+            return self.lookup(key)
+        # (A cell that drew in some run may not draw in another, its generators seeded alike:
+        # whether it does depends on their state, so every entry of it is kept by that state.)
         names = drawn.payload.decode().split()
         return self.lookup(variant_key(key, self.ambient.drawn_versions(names, ambient)))
 
@@ -351,13 +350,18 @@ class CellCache:
         results: Any = values.pop(RESULTS, ())
         plan.results = list(results)
         states: Any = values.pop(INPLACE, {})
-        self._put_back(dict(states), namespace)
         logged = self._logged_of(entry, namespace)
+        try:  # (the kernel state first: a change that cannot be made again changes no value)
+            self.ambient.apply(dict(changes))
+        except Exception as exc:
+            raise UnusableEntry(
+                f"cache entry for this cell is unusable: the kernel state it changed: {exc}"
+            ) from None
+        self._put_back(dict(states), namespace)
         self._write_files(entry, namespace)
         for name in entry.deleted:
             namespace.pop(name, None)
         namespace.update(bind_functions(values, namespace))
-        self.ambient.apply(dict(changes))
         self._settle_ambient(plan)
         BOOK.replay(logged)
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
@@ -515,7 +519,7 @@ class CellCache:
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             effect = Effect(
                 written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient,
-                dict(self.ambient.versions), results,
+                dict(self.ambient.versions), results, self._variant(plan.key, ambient),
             )  # fmt: skip
             entry, snapshot = record_entry(
                 self.store, plan.key, plan.inputs, effect, namespace,
@@ -581,6 +585,16 @@ class CellCache:
             ):
                 changed.add(name)
         return changed
+
+    def _variant(self, key: CellKey, ambient: AmbientChange) -> dict[str, str]:
+        """The generator versions an entry is kept by: those the cell drew from (their
+        versions before it), with those it drew from in earlier runs (unchanged now)."""
+        drawn = dict(ambient.drawn)
+        earlier = self.store.get_record(DRAWN, key)
+        if earlier is not None:
+            names = [n for n in earlier.payload.decode().split() if n not in drawn]
+            drawn.update(self.ambient.drawn_versions(names))
+        return drawn
 
     @staticmethod
     def _advanced(plan: Plan, namespace: Mapping[str, Any], current: Mapping[str, int]) -> str:

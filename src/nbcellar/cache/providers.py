@@ -72,21 +72,40 @@ class ImportPath(Provider):
         return tuple(sys.path)
 
     def change(self, before: Sequence[str], after: Sequence[str]) -> tuple[Any, ...]:
-        old = set(before)
-        kept = [p for p in after if p in old]
-        first_kept = after.index(kept[0]) if kept else len(after)
-        front = tuple(p for p in after[:first_kept] if p not in old)
-        back = tuple(p for p in after[first_kept:] if p not in old)
-        removed = tuple(p for p in before if p not in set(after))
-        return (front, back, removed) if front or back or removed else ()
+        """Entries taken out, and entries put in before all kept ones or after them (each
+        entry as many times as it was put: a path can hold one twice)."""
+        from collections import Counter
+
+        left = Counter(after)
+        removed: list[str] = []
+        for entry in before:
+            if left[entry] > 0:
+                left[entry] -= 1
+            else:
+                removed.append(entry)
+        kept = Counter(before) - Counter(removed)
+        front: list[str] = []
+        back: list[str] = []
+        seen_kept = False
+        for entry in after:
+            if kept[entry] > 0:
+                kept[entry] -= 1
+                seen_kept = True
+            else:
+                (back if seen_kept else front).append(entry)
+        if not (front or back or removed):
+            return ()
+        return tuple(front), tuple(back), tuple(removed)
 
     def apply(self, change: Sequence[Any]) -> None:
+        if not change:
+            return
         front, back, removed = change
         for entry in removed:
-            while entry in sys.path:
+            if entry in sys.path:
                 sys.path.remove(entry)
-        sys.path[:0] = [p for p in front if p not in sys.path]
-        sys.path.extend(p for p in back if p not in sys.path)
+        sys.path[:0] = list(front)
+        sys.path.extend(back)
 
 
 class ImportedModules(Provider):

@@ -67,6 +67,9 @@ class Effect:
     ambient: AmbientChange = field(default_factory=AmbientChange)
     ambient_after: Mapping[str, str] = field(default_factory=dict)  # versions after the cell
     results: Sequence[Any] = ()  # the values its results showed, in order (``_``, ``Out[n]``)
+    # The versions before the cell of the random generators its entries are kept by (those
+    # it drew from, or, for a cell that drew from them in another run, those it did not).
+    variant: Mapping[str, str] = field(default_factory=dict)
 
 
 def record_entry(
@@ -119,7 +122,7 @@ def record_entry(
     }  # fmt: skip
     built: list[CacheEntry] = []
     ready = threading.Event()
-    drawn = dict(effect.ambient.drawn)
+    drawn = dict(effect.variant or effect.ambient.drawn)
     stored_key = variant_key(key, drawn) if drawn else key
 
     def commit(records: RecordWriter, ok: bool) -> None:
