@@ -294,3 +294,17 @@ def test_a_cell_that_cannot_be_cached_says_why_in_the_table_and_the_notebook(
     assert "only running it writes again" in cell.metadata["nbcellar"]["reason"]
     # (Each run wrote its line: a restore would have left the file without the second.)
     assert (tmp_path / "run.log").read_text().splitlines() == ["step done", "step done"]
+
+
+def test_a_notebook_drawing_from_the_global_generator_comes_back_without_a_kernel(
+    tmp_path: Path,
+) -> None:
+    nb = write(
+        tmp_path / "draws.ipynb",
+        ["import numpy as np\nnp.random.seed(1)", "x = np.random.rand(3)\nprint(x.round(3))"],
+    )
+    run(nb)
+    first = outputs(nb)
+    result = run(nb)
+    assert "without starting a kernel" in result.stdout
+    assert outputs(nb) == first

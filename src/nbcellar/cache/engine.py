@@ -372,7 +372,7 @@ class CellCache:
                 self.watch.keep(name, id(namespace[name]), version.fingerprint)
         self._settle(plan.analysis, entry.written, entry.mutated, entry.deleted, entry.version)
         self.last_outcome = Outcome(
-            "restored", plan.key, 0.0, entry.seconds, entry.written, entry.mutated
+            "restored", entry.key, 0.0, entry.seconds, entry.written, entry.mutated
         )
         return entry.outputs
 
@@ -454,7 +454,7 @@ class CellCache:
         gone = [n for n in (*entry.written, *entry.mutated, *entry.deleted) if n not in namespace]
         self._settle(plan.analysis, present, (), gone, version)
         self.last_outcome = Outcome(
-            "restored", plan.key, seconds, max(entry.seconds - seconds, 0.0),
+            "restored", entry.key, seconds, max(entry.seconds - seconds, 0.0),
             entry.written, entry.mutated, reason=plan.reason,
         )  # fmt: skip
 
@@ -516,6 +516,9 @@ class CellCache:
         if advanced and plan.record:
             plan.record, plan.reason = False, advanced
         recorded = False
+        # The key its entry is kept under (a variant of the cell's key for a cell that drew
+        # from a global generator): what a remembered run names it by.
+        stored_key = plan.key
         if succeeded and plan.record and plan.key is not None and plan.inputs is not None:
             effect = Effect(
                 written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient,
@@ -527,7 +530,7 @@ class CellCache:
                 known=self.versions, project=self.project, release_lock=plan.locked,
             )  # fmt: skip
             plan.locked = False  # the writing thread releases it once the entry is indexed
-            recorded = True
+            recorded, stored_key = True, entry.key
             # A variable saved alone was just fingerprinted by its save.
             groups = Counter(v.value_key for v in snapshot.variables)
             for variable in snapshot.variables:
@@ -561,7 +564,7 @@ class CellCache:
         self.announced, self.announced_functions = {}, {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"
         self.last_outcome = Outcome(
-            status, plan.key, seconds, 0.0, written, mutated, recorded, plan.reason
+            status, stored_key, seconds, 0.0, written, mutated, recorded, plan.reason
         )
         return self.last_outcome
 

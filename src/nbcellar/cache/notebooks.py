@@ -24,6 +24,7 @@ from nbcellar.analysis import analyze_cell
 from nbcellar.cache.entries import KIND as CELL_KIND
 from nbcellar.cache.entries import CacheEntry
 from nbcellar.cache.inputs import Directives, directives_in, outside_inputs, uncacheable
+from nbcellar.cache.sources import module_version
 from nbcellar.logbook import RESERVED
 
 KIND = "notebook-run"
@@ -92,9 +93,12 @@ def _entry(store: Any, key: str) -> CacheEntry | None:
 
 
 def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> bool:
-    """The modules and files the cell read are what they were when the kernel keyed it."""
+    """The modules and files the cell read are what they were when the kernel keyed it (the
+    modules its code imports, and those the code inside the values it read imports: the
+    kernel keyed it on all of them)."""
     directives = Directives.from_tags(_tags(cell))
-    modules, files = outside_inputs(analyze_cell(cell.source), directives, project, cwd)
+    _, files = outside_inputs(analyze_cell(cell.source), directives, project, cwd)
+    modules = {m: module_version(m, project, cwd) for m in entry.inputs.modules}
     return modules == dict(entry.inputs.modules) and files == dict(entry.inputs.files)
 
 
