@@ -44,7 +44,7 @@ def notebook_function(
 ) -> types.FunctionType:
     """A notebook function as stored (what a plain unpickler makes: copies of its globals);
     loads into a namespace replace it (see :class:`FunctionMaking`)."""
-    made = types.FunctionType(code, _own_globals(stored_globals), name, argdefs, closure)
+    made = private_function(code, stored_globals, name, argdefs, closure)
     _UNBOUND.add(made)
     return made
 
