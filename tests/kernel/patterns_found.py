@@ -242,6 +242,84 @@ FILES_AND_IMPORTS: tuple[Pattern, ...] = (
         probe="print(numbers, open('numbers.txt').read())",
     ),
     pattern(
+        "pandas_csv_written_then_read",
+        """
+        import pandas as pd
+        scale = 1
+        pd.DataFrame({'a': [1, 2, 3]}).mul(scale).to_csv('table.csv', index=False)
+        # %%
+        back = pd.read_csv('table.csv')
+        total = int(back['a'].sum())
+        """,
+        edit=("scale = 1", "scale = 2"),
+        probe="print(total)",
+    ),
+    pattern(
+        "numpy_save_then_load",
+        """
+        import numpy as np
+        np.save('weights.npy', np.arange(3) * 1.5)
+        # %%
+        weights = np.load('weights.npy')
+        """,
+        edit=("* 1.5", "* 2.5"),
+        probe="print(weights)",
+    ),
+    pattern(
+        "pathlib_read_text_of_a_data_file",
+        """
+        from pathlib import Path
+        words = Path('notes.txt').read_text().split()
+        # %%
+        longest = max(words, key=len)
+        """,
+        files={"notes.txt": "a tiny note\n"},
+        edit=Edit("a tiny note", "an enormous note", "notes.txt"),
+        probe="print(words, longest)",
+    ),
+    pattern(
+        "json_config_file_loaded",
+        """
+        import json
+        with open('config.json') as f:
+            config = json.load(f)
+        # %%
+        rate = config['rate'] * 10
+        """,
+        files={"config.json": '{"rate": 1}'},
+        edit=Edit('"rate": 1', '"rate": 2', "config.json"),
+        probe="print(config, rate)",
+    ),
+    pattern(
+        "folder_listed_after_files_are_written",
+        """
+        import os
+        os.makedirs('parts', exist_ok=True)
+        n = 2
+        for i in range(n):
+            with open(f'parts/{i}.txt', 'w') as f:
+                f.write(str(i))
+        # %%
+        import glob
+        names = sorted(glob.glob('parts/*.txt'))
+        """,
+        edit=("n = 2", "n = 3"),
+        probe="print(names)",
+    ),
+    pattern(
+        "file_removed_by_a_cell",
+        """
+        import os
+        with open('scratch.txt', 'w') as f:
+            f.write('x')
+        # %%
+        os.remove('scratch.txt')
+        gone = not os.path.exists('scratch.txt')
+        """,
+        edit=("f.write('x')", "f.write('y')"),
+        probe="print(gone, os.path.exists('scratch.txt'))",
+    ),
+    pattern(
         "pickle_dump_then_load",
         """
         import pickle

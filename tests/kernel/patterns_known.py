@@ -112,14 +112,11 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "atexit_handler_registered": {
         RESTART: "after a restart the atexit handler is not registered",
     },
-    "file_written_then_read": {
-        EDIT: (
-            "after seed changes the file is rewritten, but the reading cell is restored with the "
-            "old numbers"
+    "folder_listed_after_files_are_written": {
+        "status": (
+            "status says the listing cell is restored: what the edited cell above writes is "
+            "known only once it runs"
         ),
-    },
-    "data_file_read_without_a_tag": {
-        EDIT: "after data.csv changes, the reading cell is restored with the old rows",
     },
     "temporary_directory_object": {
         "interactive": (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.cache.ambient import Ambient, AmbientChange, Observation
 from nbcellar.cache.entries import AMBIENT, INPLACE, KIND, RESULTS, CacheEntry
+from nbcellar.cache.files import FileWatch, changed_file
 from nbcellar.cache.fingerprint import fingerprint, fingerprint_holding, measured_version
 from nbcellar.cache.holding import Holdings, aliases_of
 from nbcellar.cache.inplace import CannotApply, apply_state, restorable_in_place
@@ -49,7 +51,7 @@ from nbcellar.cache.recording import (
 from nbcellar.cache.storage import CacheStore
 from nbcellar.cache.versions import ABSENT, Fingerprint, Version
 from nbcellar.logbook import BOOK, RESERVED, expand
-from nbcellar.runfiles import RESERVED_FILES
+from nbcellar.runfiles import RESERVED_FILES, artifact_folder
 from nbcellar.store.functions import bind_functions
 from nbcellar.store.pickling import no_cycle_collection
 
@@ -118,7 +120,13 @@ class Outcome:
 class CellCache:
     """Keys, lookups and records for the cells run in one namespace."""
 
-    def __init__(self, store: CacheStore, project: Path, ambient: Ambient | None = None) -> None:
+    def __init__(
+        self,
+        store: CacheStore,
+        project: Path,
+        ambient: Ambient | None = None,
+        ignored_files: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
         self.store = store
         self.project = project
         self.ambient = ambient if ambient is not None else Ambient()
@@ -135,6 +143,9 @@ class CellCache:
         # their values: while they hold those, they are versioned as absent, as a simulated
         # run (nbcellar status) that knows nothing of them sees them.
         self.hidden: Mapping[str, Any] = {}
+        # The files the running cell opens (not the store's own, nor those ``ignored_files``).
+        root = getattr(store, "root", None)
+        self.files = FileWatch([*ignored_files, *([root] if root is not None else [])])
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -200,6 +211,9 @@ class CellCache:
         if directives.refresh:
             return run("tagged refresh")
         entry = self.find(key)
+        changed = changed_file(entry.touched, entry.wrote) if entry is not None else ""
+        if changed:
+            return run(changed)
         if entry is not None and not self.fits(entry, namespace):
             return run(
                 "what it changed in place is held by other variables than when it was stored"
@@ -209,6 +223,8 @@ class CellCache:
         if entry is not None:
             action: Action = "replay" if entry.replays else "restore"
             reason = f"runs again on restore: {entry.rerun}" if entry.rerun else "unchanged"
+            if action == "replay":
+                self._watch_files()
             return Plan(action, analysis, reason, key, inputs, entry, observation=observation)
         plan = run(self.why_missed(inputs))
         plan.locked = wait
@@ -246,6 +262,7 @@ class CellCache:
             observation = self.ambient.observe()
         candidates = self.watch.candidates(analysis, self.functions, namespace)
         fingerprints = self.watch.fingerprints_of(candidates, namespace)
+        self._watch_files()
         return Plan(
             "run",
             analysis,
@@ -263,6 +280,11 @@ class CellCache:
             started=time.perf_counter(),
             observation=observation,
         )
+
+    def _watch_files(self) -> None:
+        """Note the files the cell about to run opens (those in the artifact folder are kept
+        with its entry: see nbcellar.runfiles)."""
+        self.files.start(also_ignored=(artifact_folder(),))
 
     def lookup(self, key: CellKey) -> CacheEntry | None:
         record = self.store.get_record(KIND, key)
@@ -435,6 +457,7 @@ class CellCache:
         entry = plan.entry
         assert entry is not None
         assert plan.key is not None
+        self.files.stop()
         self._settle_ambient(plan)
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
 
@@ -512,6 +535,9 @@ class CellCache:
         ambient = self._settle_ambient(plan)
         if ambient.always and plan.record:
             plan.record, plan.reason = False, ambient.always
+        touched = self.files.stop()
+        if touched.why_always and plan.record:
+            plan.record, plan.reason = False, touched.why_always
         advanced = self._advanced(plan, namespace, current)
         if advanced and plan.record:
             plan.record, plan.reason = False, advanced
@@ -523,6 +549,7 @@ class CellCache:
             effect = Effect(
                 written, mutated, deleted, tuple(outputs), seconds, logged, files, ambient,
                 dict(self.ambient.versions), results, self._variant(plan.key, ambient),
+                touched.expected(), tuple(sorted(touched.written)),
             )  # fmt: skip
             entry, snapshot = record_entry(
                 self.store, plan.key, plan.inputs, effect, namespace,

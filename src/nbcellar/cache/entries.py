@@ -60,6 +60,11 @@ class CacheEntry:
     # Of ``mutated``: notebook functions and classes whose state (under INPLACE) is put back
     # into the live objects on restore, not bound anew (instances and registries hold them).
     inplace: tuple[str, ...] = ()
+    # The files outside the artifact folder that the cell opened (see nbcellar.cache.files):
+    # the version each must have for a restore to be right (those it read as it read them,
+    # those it wrote as it left them), and which of them it wrote.
+    touched: Mapping[str, str] = field(default_factory=dict)
+    wrote: tuple[str, ...] = ()
 
     def version(self, name: str) -> Version:
         """The version of what the entry's cell left under ``name``: its stored content, or
@@ -105,6 +110,8 @@ class CacheEntry:
             "rerun": self.rerun,
             "ambient_after": dict(self.ambient_after),
             "inplace": list(self.inplace),
+            "touched": dict(self.touched),
+            "wrote": list(self.wrote),
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -131,4 +138,6 @@ class CacheEntry:
             rerun=str(data.get("rerun", "")),
             ambient_after=dict(data.get("ambient_after", {})),
             inplace=tuple(data.get("inplace", ())),
+            touched=dict(data.get("touched", {})),
+            wrote=tuple(data.get("wrote", ())),
         )

@@ -23,6 +23,7 @@ from typing import Any
 from nbcellar.analysis import analyze_cell
 from nbcellar.cache.entries import KIND as CELL_KIND
 from nbcellar.cache.entries import CacheEntry
+from nbcellar.cache.files import changed_file
 from nbcellar.cache.inputs import Directives, directives_in, outside_inputs, uncacheable
 from nbcellar.cache.sources import module_version
 from nbcellar.logbook import RESERVED
@@ -95,11 +96,13 @@ def _entry(store: Any, key: str) -> CacheEntry | None:
 def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> bool:
     """The modules and files the cell read are what they were when the kernel keyed it (the
     modules its code imports, and those the code inside the values it read imports: the
-    kernel keyed it on all of them)."""
+    kernel keyed it on all of them), and the files it opened are as it needs them."""
     directives = Directives.from_tags(_tags(cell))
     _, files = outside_inputs(analyze_cell(cell.source), directives, project, cwd)
     modules = {m: module_version(m, project, cwd) for m in entry.inputs.modules}
-    return modules == dict(entry.inputs.modules) and files == dict(entry.inputs.files)
+    if modules != dict(entry.inputs.modules) or files != dict(entry.inputs.files):
+        return False
+    return not changed_file(entry.touched, entry.wrote)
 
 
 def find_run(

@@ -70,6 +70,9 @@ class Effect:
     # The versions before the cell of the random generators its entries are kept by (those
     # it drew from, or, for a cell that drew from them in another run, those it did not).
     variant: Mapping[str, str] = field(default_factory=dict)
+    # The files it opened outside the artifact folder (see nbcellar.cache.files).
+    touched: Mapping[str, str] = field(default_factory=dict)
+    wrote: tuple[str, ...] = ()
 
 
 def record_entry(
@@ -187,6 +190,8 @@ def record_entry(
             rerun="; ".join(rerun),
             ambient_after=dict(effect.ambient_after),
             inplace=tuple(sorted(inplace)),
+            touched=dict(effect.touched),
+            wrote=effect.wrote,
         )
         built.append(entry)
     finally:

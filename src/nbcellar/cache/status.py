@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from nbcellar.analysis import FunctionInfo, analyze_cell
 from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
+from nbcellar.cache.files import changed_file, shown
 from nbcellar.cache.inputs import Directives, key_inputs, uncacheable
 from nbcellar.cache.keys import CellKey, KeyInputs
 from nbcellar.cache.recording import LATEST, STATE_AFTER
@@ -43,6 +44,7 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
     kernel = _SimulatedKernel(cwd)
     functions: dict[str, FunctionInfo] = {}
     predictions: list[CellPrediction] = []
+    rewritten: set[str] = set()  # files the cells that run write (anew: their versions change)
     for index, cell in enumerate(nb.code_cells):
         analysis = analyze_cell(cell.source)
         directives = Directives.of_cell(cell.source, cell.tags)
@@ -71,7 +73,8 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             path=kernel.path,
         )
         entry = _find_entry(store, inputs, planner, ambient)
-        if entry is not None and not directives.refresh:
+        changed = _changed_file(entry, rewritten) if entry is not None else ""
+        if entry is not None and not directives.refresh and not changed:
             predictions.append(CellPrediction(index, "restore", "unchanged"))
             for name in (*entry.written, *entry.mutated):
                 versions[name] = _version_after(entry, name)
@@ -79,7 +82,10 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             kernel.follow(store, entry)
         else:
             reason = "tagged refresh" if directives.refresh else planner.why_missed(inputs)
-            predictions.append(CellPrediction(index, "run", reason))
+            predictions.append(CellPrediction(index, "run", changed or reason))
+            known = entry if entry is not None else last
+            if known is not None:
+                rewritten.update(known.wrote)
             for name in analysis.writes | analysis.mutated:
                 versions[name] = Version.predicted(inputs.key())
             if last is not None:  # what it changed then is unknown until it runs
@@ -88,6 +94,16 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             versions.pop(name, None)
         functions.update(analysis.functions)
     return predictions
+
+
+def _changed_file(entry: CacheEntry, rewritten: set[str]) -> str:
+    """Why the files the entry's cell opened are not as a restore needs them: changed now, or
+    written anew by a cell above that runs."""
+    for path in entry.touched:
+        if path in rewritten:
+            what = "a file it wrote" if path in entry.wrote else "a file it read"
+            return f"{what} is written again by a cell above: {shown(path)}"
+    return changed_file(entry.touched, entry.wrote)
 
 
 def _version_after(entry: CacheEntry, name: str) -> Version:
