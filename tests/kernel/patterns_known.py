@@ -118,12 +118,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "known only once it runs"
         ),
     },
-    "temporary_directory_object": {
-        "interactive": (
-            "after a restart the restored path is in the temporary directory the shut-down kernel "
-            "deleted"
-        ),
-    },
     "sqlite_in_memory_database": {
         ("rerun", "edit", "interactive", "live_edit"): (
             "after a restart the in-memory database has no table t (OperationalError)"
