@@ -31,11 +31,19 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(r) for r in roots if r))
 
 
+@lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
 @lru_cache(maxsize=16384)
 def is_project_file(path: str) -> bool:
     """True for the user's own code: any module file outside the interpreter's libraries and
     installed packages (an editable install of the user's package counts as their code)."""
-    real = os.path.realpath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    real = os.path.join(_real_folder(folder), base)  # (a package's modules share a folder)
+    if os.path.islink(real):
+        real = os.path.realpath(real)
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return False
