@@ -67,9 +67,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         ),
         "status": "status says the ctypes cells are restored; the run runs them",
     },
-    "error_after_a_partial_assignment": {
-        "status": "status says the cell after the raising one runs; the run restores it",
-    },
     "cached_property": {
         RESTART: "after a restart the cached_property value is no longer on the instance",
     },
@@ -125,9 +122,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     },
     "importlib_import_module_by_name": {
         "edit": "after tools.py changes, mod.value() is restored with the old result",
-    },
-    "shell_output_captured": {
-        "status": "status says the cell reading the ! output runs; the run restores it",
     },
     "importlib_reload_after_module_edit": {
         "status": (

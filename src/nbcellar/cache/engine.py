@@ -43,9 +43,11 @@ from nbcellar.cache.recording import (
     DRAWN,
     LATEST,
     STATE_AFTER,
+    VALUES_AFTER,
     Effect,
     lock_name,
     record_entry,
+    unstored_key,
     variant_key,
 )
 from nbcellar.cache.storage import CacheStore
@@ -100,6 +102,8 @@ class Plan:
     observation: Observation | None = None
     # After a restore: the values the cell's results showed (``_``, ``Out[n]``), in order.
     results: list[Any] = field(default_factory=list)
+    # A cell that cannot be keyed: what it is known by in VALUES_AFTER (see recording).
+    unstored_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,9 +201,15 @@ class CellCache:
         directives = Directives.from_tags(tags)
         why_not = uncacheable(analysis, directives, source)
         if why_not:
-            return self.run_plan(
+            plan = self.run_plan(
                 analysis, why_not, namespace, None, None, record=False, observation=observation
             )
+            reads = {
+                n: self.version_of(n, namespace)
+                for n in sorted(input_names(analysis, self.functions))
+            }
+            plan.unstored_key = unstored_key(analysis.code_hash, reads)
+            return plan
         inputs = self.key_inputs(analysis, directives, namespace)
         key = inputs.key()
 
@@ -587,6 +597,12 @@ class CellCache:
                     STATE_AFTER, plan.analysis.code_hash,
                     json.dumps(self.ambient.versions, sort_keys=True).encode(),
                 )  # fmt: skip
+            # (Also after an error: the names bound before it keep their values, a
+            # ``raises-exception`` cell the run goes on after.)
+            known_by = plan.key or plan.unstored_key
+            if known_by and written and (not plan.record or not succeeded):
+                made = {n: self.versions[n].to_json() for n in written if n in self.versions}
+                self.store.put_record(VALUES_AFTER, known_by, json.dumps(made).encode())
         self.functions.update({n: f for n, f in self.announced_functions.items() if n in namespace})
         self.announced, self.announced_functions = {}, {}
         status: Literal["ran", "error"] = "ran" if succeeded else "error"

@@ -33,9 +33,23 @@ LATEST = "cell-latest"
 STATE_AFTER = "cell-state-after"
 """Records, by code, of the kernel state's versions a cell that is never stored left (a
 ``%cd`` cell): what a simulated run (nbcellar status) continues from."""
+VALUES_AFTER = "cell-values-after"
+"""Records, by key (or, for a cell that cannot be keyed, by code and the versions of what it
+reads), of the versions a cell that was run and not stored gave what it wrote (their content):
+a simulated run takes a cell run again alike as making them alike (a ``!ls`` output)."""
 DRAWN = "cell-drawn"
 """Records, under a key, of the random generators the cell drew from: its entries are kept
 under a variant of the key for each state those had before it (see :func:`variant_key`)."""
+
+
+def unstored_key(code_hash: str, reads: Mapping[str, Version]) -> str:
+    """What a cell that cannot be keyed is known by in :data:`VALUES_AFTER`."""
+    import json
+
+    import xxhash
+
+    text = json.dumps([code_hash, sorted((n, v.to_json()) for n, v in reads.items())])
+    return "code:" + xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
 
 
 def lock_name(key: CellKey) -> str:

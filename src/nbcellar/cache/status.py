@@ -17,9 +17,9 @@ from typing import Any, Literal
 from nbcellar.analysis import FunctionInfo, analyze_cell
 from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
 from nbcellar.cache.files import changed_file, shown
-from nbcellar.cache.inputs import Directives, key_inputs, uncacheable
+from nbcellar.cache.inputs import Directives, input_names, key_inputs, uncacheable
 from nbcellar.cache.keys import CellKey, KeyInputs
-from nbcellar.cache.recording import LATEST, STATE_AFTER
+from nbcellar.cache.recording import LATEST, STATE_AFTER, VALUES_AFTER, unstored_key
 from nbcellar.cache.versions import ABSENT, Version
 from nbcellar.notebook.model import Notebook
 
@@ -51,8 +51,10 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
         why_not = uncacheable(analysis, directives, cell.source)
         if why_not:
             predictions.append(CellPrediction(index, "always runs", why_not))
+            reads = {n: versions.get(n, ABSENT) for n in sorted(input_names(analysis, functions))}
+            made = _values_after(store, unstored_key(analysis.code_hash, reads))
             for name in analysis.writes:
-                versions[name] = Version.predicted(f"cell {index}")
+                versions[name] = made.get(name) or Version.predicted(f"cell {index}")
             effect = store.get_record(STATE_AFTER, analysis.code_hash)
             if effect is not None:  # (the kernel state it left when it last ran)
                 ambient = dict(json.loads(effect.payload))
@@ -86,14 +88,24 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             known = entry if entry is not None else last
             if known is not None:
                 rewritten.update(known.wrote)
+            # (A cell run and not stored before with these inputs: as it made them then.)
+            made = _values_after(store, inputs.key()) if entry is None else {}
             for name in analysis.writes | analysis.mutated:
-                versions[name] = Version.predicted(inputs.key())
+                versions[name] = made.get(name) or Version.predicted(inputs.key())
             if last is not None:  # what it changed then is unknown until it runs
                 ambient.update({n: f"predicted {inputs.key()}" for n in last.ambient})
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
     return predictions
+
+
+def _values_after(store: Any, known_by: str) -> dict[str, Version]:
+    """The versions a cell run and not stored gave what it wrote (see VALUES_AFTER)."""
+    record = store.get_record(VALUES_AFTER, known_by)
+    if record is None:
+        return {}
+    return {n: Version.from_json(v) for n, v in json.loads(record.payload).items()}
 
 
 def _changed_file(entry: CacheEntry, rewritten: set[str]) -> str:

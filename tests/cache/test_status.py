@@ -1,0 +1,45 @@
+"""``nbcellar status`` (a simulated run, nothing executed) says what the next run does, for
+cells that run without being stored: they are taken to make their values as they made them."""
+
+from __future__ import annotations
+
+from nbcellar.cache.status import predict
+from nbcellar.notebook.model import Cell, Notebook
+from tests.cache.conftest import DictKernel
+
+
+def said(kernel: DictKernel, cells: list[str], nocache: int | None = None) -> list[str]:
+    nb = Notebook(
+        tuple(
+            Cell("code", source, metadata={"tags": ["nocache"]} if i == nocache else {})
+            for i, source in enumerate(cells)
+        )
+    )
+    return [p.action for p in predict(nb, kernel.store, kernel.project, kernel.project)]
+
+
+def test_the_cell_after_a_raising_one_is_restored_as_status_says(kernel: DictKernel) -> None:
+    cells = ["x = 1", "x = 2\nraise RuntimeError('boom')", "y = x * 10"]
+    kernel.run_all(cells)
+    kernel.restart()
+    edited = ["x = 5", *cells[1:]]
+    predicted = said(kernel, edited)
+    kernel.run_all(edited)
+    assert kernel.statuses == ["ran", "error", "restored"]
+    assert predicted == ["run", "run", "restore"]
+    assert kernel.ns["y"] == 20
+
+
+def test_a_cell_that_always_runs_and_makes_the_same_value_keeps_later_cells_restored(
+    kernel: DictKernel,
+) -> None:
+    cells = ["words = 'one two'.split()", "n = len(words)"]
+    kernel.run(cells[0], ("nocache",))
+    kernel.run(cells[1])
+    kernel.restart()
+    predicted = said(kernel, cells, nocache=0)
+    kernel.run(cells[0], ("nocache",))
+    kernel.run(cells[1])
+    assert kernel.statuses == ["ran", "restored"]
+    assert predicted == ["always runs", "restore"]
+    assert kernel.outcomes[0].reason == "tagged nocache"
