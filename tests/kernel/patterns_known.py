@@ -15,18 +15,12 @@ RESTART = ("rerun", "interactive")  # after a restart, in ``nbcellar run`` and i
 EDIT = ("edit", "live_edit")  # after the edit, in ``nbcellar run`` and in the live kernel
 
 KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
-    "sklearn_fit_returns_self": {
-        "status": (
-            "after the data edit status says `model = LinearRegression()` runs; it is restored"
-        ),
-    },
     "autoreload_after_module_edit": {
         "live_edit": (
             "with %autoreload 2, the cells using tools after its edit are restored stale: 1, not 2"
         ),
     },
     "logging_handler_added": {
-        "status": "after the edit status says the second logging cell runs; the run restores it",
         "live_edit": "after a restart the logger has no handler: `records` stays empty",
     },
     "inline_backend_config": {
@@ -108,12 +102,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     },
     "atexit_handler_registered": {
         RESTART: "after a restart the atexit handler is not registered",
-    },
-    "folder_listed_after_files_are_written": {
-        "status": (
-            "status says the listing cell is restored: what the edited cell above writes is "
-            "known only once it runs"
-        ),
     },
     "sqlite_in_memory_database": {
         ("rerun", "edit", "interactive", "live_edit"): (

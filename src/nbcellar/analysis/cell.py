@@ -50,6 +50,10 @@ class CellAnalysis:
     reads_unknown: bool = False
     silent: bool = False
     syntax_error: str | None = None
+    # Names bound only by the cell's top-level imports, and not used by it: what each is
+    # (``module`` for ``import module``, ``module:attr`` for ``from module import attr``); its
+    # version follows from that.
+    imported: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def _hash_text(text: str) -> CodeHash:
@@ -109,7 +113,45 @@ def analyze_cell(source: str) -> CellAnalysis:
         writes_unknown=use.writes_unknown or effects.writes_unknown,
         reads_unknown=use.reads_unknown or effects.reads_unknown,
         silent=ends_with_semicolon(source),
+        imported=imported_names(tree),
     )
+
+
+_NAMED_BINDINGS = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
+    ast.MatchStar,
+)  # fmt: skip
+
+
+def imported_names(tree: ast.Module) -> dict[str, str]:
+    """The names bound by top-level ``import`` statements, and neither bound nor used anywhere
+    else in the cell."""
+    found: dict[str, str] = {}
+    top = {id(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)}
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
+            other.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name):  # (used by the cell: what it does with the module
+            other.add(node.id)  # may change the module's state, so the cell's run versions it)
+        elif isinstance(node, _NAMED_BINDINGS) and node.name:
+            other.add(node.name)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                found[bound] = alias.name if alias.asname else f"{alias.name}!"
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = f"{node.module}:{alias.name}"
+    counts: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                counts[bound] = counts.get(bound, 0) + 1
+    return {n: what for n, what in found.items() if n not in other and counts.get(n) == 1}
 
 
 def code_hash(source: str) -> CodeHash:

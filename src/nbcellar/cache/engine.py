@@ -31,6 +31,7 @@ from nbcellar.cache.inplace import CannotApply, apply_state, restorable_in_place
 from nbcellar.cache.inputs import (
     Directives,
     directives_in,
+    imported_version,
     input_names,
     is_ipython_name,
     key_inputs,
@@ -676,7 +677,9 @@ class CellCache:
         gone = set(deleted)
         for name in (*written, *mutated):
             if name not in gone:
-                self.versions[name] = version(name)
+                self.versions[name] = imported_version(
+                    analysis, name, self.project, Path.cwd()
+                ) or version(name)
         for name in written:
             if name in analysis.functions:
                 self.functions[name] = analysis.functions[name]

@@ -16,7 +16,7 @@ from pathlib import Path
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.keys import KeyInputs
-from nbcellar.cache.sources import file_version, module_version
+from nbcellar.cache.sources import file_version, is_source_version, module_version
 from nbcellar.cache.versions import Version
 
 # Magics that only read or time code; any other magic or shell command may change the kernel or
@@ -152,3 +152,23 @@ def key_inputs(
         files,
         dict(ambient or {}),
     )
+
+
+def imported_version(
+    analysis: CellAnalysis,
+    name: str,
+    project: Path,
+    cwd: Path,
+    path: Sequence[str] | None = None,
+) -> Version | None:
+    """The version of ``name`` after the cell, when only a top-level import of the cell binds
+    it (see CellAnalysis.imported): what it imports, and the version of the module(s) it comes
+    from (a project package's submodule ``from pkg import sub`` included)."""
+    what = analysis.imported.get(name)
+    if what is None or name in analysis.mutated:
+        return None
+    module, _, attr = what.rstrip("!").partition(":")
+    versions = [module_version(module, project, cwd, path)]
+    if attr and is_source_version(versions[0]):
+        versions.append(module_version(f"{module}.{attr}", project, cwd, path))
+    return Version.imported(what, versions)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +19,13 @@ from typing import Any, Literal
 from nbcellar.analysis import FunctionInfo, analyze_cell
 from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
 from nbcellar.cache.files import changed_file, shown
-from nbcellar.cache.inputs import Directives, input_names, key_inputs, uncacheable
+from nbcellar.cache.inputs import (
+    Directives,
+    imported_version,
+    input_names,
+    key_inputs,
+    uncacheable,
+)
 from nbcellar.cache.keys import CellKey, KeyInputs
 from nbcellar.cache.recording import LATEST, STATE_AFTER, VALUES_AFTER, unstored_key
 from nbcellar.cache.versions import ABSENT, Version
@@ -45,6 +53,9 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
     functions: dict[str, FunctionInfo] = {}
     predictions: list[CellPrediction] = []
     rewritten: set[str] = set()  # files the cells that run write (anew: their versions change)
+    maybe_written: list[str] = []  # ... and the code of those never run as it is now
+    # After a cell never run as it is now: the kernel state its text names (see _may_change).
+    after_new: set[str] | None = None
     for index, cell in enumerate(nb.code_cells):
         analysis = analyze_cell(cell.source)
         directives = Directives.of_cell(cell.source, cell.tags)
@@ -54,7 +65,11 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             reads = {n: versions.get(n, ABSENT) for n in sorted(input_names(analysis, functions))}
             made = _values_after(store, unstored_key(analysis.code_hash, reads))
             for name in analysis.writes:
-                versions[name] = made.get(name) or Version.predicted(f"cell {index}")
+                versions[name] = (
+                    imported_version(analysis, name, project, kernel.cwd, kernel.path)
+                    or made.get(name)
+                    or Version.predicted(f"cell {index}")
+                )
             effect = store.get_record(STATE_AFTER, analysis.code_hash)
             if effect is not None:  # (the kernel state it left when it last ran)
                 ambient = dict(json.loads(effect.payload))
@@ -62,6 +77,9 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
         # What a kernel reads through the code inside values (see nbcellar.cache.reach)
         # is known from the cell's last run.
         last = _latest(store, analysis.code_hash)
+        if after_new is not None and last is not None:
+            ambient = _as_last_run_found_it(planner, ambient, last, after_new)
+        after_new = None
         inputs = key_inputs(
             analysis,
             directives,
@@ -75,12 +93,20 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             path=kernel.path,
         )
         entry = _find_entry(store, inputs, planner, ambient)
-        changed = _changed_file(entry, rewritten) if entry is not None else ""
+        changed = _changed_file(entry, rewritten, maybe_written) if entry is not None else ""
         if entry is not None and not directives.refresh and not changed:
             predictions.append(CellPrediction(index, "restore", "unchanged"))
             for name in (*entry.written, *entry.mutated):
-                versions[name] = _version_after(entry, name)
-            ambient = dict(entry.ambient_after)
+                versions[name] = imported_version(
+                    analysis, name, project, kernel.cwd, kernel.path
+                ) or _version_after(entry, name)
+            # What the restored cell changed is as it left it; the rest as simulated (a state
+            # a cell above that runs leaves is not what it was when this entry was made).
+            for name in {*entry.ambient, *entry.drawn}:
+                if name in entry.ambient_after:
+                    ambient[name] = entry.ambient_after[name]
+                else:
+                    ambient.pop(name, None)
             kernel.follow(store, entry)
         else:
             reason = "tagged refresh" if directives.refresh else planner.why_missed(inputs)
@@ -91,13 +117,53 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
             # (A cell run and not stored before with these inputs: as it made them then.)
             made = _values_after(store, inputs.key()) if entry is None else {}
             for name in analysis.writes | analysis.mutated:
-                versions[name] = made.get(name) or Version.predicted(inputs.key())
+                versions[name] = (
+                    imported_version(analysis, name, project, kernel.cwd, kernel.path)
+                    or made.get(name)
+                    or Version.predicted(inputs.key())
+                )
             if last is not None:  # what it changed then is unknown until it runs
                 ambient.update({n: f"predicted {inputs.key()}" for n in last.ambient})
+            else:  # new code: what its text names it may change
+                maybe_written.append(cell.source)
+                after_new = set(_may_change(cell.source))
+                ambient.update({n: f"predicted {inputs.key()}" for n in after_new})
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
     return predictions
+
+
+# What a cell never run as it is now may change of the kernel state, by provider (see
+# nbcellar.cache.providers), as its text says.
+_MAY_CHANGE = {
+    "cwd": r"\bchdir\b|%cd\b",
+    "environ": r"\benviron\b|%env\b|%set_env\b|\bputenv\b|dotenv",
+    "sys.path": r"sys\.path|%cd\b",
+    "random": r"\brandom\b",
+    "numpy.random": r"\brandom\b",
+    "warnings": r"\bwarnings\b|filterwarnings|simplefilter",
+    "logging": r"\blogging\b|basicConfig",
+    "pandas": r"set_option|reset_option|\.options\.",
+    "numpy": r"set_printoptions|seterr|printoptions",
+    "matplotlib": r"rcParams|\brc\(|style\.use|set_theme|\bsns\.set",
+}
+
+
+def _as_last_run_found_it(
+    planner: Any, ambient: dict[str, str], last: CacheEntry, named: set[str]
+) -> dict[str, str]:
+    """The kernel state after a cell never run as it is now, as the last run of the next cell
+    found it (an edited cell importing libraries still imports them: their side effects on
+    warnings filters or the environment are what they were), but for what its text names."""
+    keyed = set(planner.ambient.key_versions({p.name: "" for p in planner.ambient.providers}))
+    found = {n: v for n, v in ambient.items() if n not in keyed or n in named}
+    found.update({n: v for n, v in last.inputs.ambient.items() if n not in named})
+    return found
+
+
+def _may_change(source: str) -> list[str]:
+    return [name for name, pattern in _MAY_CHANGE.items() if re.search(pattern, source)]
 
 
 def _values_after(store: Any, known_by: str) -> dict[str, Version]:
@@ -108,11 +174,20 @@ def _values_after(store: Any, known_by: str) -> dict[str, Version]:
     return {n: Version.from_json(v) for n, v in json.loads(record.payload).items()}
 
 
-def _changed_file(entry: CacheEntry, rewritten: set[str]) -> str:
+_WRITES = re.compile(
+    r"""['"][wax]b?\+?['"]|mode=|\.to_[a-z]+\(|\bsave|dump|write|remove|unlink|rename|"""
+    r"""replace\(|savefig|mkdir|makedirs|rmtree|copy"""
+)
+
+
+def _changed_file(entry: CacheEntry, rewritten: set[str], new_code: Sequence[str] = ()) -> str:
     """Why the files the entry's cell opened are not as a restore needs them: changed now, or
-    written anew by a cell above that runs."""
+    written anew by a cell above that runs (as it did, or, for code never run as it is now,
+    as its text says: it names the file and writes)."""
+    writers = [code for code in new_code if _WRITES.search(code)]
     for path in entry.touched:
-        if path in rewritten:
+        name = os.path.basename(path)
+        if path in rewritten or any(name in code for code in writers):
             what = "a file it wrote" if path in entry.wrote else "a file it read"
             return f"{what} is written again by a cell above: {shown(path)}"
     return changed_file(entry.touched, entry.wrote)
@@ -166,6 +241,8 @@ def _find_entry(
         return exact  # type: ignore[no-any-return]
     entry = _latest(store, inputs.code_hash)
     # The kernel also notes which names share a mutated object; nothing here can see that.
-    if entry is not None and entry.inputs.without_aliases() == inputs:
-        return entry
-    return None
+    if entry is None or entry.inputs.without_aliases() != inputs:
+        return None
+    # (Kept for the states its generators had: only where they have them now.)
+    drawn = planner.ambient.drawn_versions(entry.drawn, ambient)
+    return entry if drawn == dict(entry.drawn) else None

@@ -11,7 +11,9 @@ read the same values. It is one of:
 - ``cell``: the key of the cell run that made a value it could not store;
 - ``object``: an unpicklable value of unknown origin, known only by its identity;
 - ``unknown``: never equal to any other (a version nbcellar lost track of);
-- ``predicted``: in a simulated run (``nbcellar status``), a value a cell that would run makes.
+- ``predicted``: in a simulated run (``nbcellar status``), a value a cell that would run makes;
+- ``imported``: what a top-level import binds (``from m import a``), with the version of the
+  module: the same wherever the cell runs, and known without running it.
 
 Versions travel in keys and entries as small JSON lists, never as text parsed back.
 """
@@ -25,9 +27,11 @@ from typing import Any, Literal, NewType
 Fingerprint = NewType("Fingerprint", str)
 """A content hash of a value: equal bytes (and buffers) pickled, equal fingerprint."""
 
-VersionKind = Literal["absent", "content", "stored", "cell", "object", "unknown", "predicted"]
+VersionKind = Literal[
+    "absent", "content", "stored", "cell", "object", "unknown", "predicted", "imported"
+]
 _KINDS: frozenset[str] = frozenset(
-    {"absent", "content", "stored", "cell", "object", "unknown", "predicted"}
+    {"absent", "content", "stored", "cell", "object", "unknown", "predicted", "imported"}
 )
 
 
@@ -66,6 +70,10 @@ class Version:
     @classmethod
     def predicted(cls, token: str) -> Version:
         return cls("predicted", token)
+
+    @classmethod
+    def imported(cls, what: str, module_versions: Sequence[str]) -> Version:
+        return cls("imported", what, tuple(module_versions))
 
     @property
     def fingerprint(self) -> Fingerprint | None:
