@@ -20,28 +20,12 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "after the data edit status says `model = LinearRegression()` runs; it is restored"
         ),
     },
-    "autoreload_after_module_edit": {
-        "live_edit": (
-            "with %autoreload 2, the cells using tools after its edit are restored stale: 1, not 2"
-        ),
-    },
     "logging_handler_added": {
         "status": "after the edit status says the second logging cell runs; the run restores it",
         "live_edit": "after a restart the logger has no handler: `records` stays empty",
     },
     "inline_backend_config": {
         "edit": "after figure_formats becomes ['png'], the figure is restored as SVG",
-    },
-    "project_module_flag_set": {
-        RESTART: "after a restart config.DEBUG is back to False",
-        "edit": "after config.DEBUG = None, mode is restored as 'debug'",
-    },
-    "project_module_keeps_a_notebook_object": {
-        RESTART: "after a restart items is [0] and tracker.WATCHED is not the notebook's list",
-        "status": (
-            "status says the cell after the edit is restored; the kernel runs it, keyed on the "
-            "project module's globals as the run leaves them"
-        ),
     },
     "lru_cache_function": {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
@@ -132,17 +116,8 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "after a restart the in-memory database has no table t (OperationalError)"
         ),
     },
-    "importlib_import_module_by_name": {
-        "edit": "after tools.py changes, mod.value() is restored with the old result",
-    },
     "shell_output_captured": {
         "status": "status says the cell reading the ! output runs; the run restores it",
-    },
-    "importlib_reload_after_module_edit": {
-        "status": (
-            "status says the cell after the reload is restored; the kernel runs it (the module's "
-            "globals as the reload leaves them are known only by running it)"
-        ),
     },
 }
 

@@ -84,6 +84,9 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
                 versions[name] = Version.predicted(inputs.key())
             if last is not None:  # what it changed then is unknown until it runs
                 ambient.update({n: f"predicted {inputs.key()}" for n in last.ambient})
+                # (and what it changed in place without naming it: a list a module keeps)
+                for name in set(last.mutated) - set(analysis.deleted):
+                    versions[name] = Version.predicted(inputs.key())
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
