@@ -60,21 +60,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "defaultdict_factory_reads_a_global": {
         "edit": "after START changes, counts is restored built with the old default",
     },
-    "monkeypatched_library_function": {
-        RESTART: "after a restart statistics.mean is the library's own again",
-        "live_edit": (
-            "re-running the patch cell recurses in Jupyter (RecursionError); with the cache the "
-            "patch was lost at the restart"
-        ),
-    },
-    "method_added_to_a_library_class": {
-        EDIT: "after describe() is edited, ns.describe() is restored with the old separator",
-        "status": "status says the cells after the patch run; the run restores them",
-    },
-    "builtins_tweaked": {
-        RESTART: "after a restart builtins.VERBOSE is not set",
-        EDIT: "after VERBOSE = False, flag is restored as True",
-    },
     "sys_setrecursionlimit": {
         RESTART: "after a restart the recursion limit is back to 1000",
     },
@@ -87,11 +72,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     },
     "decimal_context_precision": {
         RESTART: "after a restart the decimal precision is back to 28",
-    },
-    "module_injected_into_sys_modules": {
-        RESTART: "`import fake` cannot be restored: a CacheEntryWarning, its cell runs",
-        EDIT: "after fake.VALUE changes, v is restored as 1",
-        "status": "status says the `import fake` cell is restored; the run runs it",
     },
     "atexit_handler_registered": {
         RESTART: "after a restart the atexit handler is not registered",

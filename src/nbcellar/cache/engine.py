@@ -183,7 +183,7 @@ class CellCache:
         self, source: str, tags: Iterable[str], namespace: Mapping[str, Any], wait: bool = True
     ) -> Plan:
         """Decide whether the cell is restored or run; call before it would execute."""
-        observation = self.ambient.observe(source)
+        observation = self.ambient.observe(source, namespace)
         analysis = analyze_cell(source)
         directives = Directives.from_tags(tags)
         why_not = uncacheable(analysis, directives, source)

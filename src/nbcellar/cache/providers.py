@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbcellar.cache.ambient import Provider, Unrestorable, digest
+from nbcellar.cache.patches import LibraryPatches
 
 
 class WorkingDirectory(Provider):
@@ -678,6 +679,7 @@ def default_providers() -> list[Provider]:
         ImportPath(),
         ImportedModules(),
         ProjectModules(),
+        LibraryPatches(),
         PythonRandom(),
         NumpyRandom(),
         WarningFilters(),

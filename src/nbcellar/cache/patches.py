@@ -1,0 +1,274 @@
+"""Patches: attributes a cell sets on library modules and classes, as kernel state.
+
+``statistics.mean = my_mean`` or ``argparse.Namespace.describe = describe`` changes what every
+later cell gets from the library, and a restart forgets it. The cell's code names where it may
+patch (:func:`nbcellar.analysis.patching.patch_targets`); those that land on a module or a
+class that is not the notebook's own (a library's, or a class of a project module) are followed
+from then on, attribute by attribute: what the cell set is part of its effect (stored like a
+variable, a notebook function in it by value, bound to the notebook's globals on restore) and
+set again when it is restored; how the followed attributes differ from what they first were is
+a version every later cell keys on (a library's code may call the patched function from
+anywhere). ``sys.modules["name"] = module`` is followed the same way, as an item.
+
+A project module's own globals are the ``project`` provider's (see nbcellar.cache.providers).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nbcellar.cache.ambient import Provider, Unrestorable, digest
+
+# What a followed attribute is: (module, path from it to the owner, kind, name).
+Ref = tuple[str, tuple[str, ...], str, str]
+
+_MISSING = object()
+_UNSEEN = -1  # the first value of an attribute first seen after the cell that set it
+_DELETED = "<deleted>"
+
+
+class LibraryPatches(Provider):
+    name = "patches"
+
+    def __init__(self) -> None:
+        self._namespace: Mapping[str, Any] = {}
+        self._pending: tuple[Any, ...] = ()
+        self._started = False
+        self._followed: dict[Ref, int] = {}  # followed attribute -> id of its first value
+
+    def watch(self, source: str, namespace: Mapping[str, Any]) -> None:
+        from nbcellar.analysis.patching import patch_targets
+
+        self._namespace = namespace
+        self._pending = patch_targets(source)
+        self._started = False
+
+    def begin_cell(self) -> None:
+        self._started = True
+
+    def state(self) -> tuple[tuple[Ref, int], ...]:
+        if self._pending:
+            self._follow_pending()
+        if not self._followed:
+            return ()
+        return tuple((ref, id(_current(ref))) for ref in self._followed)
+
+    def _follow_pending(self) -> None:
+        left = []
+        for target in self._pending:
+            ref = _reference(target, self._namespace)
+            if ref is None:
+                left.append(target)
+            elif ref not in self._followed:
+                self._followed[ref] = _UNSEEN if self._started else id(_current(ref))
+        self._pending = tuple(left)
+
+    def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
+        old = dict(before or ())
+        changed = []
+        for ref, ident in after:
+            if old.get(ref) == ident:
+                continue
+            value = _current(ref)
+            if isinstance(value, types.ModuleType) and not _importable(value):
+                # (sys.modules["fake"] = types.ModuleType("fake"): nothing to import it from)
+                raise Unrestorable(f"module {value.__name__} made by code, set as {_shown(ref)}")
+            changed.append((ref, _DELETED if value is _MISSING else value))
+        return tuple(sorted(changed, key=lambda item: item[0]))
+
+    def apply(self, change: Sequence[Any]) -> None:
+        for ref, value in change:
+            owner = _owner(ref, importing=True)
+            if owner is None:
+                raise Unrestorable(f"{_shown(ref)} cannot be set again: its owner is gone")
+            deleted = isinstance(value, str) and value == _DELETED
+            if ref[2] == "item":
+                if deleted:
+                    owner.pop(ref[3], None)
+                else:
+                    owner[ref[3]] = value
+            elif deleted:
+                if ref[3] in vars(owner):
+                    delattr(owner, ref[3])
+            else:
+                setattr(owner, ref[3], value)
+
+    def version(self, initial: Any, now: Any) -> str | None:
+        """By content: how the followed attributes differ from their first values."""
+        if not now:
+            return None
+        changed = [ref for ref, ident in now if self._followed.get(ref) != ident]
+        if not changed:
+            return None
+        return digest([(ref, _content(_current(ref))) for ref in sorted(changed)])
+
+
+def _shown(ref: Ref) -> str:
+    owner = ".".join((ref[0], *ref[1]))
+    return f"{owner}[{ref[3]!r}]" if ref[2] == "item" else f"{owner}.{ref[3]}"
+
+
+def _importable(module: types.ModuleType) -> bool:
+    return getattr(module, "__spec__", None) is not None
+
+
+def _member(owner: Any, name: str) -> Any:
+    """``owner.name`` as set on the module or class itself (no descriptor, no lazy import)."""
+    if isinstance(owner, types.ModuleType):
+        return vars(owner).get(name, _MISSING)
+    if isinstance(owner, type):
+        for klass in owner.__mro__:
+            found = vars(klass).get(name, _MISSING)
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
+def _owner(ref: Ref, importing: bool = False) -> Any:
+    """What the attribute is set on, found from its module (imported, with ``importing``)."""
+    module = sys.modules.get(ref[0])
+    if module is None and importing:
+        import importlib
+
+        try:
+            module = importlib.import_module(ref[0])
+        except Exception:
+            return None
+    owner: Any = module
+    for part in ref[1]:
+        if owner is None:
+            return None
+        owner = _member(owner, part)
+        if owner is _MISSING:
+            return None
+    if ref[2] == "item":
+        return owner if type(owner) is dict else None
+    return owner if isinstance(owner, types.ModuleType | type) else None
+
+
+def _current(ref: Ref) -> Any:
+    owner = _owner(ref)
+    if owner is None:
+        return _MISSING
+    if ref[2] == "item":
+        return owner.get(ref[3], _MISSING)
+    return vars(owner).get(ref[3], _MISSING)
+
+
+def _reference(target: Any, namespace: Mapping[str, Any]) -> Ref | None:
+    """Where ``target`` lands, from an importable module, when on a module or a class that is
+    not the notebook's (None otherwise, or while its first name is not bound)."""
+    root = namespace.get(target.owner[0], _MISSING)
+    if root is _MISSING:
+        return None
+    if isinstance(root, types.ModuleType):
+        module, path = getattr(root, "__name__", None), tuple(target.owner[1:])
+    elif isinstance(root, type):
+        module = getattr(root, "__module__", None)
+        path = (*str(getattr(root, "__qualname__", "")).split("."), *target.owner[1:])
+    else:
+        return None
+    if (
+        not isinstance(module, str)
+        or module == "__main__"
+        or module.startswith("nbcellar")
+        or "<locals>" in path
+        or sys.modules.get(module) is None
+        or not _importable(sys.modules[module])
+    ):
+        return None
+    ref: Ref = (module, path, target.kind, target.name)
+    owner = _owner(ref)
+    if owner is None:
+        return None
+    if target.kind == "attribute" and isinstance(owner, types.ModuleType) and _is_project(owner):
+        return None  # (its globals are the project provider's)
+    if isinstance(owner, type) and owner.__module__ == "__main__":
+        return None
+    return ref
+
+
+def _is_project(module: types.ModuleType) -> bool:
+    from nbcellar.cache.sources import is_project_file
+
+    origin = getattr(module, "__file__", None)
+    return isinstance(origin, str) and is_project_file(origin)
+
+
+def _content(value: Any) -> str:
+    """What a patched-in value is, by content (a module put in ``sys.modules``: its globals)."""
+    from nbcellar.cache.fingerprint import fingerprint
+
+    if value is _MISSING:
+        return _DELETED
+    if isinstance(value, types.ModuleType):
+        return digest(
+            sorted(
+                (k, _content(v)) for k, v in vars(value).items()
+                if not (k.startswith("__") and k.endswith("__"))
+            )
+        )  # fmt: skip
+    if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+        return digest(_function_content(value, 0))
+    return fingerprint(value) or f"{type(value).__qualname__}:{id(value):x}"
+
+
+def _function_content(function: types.FunctionType, depth: int) -> Any:
+    """A notebook function by what it does: its code (without file name or lines), defaults
+    and closure, and the globals it reads: a notebook function by its own content, anything
+    importable by its name, a value by its fingerprint. (Pickled whole, a function restored
+    from the store would not give the bytes its first run gave: its globals are restored
+    copies.)"""
+    from nbcellar.cache.fingerprint import fingerprint
+
+    def value_content(value: Any) -> Any:
+        if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+            return _function_content(value, depth + 1) if depth < 3 else value.__qualname__
+        if isinstance(value, types.ModuleType):
+            return ("module", value.__name__)
+        module = getattr(value, "__module__", None)
+        if isinstance(value, _BY_NAME) and isinstance(module, str) and module != "__main__":
+            return ("importable", module, getattr(value, "__qualname__", ""))
+        return fingerprint(value) or type(value).__qualname__
+
+    code = function.__code__
+    read = sorted(_global_names(code))
+    cells = [c.cell_contents for c in function.__closure__ or () if _filled(c)]
+    return (
+        _code_content(code),
+        [value_content(v) for v in function.__defaults__ or ()],
+        [value_content(v) for v in cells],
+        [(n, value_content(function.__globals__[n])) for n in read if n in function.__globals__],
+    )
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+_BY_NAME = (type, types.FunctionType, types.BuiltinFunctionType)
+
+
+def _code_content(code: types.CodeType) -> Any:
+    def const(value: Any) -> Any:
+        if isinstance(value, types.CodeType):
+            return _code_content(value)
+        if isinstance(value, frozenset):  # (``x in {'a', 'b'}``: its order is the process's)
+            return sorted(map(repr, value))
+        return repr(value)
+
+    consts = [const(c) for c in code.co_consts]
+    return (code.co_code, code.co_names, code.co_varnames, code.co_freevars, consts)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    from nbcellar.cache.reach import _code_globals
+
+    return set(_code_globals(code)[0])
