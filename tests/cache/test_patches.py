@@ -21,6 +21,12 @@ def as_imported() -> None:
     if "describe" in vars(argparse.Namespace):
         del argparse.Namespace.describe
     sys.modules.pop("fake_patches", None)
+    import pandas as pd
+    from pandas.core.groupby import generic
+
+    for owner in (pd.DataFrame, pd.Series, generic.DataFrameGroupBy, generic.SeriesGroupBy):
+        for name in [n for n in vars(owner) if n.startswith("progress_")]:
+            delattr(owner, name)
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +100,18 @@ def test_a_module_made_by_code_in_sys_modules_runs_again_on_restore(kernel: Dict
     restart(kernel)
     kernel.run_all([cells[0].replace("VALUE = 1", "VALUE = 2"), cells[1]])
     assert kernel.ns["v"] == 2
+
+
+def test_methods_a_library_adds_to_pandas_are_added_again_on_restore(kernel: DictKernel) -> None:
+    cells = [
+        "import pandas as pd\nfrom tqdm.auto import tqdm\ntqdm.pandas(disable=True)",
+        "doubled = pd.Series([1, 2]).progress_apply(lambda v: v * 2).tolist()",
+    ]
+    kernel.run_all(cells)
+    restart(kernel)
+    import pandas as pd
+
+    assert not hasattr(pd.Series, "progress_apply")
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored"]
+    assert pd.Series([3]).progress_apply(lambda v: v + 1).tolist() == [4]

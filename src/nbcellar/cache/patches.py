@@ -38,6 +38,7 @@ class LibraryPatches(Provider):
         self._pending: tuple[Any, ...] = ()
         self._started = False
         self._followed: dict[Ref, int] = {}  # followed attribute -> id of its first value
+        self._sizes: dict[tuple[str, tuple[str, ...]], int] = {}  # (see _scan_extended)
 
     def watch(self, source: str, namespace: Mapping[str, Any]) -> None:
         from nbcellar.analysis.patching import patch_targets
@@ -52,6 +53,7 @@ class LibraryPatches(Provider):
     def state(self) -> tuple[tuple[Ref, int], ...]:
         if self._pending:
             self._follow_pending()
+        self._scan_extended()
         if not self._followed:
             return ()
         return tuple((ref, id(_current(ref))) for ref in self._followed)
@@ -65,6 +67,28 @@ class LibraryPatches(Provider):
             elif ref not in self._followed:
                 self._followed[ref] = _UNSEEN if self._started else id(_current(ref))
         self._pending = tuple(left)
+
+    def _scan_extended(self) -> None:
+        """Follow the members other packages put on the classes libraries extend most
+        (``tqdm.pandas()`` adds ``progress_apply`` to pandas' classes from its own code):
+        looked at again only when their number of members changes."""
+        for module_name, path in _EXTENDED:
+            module = sys.modules.get(module_name)
+            if module is None:
+                continue
+            owner = _owner((module_name, path, "attribute", ""))
+            if owner is None:
+                continue
+            members = vars(owner)
+            key = (module_name, path)
+            if self._sizes.get(key) == len(members):
+                continue
+            self._sizes[key] = len(members)
+            package = module_name.partition(".")[0]
+            for name, value in list(members.items()):
+                ref: Ref = (module_name, path, "attribute", name)
+                if ref not in self._followed and _foreign(value, package):
+                    self._followed[ref] = _UNSEEN if self._started else id(value)
 
     def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
         old = dict(before or ())
@@ -104,6 +128,23 @@ class LibraryPatches(Provider):
         if not changed:
             return None
         return digest([(ref, _content(_current(ref))) for ref in sorted(changed)])
+
+
+# Library classes other packages add methods to from their own code (tqdm, pandas-flavor).
+_EXTENDED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("pandas", ("DataFrame",)),
+    ("pandas", ("Series",)),
+    ("pandas.core.groupby.generic", ("DataFrameGroupBy",)),
+    ("pandas.core.groupby.generic", ("SeriesGroupBy",)),
+)
+
+
+def _foreign(value: Any, package: str) -> bool:
+    """A function or class from outside ``package`` (the notebook's included)."""
+    if not isinstance(value, types.FunctionType | type):
+        return False
+    module = getattr(value, "__module__", None)
+    return isinstance(module, str) and module.partition(".")[0] != package
 
 
 def _shown(ref: Ref) -> str:
@@ -199,50 +240,59 @@ def _is_project(module: types.ModuleType) -> bool:
 
 
 def _content(value: Any) -> str:
-    """What a patched-in value is, by content (a module put in ``sys.modules``: its globals)."""
-    from nbcellar.cache.fingerprint import fingerprint
-
+    """What a patched-in value is, by content (see :func:`_structure`)."""
     if value is _MISSING:
         return _DELETED
-    if isinstance(value, types.ModuleType):
-        return digest(
-            sorted(
-                (k, _content(v)) for k, v in vars(value).items()
-                if not (k.startswith("__") and k.endswith("__"))
-            )
-        )  # fmt: skip
-    if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
-        return digest(_function_content(value, 0))
-    return fingerprint(value) or f"{type(value).__qualname__}:{id(value):x}"
+    return digest(_structure(value, 0))
 
 
-def _function_content(function: types.FunctionType, depth: int) -> Any:
-    """A notebook function by what it does: its code (without file name or lines), defaults
-    and closure, and the globals it reads: a notebook function by its own content, anything
-    importable by its name, a value by its fingerprint. (Pickled whole, a function restored
+def _structure(value: Any, depth: int) -> Any:
+    """A value by what it does, the same in every kernel: a notebook function by its code
+    (without file name or lines), defaults, closure and the globals it reads; a notebook class
+    by its members; a module by its name (one made by code: by its globals); anything else
+    importable by its name; a library object with a few attributes (an accessor registered on
+    a class) by them; anything else by its fingerprint. (Pickled whole, a function restored
     from the store would not give the bytes its first run gave: its globals are restored
     copies.)"""
     from nbcellar.cache.fingerprint import fingerprint
 
-    def value_content(value: Any) -> Any:
-        if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
-            return _function_content(value, depth + 1) if depth < 3 else value.__qualname__
-        if isinstance(value, types.ModuleType):
+    if depth > 4:
+        return type(value).__qualname__
+    module = getattr(value, "__module__", None)
+    if isinstance(value, types.FunctionType) and module == "__main__":
+        code = value.__code__
+        read = sorted(n for n in _global_names(code) if n in value.__globals__)
+        cells = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
+        return (
+            _code_content(code),
+            [_structure(v, depth + 1) for v in value.__defaults__ or ()],
+            [_structure(v, depth + 1) for v in cells],
+            [(n, _structure(value.__globals__[n], depth + 1)) for n in read],
+        )
+    if isinstance(value, staticmethod | classmethod):
+        return (type(value).__name__, _structure(value.__func__, depth + 1))
+    if isinstance(value, property):
+        return ("property", [_structure(f, depth + 1) for f in (value.fget, value.fset)])
+    if isinstance(value, type) and module == "__main__":
+        return ("class", value.__qualname__, _members(vars(value), depth))
+    if isinstance(value, types.ModuleType):
+        if _importable(value):
             return ("module", value.__name__)
-        module = getattr(value, "__module__", None)
-        if isinstance(value, _BY_NAME) and isinstance(module, str) and module != "__main__":
-            return ("importable", module, getattr(value, "__qualname__", ""))
-        return fingerprint(value) or type(value).__qualname__
+        return ("module made", value.__name__, _members(vars(value), depth))
+    if isinstance(value, _BY_NAME) and isinstance(module, str):
+        return ("importable", module, getattr(value, "__qualname__", ""))
+    attributes = getattr(value, "__dict__", None)
+    kind = type(value)
+    if kind.__module__ != "__main__" and type(attributes) is dict and len(attributes) <= 20:
+        return ("object", kind.__module__, kind.__qualname__, _members(attributes, depth))
+    return fingerprint(value) or type(value).__qualname__
 
-    code = function.__code__
-    read = sorted(_global_names(code))
-    cells = [c.cell_contents for c in function.__closure__ or () if _filled(c)]
-    return (
-        _code_content(code),
-        [value_content(v) for v in function.__defaults__ or ()],
-        [value_content(v) for v in cells],
-        [(n, value_content(function.__globals__[n])) for n in read if n in function.__globals__],
-    )
+
+def _members(members: Mapping[str, Any], depth: int) -> list[Any]:
+    return [
+        (k, _structure(v, depth + 1)) for k, v in sorted(members.items())
+        if not (k.startswith("__") and k.endswith("__"))
+    ]  # fmt: skip
 
 
 def _filled(cell: Any) -> bool:

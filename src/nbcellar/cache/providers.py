@@ -128,16 +128,27 @@ class ImportedModules(Provider):
 
     def apply(self, change: Sequence[str]) -> None:
         import importlib
+        import warnings
 
-        for name in change:
-            if name not in sys.modules:
-                try:
-                    importlib.import_module(name)
-                except Exception:
-                    continue
+        # What importing showed is in the cell's outputs, replayed: not shown twice. (The
+        # warnings are still noted as shown, as importing in a run notes them.)
+        shown, warnings.showwarning = warnings.showwarning, _not_shown
+        try:
+            for name in change:
+                if name not in sys.modules:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:
+                        continue
+        finally:
+            warnings.showwarning = shown
 
     def version(self, initial: Any, now: Any) -> str | None:
         return None
+
+
+def _not_shown(*args: Any, **kwargs: Any) -> None:
+    pass
 
 
 def _importable(name: str) -> bool:
