@@ -115,3 +115,15 @@ def test_methods_a_library_adds_to_pandas_are_added_again_on_restore(kernel: Dic
     kernel.run_all(cells)
     assert kernel.statuses == ["restored", "restored"]
     assert pd.Series([3]).progress_apply(lambda v: v + 1).tolist() == [4]
+
+
+def test_a_patch_that_cannot_be_stored_runs_its_cell_again_on_restore(kernel: DictKernel) -> None:
+    cells = ["import statistics\nstatistics.HANDLE = open('handle.txt', 'w')", "x = 1"]
+    kernel.run_all(cells)
+    kernel.ns["statistics"].HANDLE.close()
+    restart(kernel)
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored"]  # the first one run again
+    assert not statistics.HANDLE.closed
+    statistics.HANDLE.close()
+    del statistics.HANDLE

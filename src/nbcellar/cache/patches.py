@@ -39,6 +39,7 @@ class LibraryPatches(Provider):
         self._started = False
         self._followed: dict[Ref, int] = {}  # followed attribute -> id of its first value
         self._sizes: dict[tuple[str, tuple[str, ...]], int] = {}  # (see _scan_extended)
+        self._owners: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # -> (module, owner)
 
     def watch(self, source: str, namespace: Mapping[str, Any]) -> None:
         from nbcellar.analysis.patching import patch_targets
@@ -56,7 +57,23 @@ class LibraryPatches(Provider):
         self._scan_extended()
         if not self._followed:
             return ()
-        return tuple((ref, id(_current(ref))) for ref in self._followed)
+        return tuple((ref, id(self._current(ref))) for ref in self._followed)
+
+    def _current(self, ref: Ref) -> Any:
+        """The followed attribute's value now (its owner found again only when its module is
+        no longer the one it was found in: reloaded, or imported anew)."""
+        key = (ref[0], ref[1], ref[2])
+        module = sys.modules.get(ref[0])
+        known = self._owners.get(key)
+        if known is None or known[0] is not module:
+            known = (module, _owner(ref))
+            if known[1] is None:
+                return _MISSING
+            self._owners[key] = known
+        owner = known[1]
+        if ref[2] == "item":
+            return owner.get(ref[3], _MISSING)
+        return vars(owner).get(ref[3], _MISSING)
 
     def _follow_pending(self) -> None:
         left = []
@@ -72,15 +89,19 @@ class LibraryPatches(Provider):
         """Follow the members other packages put on the classes libraries extend most
         (``tqdm.pandas()`` adds ``progress_apply`` to pandas' classes from its own code):
         looked at again only when their number of members changes."""
-        for module_name, path in _EXTENDED:
-            module = sys.modules.get(module_name)
+        modules = sys.modules
+        for key in _EXTENDED:
+            module_name, path = key
+            module = modules.get(module_name)
             if module is None:
                 continue
-            owner = _owner((module_name, path, "attribute", ""))
-            if owner is None:
-                continue
-            members = vars(owner)
-            key = (module_name, path)
+            known = self._owners.get(key)
+            if known is None or known[0] is not module:
+                known = (module, _owner((module_name, path, "attribute", "")))
+                if known[1] is None:
+                    continue
+                self._owners[key] = known
+            members = vars(known[1])
             if self._sizes.get(key) == len(members):
                 continue
             self._sizes[key] = len(members)
@@ -100,6 +121,9 @@ class LibraryPatches(Provider):
             if isinstance(value, types.ModuleType) and not _importable(value):
                 # (sys.modules["fake"] = types.ModuleType("fake"): nothing to import it from)
                 raise Unrestorable(f"module {value.__name__} made by code, set as {_shown(ref)}")
+            if not _storable(value):
+                raise Unrestorable(f"{_shown(ref)} is set to a {type(value).__name__}, which "
+                                   "cannot be stored")  # fmt: skip
             changed.append((ref, _DELETED if value is _MISSING else value))
         return tuple(sorted(changed, key=lambda item: item[0]))
 
@@ -145,6 +169,16 @@ def _foreign(value: Any, package: str) -> bool:
         return False
     module = getattr(value, "__module__", None)
     return isinstance(module, str) and module.partition(".")[0] != package
+
+
+def _storable(value: Any) -> bool:
+    """Whether the store can keep the value (functions, classes and modules it keeps by value
+    or by name; anything else if it pickles)."""
+    from nbcellar.cache.fingerprint import fingerprint
+
+    if value is _MISSING or isinstance(value, types.FunctionType | type | types.ModuleType):
+        return True
+    return fingerprint(value) is not None
 
 
 def _shown(ref: Ref) -> str:
