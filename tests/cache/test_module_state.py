@@ -71,3 +71,14 @@ def test_a_module_bound_by_name_is_an_input_as_its_source(kernel: DictKernel) ->
     edit(kernel, "named_ms.py", "def value():\n    return 2\n")
     kernel.run_all(cells)
     assert kernel.ns["v"] == 2
+
+
+def test_a_function_imported_from_a_project_module_is_an_input_as_its_source(
+    kernel: DictKernel,
+) -> None:
+    (kernel.project / "byname_ms.py").write_text("def value():\n    return 1\n")
+    cells = ["from byname_ms import value", "v = value()"]
+    kernel.run_all(cells)
+    edit(kernel, "byname_ms.py", "def value():\n    return 2\n")
+    kernel.run(cells[1])  # (as after %autoreload put the new code in the function)
+    assert kernel.statuses[-1] == "ran"

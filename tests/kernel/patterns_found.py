@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
-from tests.kernel.patterns_found_patches import PATCHES
+from tests.kernel.patterns_found_patches import MODULES, PATCHES
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -486,4 +486,5 @@ FOUND: tuple[Pattern, ...] = (
     *FILES_AND_IMPORTS,
     *SHOWN,
     *PATCHES,
+    *MODULES,
 )

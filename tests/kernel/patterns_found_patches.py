@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.patterns_support import Pattern, pattern
+from tests.patterns_support import Edit, Pattern, pattern
 
 PATCHES: tuple[Pattern, ...] = (
     pattern(
@@ -127,5 +127,40 @@ PATCHES: tuple[Pattern, ...] = (
         """,
         edit=("v * 2", "v * 3"),
         probe="print(doubled, hasattr(pd.Series, 'progress_apply'))",
+    ),
+)
+
+MODULES: tuple[Pattern, ...] = (
+    pattern(
+        "autoreload_of_a_function_imported_by_name",
+        """
+        %load_ext autoreload
+        %autoreload 2
+        # %%
+        from tools import value
+        # %%
+        v = value()
+        """,
+        files={"tools.py": "def value():\n    return 1\n"},
+        edit=Edit("return 1", "return 2", "tools.py"),
+        live_from=2,
+        probe="print(v, value())",
+    ),
+    pattern(
+        "importlib_reload_of_a_function_imported_by_name",
+        """
+        import importlib
+        import tools
+        from tools import Scaler
+        # %%
+        importlib.reload(tools)
+        from tools import Scaler
+        # %%
+        r = Scaler().apply(2)
+        """,
+        files={"tools.py": "class Scaler:\n    def apply(self, v):\n        return v * 2\n"},
+        edit=Edit("v * 2", "v * 5", "tools.py"),
+        live_from=1,
+        probe="print(r, Scaler().apply(1))",
     ),
 )

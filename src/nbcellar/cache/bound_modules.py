@@ -9,6 +9,7 @@ module's source as it is now, as a cell importing it does.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,11 +18,18 @@ from nbcellar.cache.sources import is_project_file
 
 
 def project_modules_bound(names: Iterable[str], namespace: Mapping[str, Any]) -> set[str]:
-    """The names of the project modules (the user's own source files) that ``names`` hold."""
+    """The names of the project modules (the user's own source files) that ``names`` hold,
+    or whose functions and classes they hold (``from tools import value``: ``%autoreload``
+    puts the new code in the very same function)."""
     found: set[str] = set()
     for name in names:
         value = namespace.get(name)
-        if type(value) is not types.ModuleType:
+        if isinstance(value, types.FunctionType | type):
+            home = getattr(value, "__module__", None)
+            if not isinstance(home, str) or home == "__main__":
+                continue
+            value = sys.modules.get(home)
+        elif not isinstance(value, types.ModuleType):
             continue
         origin = getattr(value, "__file__", None)
         module = getattr(value, "__name__", None)
