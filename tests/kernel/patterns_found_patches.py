@@ -132,6 +132,25 @@ PATCHES: tuple[Pattern, ...] = (
 
 MODULES: tuple[Pattern, ...] = (
     pattern(
+        "notebook_function_set_into_a_project_module",
+        """
+        import tools
+
+        def louder(s):
+            return s.upper()
+
+        tools.formatter = louder
+        # %%
+        out = tools.shout('hi')
+        """,
+        files={
+            "tools.py": "def formatter(s):\n    return s\n\n\ndef shout(s):\n"
+            "    return formatter(s) + '!'\n"
+        },
+        edit=("s.upper()", "s.title()"),
+        probe="print(out, tools.shout('ok'))",
+    ),
+    pattern(
         "autoreload_of_a_function_imported_by_name",
         """
         %load_ext autoreload

@@ -151,7 +151,7 @@ class LibraryPatches(Provider):
         changed = [ref for ref, ident in now if self._followed.get(ref) != ident]
         if not changed:
             return None
-        return digest([(ref, _content(_current(ref))) for ref in sorted(changed)])
+        return digest([(ref, content(_current(ref))) for ref in sorted(changed)])
 
 
 # Library classes other packages add methods to from their own code (tqdm, pandas-flavor).
@@ -273,7 +273,7 @@ def _is_project(module: types.ModuleType) -> bool:
     return isinstance(origin, str) and is_project_file(origin)
 
 
-def _content(value: Any) -> str:
+def content(value: Any) -> str:
     """What a patched-in value is, by content (see :func:`_structure`)."""
     if value is _MISSING:
         return _DELETED

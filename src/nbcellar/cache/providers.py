@@ -648,6 +648,10 @@ def _content(value: Any) -> str:
 
     if isinstance(value, str) and value == _DELETED:
         return value
+    if isinstance(value, types.FunctionType | type) and value.__module__ == "__main__":
+        from nbcellar.cache.patches import content
+
+        return content(value)  # (a notebook function's code is in a file of this kernel's)
     codes = _codes_of(value)
     if codes:
         return digest([marshal.dumps(code) for code in codes])
