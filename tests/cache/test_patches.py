@@ -4,6 +4,7 @@ of the cells after it (a restart puts the library back as a new process imports 
 from __future__ import annotations
 
 import argparse
+import copyreg
 import statistics
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ def as_imported() -> None:
     if "describe" in vars(argparse.Namespace):
         del argparse.Namespace.describe
     sys.modules.pop("fake_patches", None)
+    for klass in [k for k in copyreg.dispatch_table if k.__module__ == "__main__"]:
+        del copyreg.dispatch_table[klass]
     import pandas as pd
     from pandas.core.groupby import generic
 
@@ -127,3 +130,24 @@ def test_a_patch_that_cannot_be_stored_runs_its_cell_again_on_restore(kernel: Di
     assert not statistics.HANDLE.closed
     statistics.HANDLE.close()
     del statistics.HANDLE
+
+
+def test_a_reducer_registered_for_a_notebook_class_is_registered_again(
+    kernel: DictKernel,
+) -> None:
+    cells = [
+        "import copyreg, pickle\n\nclass Point:\n    def __init__(self, x):\n        self.x = x"
+        "\n\ndef reduce_point(p):\n    return (Point, (p.x * 10,))\n\n"
+        "copyreg.pickle(Point, reduce_point)",
+        "import copy\ndata = copy.copy(Point(1)).x  # (copy uses the reducers copyreg has)",
+    ]
+    kernel.run_all(cells)
+    restart(kernel)
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored"]
+    point = kernel.ns["Point"]
+    assert copyreg.dispatch_table[point] is kernel.ns["reduce_point"]
+    restart(kernel)
+    kernel.run_all([cells[0].replace("* 10", "* 100"), cells[1]])
+    assert kernel.statuses == ["ran", "ran"]
+    assert kernel.ns["data"] == 100

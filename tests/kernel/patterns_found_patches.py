@@ -84,6 +84,17 @@ PATCHES: tuple[Pattern, ...] = (
         probe="print(t, round(getattr(math, 'TAU_TIMES', 0), 3))",
     ),
     pattern(
+        "removed_numpy_alias_put_back",
+        """
+        import numpy as np
+        np.float = float
+        # %%
+        x = np.float('3.5')
+        """,
+        edit=("np.float = float", "np.float = str"),
+        probe="print(repr(x), np.float)",
+    ),
+    pattern(
         "copyreg_reducer_registered",
         """
         import copyreg, pickle

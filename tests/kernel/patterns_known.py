@@ -99,12 +99,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "shell_output_captured": {
         "status": "status says the cell reading the ! output runs; the run restores it",
     },
-    "copyreg_reducer_registered": {
-        RESTART: (
-            "after a restart copyreg has no reducer for Point (keyed by the class, not by a name: "
-            "not followed): pickling Point(2) gives 2, not 20"
-        ),
-    },
 }
 
 

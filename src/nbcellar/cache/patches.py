@@ -15,6 +15,7 @@ A project module's own globals are the ``project`` provider's (see nbcellar.cach
 
 from __future__ import annotations
 
+import copyreg
 import sys
 import types
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from nbcellar.cache.ambient import Provider, Unrestorable, digest
 # What a followed attribute is: (module, path from it to the owner, kind, name).
 Ref = tuple[str, tuple[str, ...], str, str]
 
+_BY_CLASS = "reducer"  # the kind of a followed copyreg reducer (by the class's name)
 _MISSING = object()
 _UNSEEN = -1  # the first value of an attribute first seen after the cell that set it
 _DELETED = "<deleted>"
@@ -40,6 +42,8 @@ class LibraryPatches(Provider):
         self._followed: dict[Ref, int] = {}  # followed attribute -> id of its first value
         self._sizes: dict[tuple[str, tuple[str, ...]], int] = {}  # (see _scan_extended)
         self._owners: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # -> (module, owner)
+        self._reducers = -1  # how many reducers copyreg had when last looked at
+        self._deferred: list[tuple[str, Any]] = []  # reducers to register once restored
 
     def watch(self, source: str, namespace: Mapping[str, Any]) -> None:
         from nbcellar.analysis.patching import patch_targets
@@ -52,9 +56,13 @@ class LibraryPatches(Provider):
         self._started = True
 
     def state(self) -> tuple[tuple[Ref, int], ...]:
+        if self._deferred:
+            self._register_deferred()
         if self._pending:
             self._follow_pending()
         self._scan_extended()
+        if len(copyreg.dispatch_table) != self._reducers:
+            self._scan_reducers()
         if not self._followed:
             return ()
         return tuple((ref, id(self._current(ref))) for ref in self._followed)
@@ -62,6 +70,9 @@ class LibraryPatches(Provider):
     def _current(self, ref: Ref) -> Any:
         """The followed attribute's value now (its owner found again only when its module is
         no longer the one it was found in: reloaded, or imported anew)."""
+        if ref[2] == _BY_CLASS:
+            klass = self._namespace.get(ref[3])
+            return copyreg.dispatch_table.get(klass, _MISSING) if klass is not None else _MISSING
         key = (ref[0], ref[1], ref[2])
         module = sys.modules.get(ref[0])
         known = self._owners.get(key)
@@ -111,13 +122,40 @@ class LibraryPatches(Provider):
                 if ref not in self._followed and _foreign(value, package):
                     self._followed[ref] = _UNSEEN if self._started else id(value)
 
+    def _scan_reducers(self) -> None:
+        """Follow the reducers registered for notebook classes (``copyreg.pickle(Point, f)``),
+        by the name the class has in the notebook (a restored class is another object)."""
+        self._reducers = len(copyreg.dispatch_table)
+        classes = [k for k in copyreg.dispatch_table if getattr(k, "__module__", "") == "__main__"]
+        if not classes:
+            return
+        names = {id(v): n for n, v in sorted(self._namespace.items(), reverse=True)}
+        for klass in classes:
+            name = names.get(id(klass))
+            ref: Ref = ("copyreg", ("dispatch_table",), _BY_CLASS, name or "")
+            if name is not None and ref not in self._followed:
+                value = copyreg.dispatch_table[klass]
+                self._followed[ref] = _UNSEEN if self._started else id(value)
+
+    def _register_deferred(self) -> None:
+        """Register the reducers of a restored cell, now that its classes are bound."""
+        deferred, self._deferred = self._deferred, []
+        for name, reducer in deferred:
+            klass = self._namespace.get(name)
+            if not isinstance(klass, type):
+                continue
+            if isinstance(reducer, str) and reducer == _DELETED:
+                copyreg.dispatch_table.pop(klass, None)
+            else:
+                copyreg.dispatch_table[klass] = reducer
+
     def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
         old = dict(before or ())
         changed = []
         for ref, ident in after:
             if old.get(ref) == ident:
                 continue
-            value = _current(ref)
+            value = self._current(ref)
             if isinstance(value, types.ModuleType) and not _importable(value):
                 # (sys.modules["fake"] = types.ModuleType("fake"): nothing to import it from)
                 raise Unrestorable(f"module {value.__name__} made by code, set as {_shown(ref)}")
@@ -129,6 +167,9 @@ class LibraryPatches(Provider):
 
     def apply(self, change: Sequence[Any]) -> None:
         for ref, value in change:
+            if ref[2] == _BY_CLASS:  # (registered once the restored cell's values are bound)
+                self._deferred.append((ref[3], value))
+                continue
             owner = _owner(ref, importing=True)
             if owner is None:
                 raise Unrestorable(f"{_shown(ref)} cannot be set again: its owner is gone")
@@ -151,7 +192,7 @@ class LibraryPatches(Provider):
         changed = [ref for ref, ident in now if self._followed.get(ref) != ident]
         if not changed:
             return None
-        return digest([(ref, content(_current(ref))) for ref in sorted(changed)])
+        return digest([(ref, content(self._current(ref))) for ref in sorted(changed)])
 
 
 # Library classes other packages add methods to from their own code (tqdm, pandas-flavor).
@@ -277,7 +318,7 @@ def content(value: Any) -> str:
     """What a patched-in value is, by content (see :func:`_structure`)."""
     if value is _MISSING:
         return _DELETED
-    return digest(_structure(value, 0))
+    return digest(repr(_structure(value, 0)))  # (pickled, equal strings could differ by identity)
 
 
 def _structure(value: Any, depth: int) -> Any:
@@ -308,7 +349,8 @@ def _structure(value: Any, depth: int) -> Any:
     if isinstance(value, property):
         return ("property", [_structure(f, depth + 1) for f in (value.fget, value.fset)])
     if isinstance(value, type) and module == "__main__":
-        return ("class", value.__qualname__, _members(vars(value), depth))
+        members = {k: v for k, v in vars(value).items() if k not in _CLASS_BOOKKEEPING}
+        return ("class", value.__qualname__, _members(members, depth, dunder=True))
     if isinstance(value, types.ModuleType):
         if _importable(value):
             return ("module", value.__name__)
@@ -322,10 +364,13 @@ def _structure(value: Any, depth: int) -> Any:
     return fingerprint(value) or type(value).__qualname__
 
 
-def _members(members: Mapping[str, Any], depth: int) -> list[Any]:
+_CLASS_BOOKKEEPING = frozenset({"__module__", "__qualname__", "__dict__", "__weakref__", "__doc__"})
+
+
+def _members(members: Mapping[str, Any], depth: int, dunder: bool = False) -> list[Any]:
     return [
         (k, _structure(v, depth + 1)) for k, v in sorted(members.items())
-        if not (k.startswith("__") and k.endswith("__"))
+        if dunder or not (k.startswith("__") and k.endswith("__"))
     ]  # fmt: skip
 
 
