@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
+from tests.kernel.patterns_found_patches import MODULES, PATCHES
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -562,4 +563,6 @@ FOUND: tuple[Pattern, ...] = (
     *AMBIENT,
     *FILES_AND_IMPORTS,
     *SHOWN,
+    *PATCHES,
+    *MODULES,
 )

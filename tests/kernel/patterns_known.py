@@ -15,27 +15,11 @@ RESTART = ("rerun", "interactive")  # after a restart, in ``nbcellar run`` and i
 EDIT = ("edit", "live_edit")  # after the edit, in ``nbcellar run`` and in the live kernel
 
 KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
-    "autoreload_after_module_edit": {
-        "live_edit": (
-            "with %autoreload 2, the cells using tools after its edit are restored stale: 1, not 2"
-        ),
-    },
     "logging_handler_added": {
         "live_edit": "after a restart the logger has no handler: `records` stays empty",
     },
     "inline_backend_config": {
         "edit": "after figure_formats becomes ['png'], the figure is restored as SVG",
-    },
-    "project_module_flag_set": {
-        RESTART: "after a restart config.DEBUG is back to False",
-        "edit": "after config.DEBUG = None, mode is restored as 'debug'",
-    },
-    "project_module_keeps_a_notebook_object": {
-        RESTART: "after a restart items is [0] and tracker.WATCHED is not the notebook's list",
-        "status": (
-            "status says the cell after the edit is restored; the kernel runs it, keyed on the "
-            "project module's globals as the run leaves them"
-        ),
     },
     "lru_cache_function": {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
@@ -67,21 +51,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "defaultdict_factory_reads_a_global": {
         "edit": "after START changes, counts is restored built with the old default",
     },
-    "monkeypatched_library_function": {
-        RESTART: "after a restart statistics.mean is the library's own again",
-        "live_edit": (
-            "re-running the patch cell recurses in Jupyter (RecursionError); with the cache the "
-            "patch was lost at the restart"
-        ),
-    },
-    "method_added_to_a_library_class": {
-        EDIT: "after describe() is edited, ns.describe() is restored with the old separator",
-        "status": "status says the cells after the patch run; the run restores them",
-    },
-    "builtins_tweaked": {
-        RESTART: "after a restart builtins.VERBOSE is not set",
-        EDIT: "after VERBOSE = False, flag is restored as True",
-    },
     "sys_setrecursionlimit": {
         RESTART: "after a restart the recursion limit is back to 1000",
     },
@@ -95,26 +64,12 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "decimal_context_precision": {
         RESTART: "after a restart the decimal precision is back to 28",
     },
-    "module_injected_into_sys_modules": {
-        RESTART: "`import fake` cannot be restored: a CacheEntryWarning, its cell runs",
-        EDIT: "after fake.VALUE changes, v is restored as 1",
-        "status": "status says the `import fake` cell is restored; the run runs it",
-    },
     "atexit_handler_registered": {
         RESTART: "after a restart the atexit handler is not registered",
     },
     "sqlite_in_memory_database": {
         ("rerun", "edit", "interactive", "live_edit"): (
             "after a restart the in-memory database has no table t (OperationalError)"
-        ),
-    },
-    "importlib_import_module_by_name": {
-        "edit": "after tools.py changes, mod.value() is restored with the old result",
-    },
-    "importlib_reload_after_module_edit": {
-        "status": (
-            "status says the cell after the reload is restored; the kernel runs it (the module's "
-            "globals as the reload leaves them are known only by running it)"
         ),
     },
 }

@@ -178,9 +178,9 @@ class _ModuleWalker:
             self.expr(keyword.value, conditional)
         if isinstance(node.func, ast.Name):
             self.use.calls.add(node.func.id)
-            if node.func.id in DYNAMIC_CALLS or (
+            if (node.func.id in DYNAMIC_CALLS and not (node.func.id == "vars" and node.args)) or (
                 node.func.id == "dir" and not node.args and not node.keywords
-            ):  # (dir() lists the whole namespace)
+            ):  # (dir() lists the whole namespace; vars(obj) an object's attributes)
                 self.use.reads_unknown = self.use.writes_unknown = True
         self.string_references(node)
         callee = dotted_name(node.func)

@@ -23,6 +23,12 @@ NON_MUTATING_CALLS = frozenset(
 )  # fmt: skip
 DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars"})
 
+
+def _of_an_object(call: ast.Call) -> bool:
+    """``vars(obj)``: an object's attributes, not a namespace of the code's."""
+    return isinstance(call.func, ast.Name) and call.func.id == "vars" and bool(call.args)
+
+
 ScopeNode = (
     ast.FunctionDef
     | ast.AsyncFunctionDef
@@ -200,7 +206,7 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
         if isinstance(node.func, ast.Name):
             self.calls.add(node.func.id)
-            self.dynamic |= node.func.id in DYNAMIC_CALLS
+            self.dynamic |= node.func.id in DYNAMIC_CALLS and not _of_an_object(node)
         self.mutation_roots |= call_mutation_roots(node)
 
     def _mutating_target(self, target: ast.expr) -> None:

@@ -71,6 +71,10 @@ class Provider:
     def apply(self, change: Any) -> None:
         raise NotImplementedError
 
+    def watch(self, source: str, namespace: Mapping[str, Any]) -> None:
+        """Called before each cell (before :meth:`state`) with its code and the namespace it
+        runs in: what the code names may say what to follow (patches of library modules)."""
+
     def begin_cell(self) -> None:
         """Called before each cell (after :meth:`state`)."""
 
@@ -148,12 +152,15 @@ class Ambient:
         known = self.versions if versions is None else versions
         return {name: known.get(name, "initial") for name in sorted(names)}
 
-    def observe(self, source: str = "") -> Observation:
+    def observe(self, source: str = "", namespace: Mapping[str, Any] | None = None) -> Observation:
         """The states now (cheap), before a cell whose code is ``source``. A state changed
         since the last cell (by a thread, say) is taken as it is now, as nobody's change (as
         the kernel's start, while no cell changed it); a random generator drawn from outside
         the cells (by the kernel's own machinery, or reseeded in a forked process) keeps its
         version: no cell can repeat those draws."""
+        if namespace is not None:
+            for provider in self.providers:
+                provider.watch(source, namespace)
         states = {p.name: _safe_state(p) for p in self.providers}
         for provider in self.providers:
             now = states[provider.name]

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from nbcellar.analysis import CellAnalysis, FunctionInfo, analyze_cell
 from nbcellar.cache.ambient import Ambient, AmbientChange, Observation
+from nbcellar.cache.bound_modules import held_by_module_changes, project_modules_bound
 from nbcellar.cache.entries import AMBIENT, INPLACE, KIND, RESULTS, CacheEntry
 from nbcellar.cache.files import FileWatch, changed_file
 from nbcellar.cache.fingerprint import fingerprint, fingerprint_holding, measured_version
@@ -179,6 +180,7 @@ class CellCache:
         # a global, a function in a dict, a partial, an import inside a function).
         read = input_names(analysis, self.functions)
         through, modules = reached(read, namespace)
+        modules |= project_modules_bound(read, namespace)
         through = {n for n in through if n in namespace or n not in _BUILTINS}
         return key_inputs(
             analysis,
@@ -197,7 +199,7 @@ class CellCache:
         self, source: str, tags: Iterable[str], namespace: Mapping[str, Any], wait: bool = True
     ) -> Plan:
         """Decide whether the cell is restored or run; call before it would execute."""
-        observation = self.ambient.observe(source)
+        observation = self.ambient.observe(source, namespace)
         analysis = analyze_cell(source)
         directives = Directives.from_tags(tags)
         why_not = uncacheable(analysis, directives, source)
@@ -537,13 +539,19 @@ class CellCache:
         written = tuple(sorted(bound)) + deleted
         self._forget(written)
         changed = self._changed_in_place(plan, namespace, current)
+        ambient = self._settle_ambient(plan)
+        through = held_by_module_changes(
+            ambient.changes.get("project", ()), namespace,
+            lambda n: n not in bound and plan.bindings.get(n) == current.get(n),
+        )  # fmt: skip
+        self._forget(through - changed)
+        changed |= through
         holding_bound = self.holdings.holding_bound(
             plan.analysis.alias_roots, plan.analysis.writes, plan.bindings, namespace
         )
         mutated = self.holdings.changed_with(
             changed, namespace, current, set(written), holding_bound
         )
-        ambient = self._settle_ambient(plan)
         if ambient.always and plan.record:
             plan.record, plan.reason = False, ambient.always
         touched = self.files.stop()

@@ -16,6 +16,7 @@ from pathlib import Path
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.keys import KeyInputs
+from nbcellar.cache.sources import ABSENT as MODULE_ABSENT
 from nbcellar.cache.sources import file_version, is_source_version, module_version
 from nbcellar.cache.versions import Version
 
@@ -169,6 +170,8 @@ def imported_version(
         return None
     module, _, attr = what.rstrip("!").partition(":")
     versions = [module_version(module, project, cwd, path)]
+    if versions[0] == MODULE_ABSENT:  # made by code (a module put in sys.modules): not known so
+        return None
     if attr and is_source_version(versions[0]):
         versions.append(module_version(f"{module}.{attr}", project, cwd, path))
     return Version.imported(what, versions)

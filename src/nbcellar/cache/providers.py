@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbcellar.cache.ambient import Provider, Unrestorable, digest
+from nbcellar.cache.patches import LibraryPatches
 
 
 class WorkingDirectory(Provider):
@@ -127,16 +128,27 @@ class ImportedModules(Provider):
 
     def apply(self, change: Sequence[str]) -> None:
         import importlib
+        import warnings
 
-        for name in change:
-            if name not in sys.modules:
-                try:
-                    importlib.import_module(name)
-                except Exception:
-                    continue
+        # What importing showed is in the cell's outputs, replayed: not shown twice. (The
+        # warnings are still noted as shown, as importing in a run notes them.)
+        shown, warnings.showwarning = warnings.showwarning, _not_shown
+        try:
+            for name in change:
+                if name not in sys.modules:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:
+                        continue
+        finally:
+            warnings.showwarning = shown
 
     def version(self, initial: Any, now: Any) -> str | None:
         return None
+
+
+def _not_shown(*args: Any, **kwargs: Any) -> None:
+    pass
 
 
 def _importable(name: str) -> bool:
@@ -540,9 +552,12 @@ class ProjectModules(Provider):
     adopts_outside_changes = False  # (%autoreload reloads modules before a cell)
 
     def __init__(self) -> None:
+        from nbcellar.cache.module_loads import install
+
         self._modules: tuple[int, list[Any]] = (-1, [])
         self._first: dict[str, Any] = {}  # each module's globals as first seen
         self._verdicts: dict[str, tuple[Any, bool]] = {}  # module name -> (module, mine)
+        install(_module_globals)  # (each module's globals as its source made them)
 
     def _project_modules(self) -> list[Any]:
         """The project's modules among those imported (each module looked at once)."""
@@ -576,9 +591,18 @@ class ProjectModules(Provider):
 
     def change(self, before: Any, after: Any) -> Any:
         old = dict(before or ())
+        return self._changed(lambda name: old.get(name) or self._made(name), after)
+
+    def _made(self, name: str) -> Any:
+        """The module's globals as its source last made them (or as first seen)."""
+        from nbcellar.cache.module_loads import baseline
+
+        return baseline(name, sys.modules.get(name)) or self._first.get(name)
+
+    def _changed(self, reference: Any, after: Any) -> Any:
         changed = []
         for name, now in after:
-            then = old.get(name) or self._first.get(name)
+            then = reference(name)
             if then is None or then == now:
                 continue  # (a module imported since comes as its source makes it)
             module = sys.modules[name]
@@ -593,7 +617,9 @@ class ProjectModules(Provider):
         """By content: the values this session made (their ids are its own)."""
         if now == initial or now is None or initial is None:
             return None
-        changed = self.change(initial, now)
+        # (a module loaded again, by a reload, is compared with what its source made then)
+        first = dict(initial)
+        changed = self._changed(lambda name: self._made(name) or first.get(name), now)
         if not changed:
             return None
         return digest([(m, [(k, _content(v)) for k, v in values]) for m, values in changed])
@@ -622,6 +648,10 @@ def _content(value: Any) -> str:
 
     if isinstance(value, str) and value == _DELETED:
         return value
+    if isinstance(value, types.FunctionType | type) and value.__module__ == "__main__":
+        from nbcellar.cache.patches import content
+
+        return content(value)  # (a notebook function's code is in a file of this kernel's)
     codes = _codes_of(value)
     if codes:
         return digest([marshal.dumps(code) for code in codes])
@@ -664,6 +694,7 @@ def default_providers() -> list[Provider]:
         ImportPath(),
         ImportedModules(),
         ProjectModules(),
+        LibraryPatches(),
         PythonRandom(),
         NumpyRandom(),
         WarningFilters(),

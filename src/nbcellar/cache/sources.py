@@ -173,6 +173,22 @@ def project_sources(names: list[str], roots: list[Path]) -> dict[str, str]:
 _LIBRARY_MODULES: dict[tuple[str, Path, Path | None, tuple[str, ...] | None], str] = {}
 
 
+_SOURCE_MODULES: dict[tuple[object, ...], tuple[str, tuple[object, ...], tuple[str, ...]]] = {}
+
+
+def _stamps(paths: Sequence[str]) -> tuple[object, ...]:
+    """Size and modification time of each path (None for one that is not there)."""
+    found: list[object] = []
+    for each in paths:
+        try:
+            stat = os.stat(each)
+        except OSError:
+            found.append(None)
+        else:
+            found.append((stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
 def module_version(
     name: str, project: Path, cwd: Path | None = None, path: Sequence[str] | None = None
 ) -> str:
@@ -192,15 +208,25 @@ def module_version(
     if known is not None:  # installed libraries do not change while a kernel runs
         return known
     search = [str(project), *([str(cwd)] if cwd is not None else []), *(path or sys.path)]
+    # A user module's version is asked for by every cell reading it: found again only when
+    # one of its files, or the folders it is searched in first, changed since.
+    cache_key = (name, project, cwd, tuple(search))
+    cached = _SOURCE_MODULES.get(cache_key)
+    if cached is not None and cached[1] == _stamps(cached[2]):
+        return cached[0]
     seen: dict[str, str] = {}
-    for current, origin in _walk_imports(name, search).items():
+    walked = _walk_imports(name, search)
+    for current, origin in walked.items():
         if origin is None or not is_project_file(origin):
             seen[current] = "" if current != name else _library_version(current, origin)
         else:
             seen[current] = file_hash(origin)
     if seen[name] and not seen[name].startswith(("lib:", ABSENT)):
         parts = [f"{m}={h}" for m, h in sorted(seen.items()) if h]
-        return "src:" + ";".join(parts)
+        version = "src:" + ";".join(parts)
+        watched = (*sorted({o for o in walked.values() if o}), *search[:2])
+        _SOURCE_MODULES[cache_key] = (version, _stamps(watched), watched)
+        return version
     if seen[name].startswith("lib:"):
         _LIBRARY_MODULES[name, project, cwd, where] = seen[name]
     return seen[name]

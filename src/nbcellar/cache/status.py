@@ -28,6 +28,7 @@ from nbcellar.cache.inputs import (
 )
 from nbcellar.cache.keys import CellKey, KeyInputs
 from nbcellar.cache.recording import LATEST, STATE_AFTER, VALUES_AFTER, unstored_key
+from nbcellar.cache.sources import is_source_version, module_version
 from nbcellar.cache.versions import ABSENT, Version
 from nbcellar.notebook.model import Notebook
 
@@ -56,6 +57,7 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
     maybe_written: list[str] = []  # ... and the code of those never run as it is now
     # After a cell never run as it is now: the kernel state its text names (see _may_change).
     after_new: set[str] | None = None
+    defined_in: dict[str, str] = {}  # the code of the cell defining each notebook function
     for index, cell in enumerate(nb.code_cells):
         analysis = analyze_cell(cell.source)
         directives = Directives.of_cell(cell.source, cell.tags)
@@ -100,13 +102,14 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
                 versions[name] = imported_version(
                     analysis, name, project, kernel.cwd, kernel.path
                 ) or _version_after(entry, name)
-            # What the restored cell changed is as it left it; the rest as simulated (a state
-            # a cell above that runs leaves is not what it was when this entry was made).
-            for name in {*entry.ambient, *entry.drawn}:
-                if name in entry.ambient_after:
-                    ambient[name] = entry.ambient_after[name]
-                else:
-                    ambient.pop(name, None)
+            # The kernel state as the restored cell left it, but what a cell above that runs
+            # may have changed (and the restored cell did not set) stays unknown.
+            unknown = {
+                n: v
+                for n, v in ambient.items()
+                if v.startswith("predicted") and n not in {*entry.ambient, *entry.drawn}
+            }
+            ambient = {**entry.ambient_after, **unknown}
             kernel.follow(store, entry)
         else:
             reason = "tagged refresh" if directives.refresh else planner.why_missed(inputs)
@@ -124,22 +127,36 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
                 )
             if last is not None:  # what it changed then is unknown until it runs
                 ambient.update({n: f"predicted {inputs.key()}" for n in last.ambient})
+                # (and what it changed in place without naming it: a list a module keeps)
+                for name in set(last.mutated) - set(analysis.deleted):
+                    versions[name] = Version.predicted(inputs.key())
             else:  # new code: what its text names it may change
                 maybe_written.append(cell.source)
-                after_new = set(_may_change(cell.source))
+                # (with the code of the notebook functions it calls)
+                text = [defined_in[f] for f in analysis.calls if f in defined_in]
+                after_new = set(
+                    _may_change(
+                        "\n".join([cell.source, *text]),
+                        analysis,
+                        planner.ambient.providers,
+                        project,
+                        kernel.cwd,
+                    )
+                )
                 ambient.update({n: f"predicted {inputs.key()}" for n in after_new})
         for name in analysis.deleted:
             versions.pop(name, None)
         functions.update(analysis.functions)
+        defined_in.update(dict.fromkeys(analysis.functions, cell.source))
     return predictions
 
 
-# What a cell never run as it is now may change of the kernel state, by provider (see
-# nbcellar.cache.providers), as its text says.
+_ATTRIBUTE_SET = r"^\s*[A-Za-z_]\w*(\.\w+)+\s*([-+*/|&]|//)?=(?!=)|setattr|delattr"
 _MAY_CHANGE = {
     "cwd": r"\bchdir\b|%cd\b",
     "environ": r"\benviron\b|%env\b|%set_env\b|\bputenv\b|dotenv",
     "sys.path": r"sys\.path|%cd\b",
+    "modules": r"\bimport\b|__import__|sys\.modules",
     "random": r"\brandom\b",
     "numpy.random": r"\brandom\b",
     "warnings": r"\bwarnings\b|filterwarnings|simplefilter",
@@ -147,7 +164,22 @@ _MAY_CHANGE = {
     "pandas": r"set_option|reset_option|\.options\.",
     "numpy": r"set_printoptions|seterr|printoptions",
     "matplotlib": r"rcParams|\brc\(|style\.use|set_theme|\bsns\.set",
+    "project": _ATTRIBUTE_SET + r"|\breload\b|%autoreload",
+    "patches": _ATTRIBUTE_SET + r"|sys\.modules|register_\w*accessor|copyreg|\.pandas\(",
+    "sys.settings": r"setrecursionlimit|setswitchinterval|set_int_max_str_digits",
+    "umask": r"\bumask\b",
+    "locale": r"setlocale",
+    "timezone": r"tzset",
+    "decimal": r"decimal|[gs]etcontext|localcontext",
+    "builtins": r"builtins",
+    "atexit": r"atexit",
+    "ipython": r"%config|\bconfig\b|run_line_magic|InlineBackend|interactivity|%precision|%pprint",
+    "gc": r"\bgc\.",
+    "figure formats": r"set_matplotlib_formats|figure_format|InlineBackend",
+    "signals": r"\bsignal\b",
 }
+"""What a cell never run as it is now may change of the kernel state, by provider (see
+nbcellar.cache.providers), as its text says; a provider not named here, anything."""
 
 
 def _as_last_run_found_it(
@@ -162,8 +194,20 @@ def _as_last_run_found_it(
     return found
 
 
-def _may_change(source: str) -> list[str]:
-    return [name for name, pattern in _MAY_CHANGE.items() if re.search(pattern, source)]
+def _may_change(
+    source: str, analysis: Any, providers: Sequence[Any], project: Path, cwd: Path
+) -> list[str]:
+    found = []
+    for provider in providers:
+        pattern = _MAY_CHANGE.get(provider.name)
+        named = pattern is None or re.search(pattern, source, re.M) is not None
+        if not named and provider.name == "project":  # (what its code does may change them)
+            named = any(
+                is_source_version(module_version(m, project, cwd)) for m in analysis.imports
+            )
+        if named:
+            found.append(provider.name)
+    return found
 
 
 def _values_after(store: Any, known_by: str) -> dict[str, Version]:

@@ -22,7 +22,12 @@ from typing import Any
 
 from nbcellar.store.blobs import BlobStore, CorruptObject
 from nbcellar.store.index import Index
-from nbcellar.store.pickling import Dumped, ReducibleExternals, unpicklable_reason
+from nbcellar.store.pickling import (
+    Dumped,
+    ReducibleExternals,
+    made_at_run_time,
+    unpicklable_reason,
+)
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 from nbcellar.store.records_table import RecordBook
 from nbcellar.store.values import PreparedValue, dump, prepare, read_value
@@ -278,7 +283,7 @@ class NamespaceWriter:
         :func:`_linked`), or record why it cannot be stored."""
         for name in names:
             value = items[name]
-            if isinstance(value, types.ModuleType):
+            if isinstance(value, types.ModuleType) and not made_at_run_time(value):
                 records[name] = VariableRecord(name, "module", module=value.__name__)
                 continue
             if not alone and self._dump_linked(name, items, dumps):

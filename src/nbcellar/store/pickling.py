@@ -182,6 +182,10 @@ def _make_pickler_classes() -> tuple[type, type]:
                     self.external_used.add(name)
                     return _external_value, (name,)
             if kind is types.ModuleType:
+                if made_at_run_time(obj):
+                    raise pickle.PicklingError(
+                        f"module {obj.__name__} was made by code (no file to import it from)"
+                    )
                 self.references.add(obj.__name__)
             elif isinstance(obj, types.FunctionType | type):
                 module = getattr(obj, "__module__", None)
@@ -240,6 +244,17 @@ def _make_pickler_classes() -> tuple[type, type]:
             return (EXTERNAL, name)
 
     return Pickler, ReferringPickler
+
+
+def made_at_run_time(module: types.ModuleType) -> bool:
+    """A module made by ``types.ModuleType(...)`` (and perhaps put in ``sys.modules``): by
+    reference it would not import in another process, nor in this one after a restart."""
+    return (
+        getattr(module, "__spec__", None) is None
+        and getattr(module, "__loader__", None) is None
+        and module.__name__ not in ("__main__", "builtins")
+        and module.__name__ not in sys.builtin_module_names
+    )
 
 
 _PICKLERS: tuple[type, type] | None = None
