@@ -101,6 +101,8 @@ AMBIENT: tuple[Pattern, ...] = (
         import os
         previous = os.umask(0o077)
         # %%
+        if os.path.exists('secret.txt'):  # (a file written again keeps its mode)
+            os.remove('secret.txt')
         with open('secret.txt', 'w') as f:
             f.write('x')
         mode = oct(os.stat('secret.txt').st_mode & 0o777)

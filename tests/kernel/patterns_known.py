@@ -29,9 +29,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         "status": "after the edit status says the second logging cell runs; the run restores it",
         "live_edit": "after a restart the logger has no handler: `records` stays empty",
     },
-    "inline_backend_config": {
-        "edit": "after figure_formats becomes ['png'], the figure is restored as SVG",
-    },
     "project_module_flag_set": {
         RESTART: "after a restart config.DEBUG is back to False",
         "edit": "after config.DEBUG = None, mode is restored as 'debug'",
@@ -87,30 +84,10 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         EDIT: "after describe() is edited, ns.describe() is restored with the old separator",
         "status": "status says the cells after the patch run; the run restores them",
     },
-    "builtins_tweaked": {
-        RESTART: "after a restart builtins.VERBOSE is not set",
-        EDIT: "after VERBOSE = False, flag is restored as True",
-    },
-    "sys_setrecursionlimit": {
-        RESTART: "after a restart the recursion limit is back to 1000",
-    },
-    "os_umask": {
-        RESTART: "after a restart the umask is back to 0o022",
-        "edit": "after the umask changes, the file cell is restored with the old mode",
-    },
-    "locale_setlocale": {
-        RESTART: "after a restart the locale is not set again",
-    },
-    "decimal_context_precision": {
-        RESTART: "after a restart the decimal precision is back to 28",
-    },
     "module_injected_into_sys_modules": {
         RESTART: "`import fake` cannot be restored: a CacheEntryWarning, its cell runs",
         EDIT: "after fake.VALUE changes, v is restored as 1",
         "status": "status says the `import fake` cell is restored; the run runs it",
-    },
-    "atexit_handler_registered": {
-        RESTART: "after a restart the atexit handler is not registered",
     },
     "file_written_then_read": {
         EDIT: (

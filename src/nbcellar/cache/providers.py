@@ -657,7 +657,10 @@ def _module_globals(module: Any) -> tuple[tuple[str, Any], ...]:
 
 def default_providers() -> list[Provider]:
     """Every provider, in the order their changes are applied again (the working directory
-    and import path first: a module imported again is found as the cell found it)."""
+    and import path first: a module imported again is found as the cell found it; the
+    process's own settings last, the time zone after the environment holding ``TZ``)."""
+    from nbcellar.cache.providers_process import process_providers
+
     return [
         WorkingDirectory(),
         Environment(),
@@ -671,4 +674,5 @@ def default_providers() -> list[Provider]:
         PandasOptions(),
         NumpyOptions(),
         MatplotlibSettings(),
+        *process_providers(),
     ]

@@ -1,0 +1,361 @@
+"""Ambient providers for the Python process's own settings (see :mod:`nbcellar.cache.ambient`):
+the interpreter's limits, the umask, the locale, the time zone, decimal's context, names put in
+``builtins``, ``atexit`` handlers, and IPython's configuration (``%config``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from nbcellar.cache.ambient import Provider, Unrestorable, digest
+
+
+class InterpreterSettings(Provider):
+    """``sys.setrecursionlimit``, ``sys.setswitchinterval``, ``sys.set_int_max_str_digits``."""
+
+    name = "sys.settings"
+
+    def state(self) -> tuple[Any, ...]:
+        digits = getattr(sys, "get_int_max_str_digits", None)
+        return (
+            sys.getrecursionlimit(),
+            sys.getswitchinterval(),
+            digits() if digits is not None else None,
+        )
+
+    def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(after)
+
+    def apply(self, change: Sequence[Any]) -> None:
+        limit, interval, digits = change
+        sys.setrecursionlimit(limit)
+        sys.setswitchinterval(interval)
+        if digits is not None and hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(digits)
+
+
+class Umask(Provider):
+    """``os.umask(...)``: the mode bits new files are made without. It can only be read by
+    setting it: set to the value it had, it is unchanged whenever it was (no file made by
+    another thread meanwhile gets another mode)."""
+
+    name = "umask"
+
+    def __init__(self) -> None:
+        self._last = 0o022
+
+    def state(self) -> int:
+        found = os.umask(self._last)
+        if found != self._last:
+            os.umask(found)
+            self._last = found
+        return found
+
+    def change(self, before: int, after: int) -> int:
+        return after
+
+    def apply(self, change: int) -> None:
+        os.umask(change)
+        self._last = change
+
+
+class Locale(Provider):
+    """``locale.setlocale(...)``: every category at once, as ``setlocale(LC_ALL)`` names them
+    (one name, or one per category), which sets them all again."""
+
+    name = "locale"
+
+    def __init__(self) -> None:
+        import _locale
+
+        self._setlocale = _locale.setlocale
+        self._all = _locale.LC_ALL
+
+    def state(self) -> str:
+        return str(self._setlocale(self._all))
+
+    def change(self, before: str, after: str) -> str:
+        return after
+
+    def apply(self, change: str) -> None:
+        self._setlocale(self._all, change)
+
+
+class TimeZone(Provider):
+    """``time.tzset()`` after ``os.environ['TZ'] = ...``: the zone local times are in (the
+    variable itself comes back with the environment, applied before)."""
+
+    name = "timezone"
+
+    def state(self) -> tuple[Any, ...]:
+        return time.tzname, time.timezone, time.altzone, time.daylight
+
+    def change(self, before: Any, after: Any) -> Any:
+        return after
+
+    def apply(self, change: Any) -> None:
+        if hasattr(time, "tzset"):
+            time.tzset()
+
+
+_DECIMAL_FIELD = re.compile(r"(\w+)=(\[[^\]]*\]|[^,)]+)")
+
+
+class DecimalContext(Provider):
+    """The ``decimal`` module's context in the thread cells run in (``getcontext().prec =
+    5``, its rounding, exponent limits, traps, and the flags its computations raised)."""
+
+    name = "decimal"
+
+    def state(self) -> str | None:
+        decimal = sys.modules.get("decimal")
+        if decimal is None:
+            return None
+        return repr(decimal.getcontext())
+
+    def baseline(self) -> str | None:
+        decimal = sys.modules.get("decimal")
+        return None if decimal is None else repr(decimal.Context(flags=[]))
+
+    def change(self, before: str | None, after: str) -> str:
+        return after
+
+    def apply(self, change: str) -> None:
+        import decimal
+
+        context = decimal.getcontext()
+        for field, text in _DECIMAL_FIELD.findall(change):
+            if field in ("flags", "traps"):
+                names = [n.strip() for n in text.strip("[]").split(",") if n.strip()]
+                signals = getattr(context, field)
+                for signal in list(signals):
+                    signals[signal] = signal.__name__ in names
+            elif field == "rounding":
+                context.rounding = getattr(decimal, text)
+            else:
+                setattr(context, field, int(text))
+
+
+class _ByIdentity:
+    """A copy of a namespace, equal to another when each name is bound to the same (or an
+    equal) object in the same order; never an error however its values compare."""
+
+    __slots__ = ("order", "values")
+
+    def __init__(self, values: dict[str, Any], order: tuple[Any, ...]) -> None:
+        self.values = values
+        self.order = order
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _ByIdentity):
+            return NotImplemented
+        return self is other or (
+            len(self.values) == len(other.values) and _same(self.order, other.order)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same(one: Any, other: Any) -> bool:
+    if one is other:
+        return True
+    try:
+        return bool(one == other)
+    except Exception:
+        return False
+
+
+class BuiltinNames(Provider):
+    """Names put in, rebound in or taken out of ``builtins`` (``builtins.VERBOSE = True``; a
+    function shadowing ``print``): read by every cell as if global, set again on restore. Not
+    ``_``, which the display hook sets."""
+
+    name = "builtins"
+
+    def __init__(self) -> None:
+        import builtins
+
+        self._names = vars(builtins)
+        self._seen: tuple[Any, ...] = ()  # the values as last seen, ``_`` included
+        self._last = _ByIdentity({}, ())
+
+    def state(self) -> _ByIdentity:
+        """The names as they are (the last copy while nothing changed: no copy to make)."""
+        names = self._names
+        seen = tuple(names.values())
+        if len(seen) != len(self._seen) or not _same(seen, self._seen):
+            self._seen = seen
+            values = names.copy()
+            values.pop("_", None)
+            found = _ByIdentity(values, tuple(values.values()))
+            if found != self._last:  # (not when only ``_`` changed)
+                self._last = found
+        return self._last
+
+    def change(self, before: _ByIdentity | None, after: _ByIdentity) -> tuple[Any, ...]:
+        old = before.values if before is not None else {}
+        bound = tuple(
+            sorted(
+                (name, value)
+                for name, value in after.values.items()
+                if name not in old or not _same(old[name], value)
+            )
+        )
+        removed = tuple(sorted(set(old) - set(after.values)))
+        if not (bound or removed):
+            return ()
+        return bound, removed
+
+    def version(self, initial: Any, now: Any) -> str | None:
+        """By content (a function by its code): what this session bound is its own."""
+        from nbcellar.cache.providers import _content
+
+        if now is None or initial is None or now == initial:
+            return None
+        found = self.change(initial, now)
+        if not found:
+            return None
+        bound, removed = found
+        return digest([[(name, _content(value)) for name, value in bound], list(removed)])
+
+    def apply(self, change: Sequence[Any]) -> None:
+        import builtins
+
+        if not change:
+            return
+        bound, removed = change
+        for name in removed:
+            vars(builtins).pop(name, None)
+        for name, value in bound:
+            setattr(builtins, name, value)
+
+
+class AtexitHandlers(Provider):
+    """``atexit.register(...)``: a handler registered by a cell cannot be registered again
+    without running it (``atexit`` gives no way to read its handlers), so the cell runs again
+    on restore. Handlers registered by the modules a cell imports come back as the modules
+    are imported again."""
+
+    name = "atexit"
+
+    def __init__(self) -> None:
+        self._by_imports = 0
+
+    def state(self) -> int | None:
+        atexit = sys.modules.get("atexit")
+        count = getattr(atexit, "_ncallbacks", None)
+        return None if count is None else int(count()) - self._by_imports
+
+    def begin_cell(self) -> None:
+        """Tell the handlers that modules register while imported from the cell's own."""
+        atexit = sys.modules.get("atexit")
+        register = getattr(atexit, "register", None)
+        if atexit is None or register is None or getattr(register, "_nbcellar", False):
+            return
+
+        def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+            if _importing():
+                self._by_imports += 1
+            return register(function, *args, **kwargs)
+
+        counted._nbcellar = True  # type: ignore[attr-defined]
+        counted.__wrapped__ = register  # type: ignore[attr-defined]
+        counted.__doc__ = register.__doc__
+        atexit.register = counted  # type: ignore[attr-defined]
+
+    def end_cell(self) -> str:
+        atexit = sys.modules.get("atexit")
+        register = getattr(atexit, "register", None)
+        if atexit is not None and getattr(register, "_nbcellar", False):
+            atexit.register = register.__wrapped__  # type: ignore[attr-defined,union-attr]
+        return ""
+
+    def change(self, before: int | None, after: int) -> Any:
+        if before is not None and after < before:
+            raise Unrestorable("it unregisters atexit handlers, which only running it does")
+        raise Unrestorable("it registers an atexit handler, which only running it does")
+
+    def version(self, initial: Any, now: Any) -> str | None:
+        if now is None or initial is None or now == initial:
+            return None
+        return f"{now - initial:+d} handlers"
+
+
+def _importing() -> bool:
+    """Whether the caller runs inside an import (a module's code registering a handler)."""
+    frame: Any = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class IPythonConfig(Provider):
+    """IPython's configuration as ``%config Class.trait = value`` changes it (the inline
+    backend's figure formats...): what later cells display with; set again as the magic
+    sets it."""
+
+    name = "ipython"
+
+    def _config(self) -> Any:
+        module = sys.modules.get("IPython.core.getipython")
+        shell = module.get_ipython() if module is not None else None
+        return None if shell is None else shell.config
+
+    def state(self) -> dict[str, Any] | None:
+        config = self._config()
+        if config is None:
+            return None
+        return {
+            section: dict.copy(values) if isinstance(values, dict) else values
+            for section, values in dict.items(config)
+        }
+
+    def change(self, before: Any, after: Any) -> tuple[tuple[str, str, Any], ...]:
+        old = before or {}
+        changed = []
+        for section, values in sorted(after.items()):
+            then = old.get(section)
+            if not isinstance(values, dict):
+                continue
+            for trait, value in sorted(values.items()):
+                if not isinstance(then, dict) or trait not in then or not _same(then[trait], value):
+                    changed.append((section, trait, value))
+        return tuple(changed)
+
+    def apply(self, change: Sequence[tuple[str, str, Any]]) -> None:
+        module = sys.modules.get("IPython.core.getipython")
+        shell = module.get_ipython() if module is not None else None
+        if shell is None or not change:
+            return
+        from traitlets.config import Config
+
+        config = Config()
+        for section, trait, value in change:
+            config[section][trait] = value
+        shell.config.merge(config)
+        for configurable in list(shell.configurables):
+            try:
+                configurable.update_config(config)
+            except Exception:
+                continue
+
+
+def process_providers() -> list[Provider]:
+    """The providers of this module, in the order their changes are applied again (the
+    time zone after the environment, which holds ``TZ``)."""
+    return [
+        InterpreterSettings(),
+        Umask(),
+        Locale(),
+        TimeZone(),
+        DecimalContext(),
+        BuiltinNames(),
+        AtexitHandlers(),
+        IPythonConfig(),
+    ]
