@@ -7,6 +7,7 @@ import atexit
 import builtins
 import decimal
 import locale
+import logging
 import os
 import sys
 import time
@@ -153,3 +154,30 @@ def test_an_atexit_handler_registered_by_an_import_is_not_the_cell_s(
     handlers.append(sys.modules["registers_nb"].bye)
     assert kernel.statuses == ["restored", "restored"]
     assert kernel.outcomes[0].reason == ""
+
+
+def test_a_cell_logging_through_a_handler_of_the_notebook_always_runs(
+    kernel: DictKernel,
+) -> None:
+    cells = [
+        "import logging\nrecords = []\nclass Keep(logging.Handler):\n"
+        "    def emit(self, record):\n        records.append(record.getMessage())\n"
+        "log = logging.getLogger('nb-keep')\nlog.setLevel(logging.INFO)\nlog.propagate = False\n"
+        "log.addHandler(Keep())",
+        "log.info('one')",
+        "x = 1",
+    ]
+    try:
+        kernel.run_all(cells)
+        kernel.restart()
+        logging.getLogger("nb-keep").handlers.clear()
+        kernel.run_all(cells)
+        assert kernel.statuses == ["restored", "ran", "restored"]
+        assert kernel.outcomes[1].reason == (
+            "it logs through a Keep handler, which only running it does again"
+        )
+        assert kernel.ns["records"] == ["one"]
+    finally:
+        logging.getLogger("nb-keep").handlers.clear()
+        logging.getLogger("nb-keep").setLevel(logging.NOTSET)
+        logging.getLogger("nb-keep").propagate = True

@@ -25,10 +25,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "with %autoreload 2, the cells using tools after its edit are restored stale: 1, not 2"
         ),
     },
-    "logging_handler_added": {
-        "status": "after the edit status says the second logging cell runs; the run restores it",
-        "live_edit": "after a restart the logger has no handler: `records` stays empty",
-    },
     "project_module_flag_set": {
         RESTART: "after a restart config.DEBUG is back to False",
         "edit": "after config.DEBUG = None, mode is restored as 'debug'",
