@@ -181,3 +181,39 @@ def test_a_cell_logging_through_a_handler_of_the_notebook_always_runs(
         logging.getLogger("nb-keep").handlers.clear()
         logging.getLogger("nb-keep").setLevel(logging.NOTSET)
         logging.getLogger("nb-keep").propagate = True
+
+
+def test_a_signal_handler_of_the_notebook_is_installed_again(kernel: DictKernel) -> None:
+    import signal
+
+    cells = [
+        "import signal\nseen = []\ndef on_usr1(signum, frame):\n    seen.append(signum)\n"
+        "signal.signal(signal.SIGUSR1, on_usr1)",
+        "x = 1",
+    ]
+    try:
+        kernel.run_all(cells)
+        kernel.restart()
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        kernel.run_all(cells)
+        assert kernel.statuses == ["restored", "restored"]
+        assert getattr(signal.getsignal(signal.SIGUSR1), "__name__", None) == "on_usr1"
+        signal.raise_signal(signal.SIGUSR1)
+        assert kernel.ns["seen"] == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+
+
+def test_a_function_s_content_does_not_depend_on_its_file_or_shared_strings() -> None:
+    from nbcellar.cache.providers_process import _content
+
+    source = "def f(x):\n    return {'a', 'b'} if x else 'text'\n"
+    found = []
+    for filename in ("/tmp/ipykernel_1/1.py", "/tmp/ipykernel_2/1.py"):
+        namespace: dict[str, object] = {"__name__": "__main__"}
+        exec(compile(source, filename, "exec"), namespace)
+        found.append(_content(namespace["f"]))
+    assert found[0] == found[1]
+    namespace = {"__name__": "__main__"}
+    exec(compile(source.replace("'text'", "'other'"), "/tmp/x.py", "exec"), namespace)
+    assert _content(namespace["f"]) != found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
+from tests.kernel.patterns_found_process import PROCESS
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -484,6 +485,7 @@ FOUND: tuple[Pattern, ...] = (
     *IN_PLACE,
     *OBJECTS,
     *AMBIENT,
+    *PROCESS,
     *FILES_AND_IMPORTS,
     *SHOWN,
 )

@@ -1,13 +1,16 @@
 """Ambient providers for the Python process's own settings (see :mod:`nbcellar.cache.ambient`):
 the interpreter's limits, the umask, the locale, the time zone, decimal's context, names put in
-``builtins``, ``atexit`` handlers, and IPython's configuration (``%config``)."""
+``builtins``, ``atexit`` and signal handlers, IPython's configuration (``%config``) and how it
+shows results as text (``%precision``)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sys
 import time
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -212,8 +215,6 @@ class BuiltinNames(Provider):
 
     def version(self, initial: Any, now: Any) -> str | None:
         """By content (a function by its code): what this session bound is its own."""
-        from nbcellar.cache.providers import _content
-
         if now is None or initial is None or now == initial:
             return None
         found = self.change(initial, now)
@@ -244,34 +245,30 @@ class AtexitHandlers(Provider):
 
     def __init__(self) -> None:
         self._by_imports = 0
-
-    def state(self) -> int | None:
-        atexit = sys.modules.get("atexit")
-        count = getattr(atexit, "_ncallbacks", None)
-        return None if count is None else int(count()) - self._by_imports
-
-    def begin_cell(self) -> None:
-        """Tell the handlers that modules register while imported from the cell's own."""
-        atexit = sys.modules.get("atexit")
-        register = getattr(atexit, "register", None)
-        if atexit is None or register is None or getattr(register, "_nbcellar", False):
-            return
+        self._register: Any = atexit.register
 
         def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
             if _importing():
                 self._by_imports += 1
-            return register(function, *args, **kwargs)
+            return self._register(function, *args, **kwargs)
 
-        counted._nbcellar = True  # type: ignore[attr-defined]
-        counted.__wrapped__ = register  # type: ignore[attr-defined]
-        counted.__doc__ = register.__doc__
-        atexit.register = counted  # type: ignore[attr-defined]
+        counted.__doc__ = atexit.register.__doc__
+        self._counted: Any = counted
+
+    def state(self) -> int:
+        return atexit._ncallbacks() - self._by_imports
+
+    def begin_cell(self) -> None:
+        """Tell the handlers that modules register while imported from the cell's own."""
+        module: Any = atexit
+        if module.register is not self._counted:
+            self._register = module.register
+            module.register = self._counted
 
     def end_cell(self) -> str:
-        atexit = sys.modules.get("atexit")
-        register = getattr(atexit, "register", None)
-        if atexit is not None and getattr(register, "_nbcellar", False):
-            atexit.register = register.__wrapped__  # type: ignore[attr-defined,union-attr]
+        module: Any = atexit
+        if module.register is self._counted:
+            module.register = self._register
         return ""
 
     def change(self, before: int | None, after: int) -> Any:
@@ -297,53 +294,144 @@ def _importing() -> bool:
 
 class IPythonConfig(Provider):
     """IPython's configuration as ``%config Class.trait = value`` changes it (the inline
-    backend's figure formats...): what later cells display with; set again as the magic
-    sets it."""
+    backend's figure formats...), and how results are shown as text (``%precision``,
+    ``%pprint``): what later cells display with; set again as the magics set it."""
 
     name = "ipython"
 
-    def _config(self) -> Any:
-        module = sys.modules.get("IPython.core.getipython")
-        shell = module.get_ipython() if module is not None else None
-        return None if shell is None else shell.config
-
-    def state(self) -> dict[str, Any] | None:
-        config = self._config()
-        if config is None:
+    def state(self) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
+        shell = _shell()
+        if shell is None:
             return None
-        return {
+        config = {
             section: dict.copy(values) if isinstance(values, dict) else values
-            for section, values in dict.items(config)
+            for section, values in dict.items(shell.config)
         }
+        return config, _text_format(shell)
 
-    def change(self, before: Any, after: Any) -> tuple[tuple[str, str, Any], ...]:
-        old = before or {}
+    def change(self, before: Any, after: Any) -> tuple[Any, ...]:
+        old = before[0] if before else {}
         changed = []
-        for section, values in sorted(after.items()):
+        for section, values in sorted(after[0].items()):
             then = old.get(section)
             if not isinstance(values, dict):
                 continue
             for trait, value in sorted(values.items()):
                 if not isinstance(then, dict) or trait not in then or not _same(then[trait], value):
                     changed.append((section, trait, value))
-        return tuple(changed)
+        shown = after[1] if not before or before[1] != after[1] else None
+        return tuple(changed), shown
 
-    def apply(self, change: Sequence[tuple[str, str, Any]]) -> None:
-        module = sys.modules.get("IPython.core.getipython")
-        shell = module.get_ipython() if module is not None else None
-        if shell is None or not change:
+    def apply(self, change: Sequence[Any]) -> None:
+        shell = _shell()
+        if shell is None:
             return
-        from traitlets.config import Config
+        changed, shown = change
+        if changed:
+            from traitlets.config import Config
 
-        config = Config()
-        for section, trait, value in change:
-            config[section][trait] = value
-        shell.config.merge(config)
-        for configurable in list(shell.configurables):
-            try:
-                configurable.update_config(config)
-            except Exception:
-                continue
+            config = Config()
+            for section, trait, value in changed:
+                config[section][trait] = value
+            shell.config.merge(config)
+            for configurable in list(shell.configurables):
+                try:
+                    configurable.update_config(config)
+                except Exception:
+                    continue
+        formatter = _text_formatter(shell)
+        if shown is not None and formatter is not None:
+            formatter.float_precision, formatter.pprint = shown
+
+
+def _shell() -> Any:
+    module = sys.modules.get("IPython.core.getipython")
+    return module.get_ipython() if module is not None else None
+
+
+def _text_formatter(shell: Any) -> Any:
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    return formatters.get("text/plain") if isinstance(formatters, dict) else None
+
+
+def _text_format(shell: Any) -> tuple[Any, ...]:
+    formatter = _text_formatter(shell)
+    if formatter is None:
+        return ()
+    return formatter.float_precision, formatter.pprint
+
+
+_SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGTERM")
+
+
+class SignalHandlers(Provider):
+    """``signal.signal(signal.SIGALRM, on_timeout)`` and the like (not ``SIGINT``, which the
+    kernel handles): a handler of the notebook is installed again on restore (a timer firing
+    without it would end the kernel)."""
+
+    name = "signals"
+
+    def __init__(self) -> None:
+        import _signal  # type: ignore[import-not-found]
+        import signal
+
+        self._getsignal = _signal.getsignal  # (signal's own wraps it in an enum: 15x slower)
+        self._signals = tuple(
+            (name, getattr(signal, name)) for name in _SIGNALS if hasattr(signal, name)
+        )
+
+    def state(self) -> tuple[Any, ...]:
+        getsignal = self._getsignal
+        return tuple(getsignal(number) for _, number in self._signals)
+
+    def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            (name, handler)
+            for (name, _), old, handler in zip(self._signals, before, after, strict=True)
+            if old is not handler
+        )
+
+    def version(self, initial: Any, now: Any) -> str | None:
+        """By what the handlers are (a function by its code)."""
+        if now is None or initial is None or now == initial:
+            return None
+        found = self.change(initial, now)
+        return digest([(n, _content(h)) for n, h in found]) if found else None
+
+    def apply(self, change: Sequence[tuple[str, Any]]) -> None:
+        import signal
+
+        for name, handler in change:
+            if handler is None:
+                raise Unrestorable(f"the handler of {name} was not installed from Python")
+            signal.signal(getattr(signal, name), handler)
+
+
+def _content(value: Any) -> str:
+    """What a value is, by content: a function or class by what its code does, not where it
+    came from (a notebook's cell file is named after its kernel's process, a restored
+    function's after the restoring one; marshal's bytes depend on which strings are shared),
+    anything else as :mod:`nbcellar.cache.providers` takes it."""
+    from nbcellar.cache import providers
+
+    codes = providers._codes_of(value)
+    if codes:
+        return digest(repr([_code_content(code) for code in codes]))  # (pickle shares strings)
+    return providers._content(value)
+
+
+def _code_content(code: types.CodeType) -> tuple[Any, ...]:
+    consts = tuple(
+        _code_content(c) if isinstance(c, types.CodeType)
+        else tuple(sorted(map(repr, c))) if isinstance(c, frozenset)
+        else c
+        for c in code.co_consts
+    )  # fmt: skip
+    return (
+        code.co_name, code.co_code, consts, code.co_names, code.co_varnames, code.co_freevars,
+        code.co_cellvars, code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+        code.co_flags,
+    )  # fmt: skip
 
 
 def process_providers() -> list[Provider]:
@@ -357,5 +445,6 @@ def process_providers() -> list[Provider]:
         DecimalContext(),
         BuiltinNames(),
         AtexitHandlers(),
+        SignalHandlers(),
         IPythonConfig(),
     ]

@@ -1,0 +1,93 @@
+"""Everyday patterns changing the Python process's own settings, found beyond issue #13's."""
+
+from __future__ import annotations
+
+from tests.patterns_support import Pattern, pattern
+
+PROCESS: tuple[Pattern, ...] = (
+    pattern(
+        "timezone_set_with_tzset",
+        """
+        import os, time
+        os.environ['TZ'] = 'JST-9'
+        time.tzset()
+        # %%
+        import datetime
+        stamp = datetime.datetime.fromtimestamp(0).isoformat()
+        """,
+        edit=("'JST-9'", "'EST+5'"),
+        probe="print(stamp, time.tzname[0], time.localtime(0).tm_hour)",
+    ),
+    pattern(
+        "int_max_str_digits_lifted",
+        """
+        import sys
+        sys.set_int_max_str_digits(0)
+        # %%
+        big = 7 ** 9000
+        head = str(big)[:12]
+        """,
+        edit=("set_int_max_str_digits(0)", "set_int_max_str_digits(8000)"),
+        probe="print(head, sys.get_int_max_str_digits(), len(str(big)))",
+    ),
+    pattern(
+        "decimal_traps_and_rounding",
+        """
+        import decimal
+        context = decimal.getcontext()
+        context.traps[decimal.DivisionByZero] = False
+        context.rounding = decimal.ROUND_DOWN
+        # %%
+        inf = decimal.Decimal(1) / decimal.Decimal(0)
+        third = decimal.Decimal(2) / decimal.Decimal(3)
+        """,
+        edit=("ROUND_DOWN", "ROUND_UP"),
+        probe="""
+        flags = sorted(s.__name__ for s, v in decimal.getcontext().flags.items() if v)
+        print(inf, third, decimal.getcontext().rounding, flags)
+        """,
+    ),
+    pattern(
+        "precision_magic",
+        """
+        %precision 3
+        # %%
+        import math
+        math.pi
+        """,
+        edit=("%precision 3", "%precision 5"),
+        probe="math.e",
+    ),
+    pattern(
+        "signal_alarm_timeout_handler",
+        """
+        import signal
+
+        class Timeout(Exception):
+            pass
+
+        def on_alarm(signum, frame):
+            raise Timeout('too slow')
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        # %%
+        import time
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            time.sleep(2)
+            outcome = 'finished'
+        except Timeout as e:
+            outcome = str(e)
+        """,
+        edit=("'too slow'", "'timed out'"),
+        probe="""
+        handler = signal.getsignal(signal.SIGALRM)
+        print(outcome, getattr(handler, '__name__', handler))
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            time.sleep(2)
+        except Exception as e:
+            print(type(e).__name__, e)
+        """,
+    ),
+)
