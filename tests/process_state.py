@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import decimal
+import gc
 import locale
 import logging
 import os
@@ -24,7 +25,8 @@ import pandas as pd
 class ProcessState:
     """What a new kernel process would start from, put back at each restart: the working
     directory, environment, import path, random generators, the project's own modules and the
-    process's settings (interpreter limits, umask, locale, time zone, decimal, builtins)."""
+    process's settings (interpreter limits, umask, locale, time zone, decimal, builtins, the
+    cyclic collector)."""
 
     project: Path
     cwd: str = field(default_factory=os.getcwd)
@@ -53,6 +55,9 @@ class ProcessState:
     locale_name: str = field(default_factory=lambda: locale.setlocale(locale.LC_ALL))
     decimal_context: decimal.Context = field(default_factory=lambda: decimal.getcontext().copy())
     builtin_names: dict[str, Any] = field(default_factory=lambda: dict(vars(builtins)))
+    collector: tuple[bool, tuple[int, ...]] = field(
+        default_factory=lambda: (gc.isenabled(), gc.get_threshold())
+    )
 
     def reset(self) -> None:
         os.chdir(self.cwd)
@@ -84,6 +89,8 @@ class ProcessState:
         for name in set(names) - set(self.builtin_names):
             del names[name]
         names.update(self.builtin_names)
+        (gc.enable if self.collector[0] else gc.disable)()
+        gc.set_threshold(*self.collector[1])
         inside = str(self.project)
         for name, module in list(sys.modules.items()):
             if str(getattr(module, "__file__", None) or "").startswith(inside):

@@ -217,3 +217,18 @@ def test_a_function_s_content_does_not_depend_on_its_file_or_shared_strings() ->
     namespace = {"__name__": "__main__"}
     exec(compile(source.replace("'text'", "'other'"), "/tmp/x.py", "exec"), namespace)
     assert _content(namespace["f"]) != found[0]
+
+
+def test_the_cyclic_collector_turned_off_stays_off_and_nbcellar_s_pauses_are_not_a_change(
+    kernel: DictKernel,
+) -> None:
+    import gc
+
+    kernel.run_all(["x = 1"])
+    assert "gc" not in kernel.cache.ambient.versions  # (paused while the cell was recorded)
+    assert gc.isenabled()
+    kernel.restart()
+    cells = ["import gc\ngc.disable()\ngc.set_threshold(5000, 20, 20)", "y = [[1]] * 3"]
+    assert restarted(kernel, cells) == ["restored", "restored"]
+    assert not gc.isenabled()
+    assert gc.get_threshold() == (5000, 20, 20)

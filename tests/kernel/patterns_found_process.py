@@ -90,4 +90,17 @@ PROCESS: tuple[Pattern, ...] = (
             print(type(e).__name__, e)
         """,
     ),
+    pattern(
+        "gc_disabled_for_speed",
+        """
+        import gc
+        gc.disable()
+        gc.set_threshold(10000, 50, 50)
+        # %%
+        rows = [[i, str(i)] for i in range(2000)]
+        n = len(rows)
+        """,
+        edit=("10000, 50, 50", "20000, 50, 50"),
+        probe="print(n, gc.isenabled(), gc.get_threshold())",
+    ),
 )

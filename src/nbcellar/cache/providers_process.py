@@ -1,7 +1,7 @@
 """Ambient providers for the Python process's own settings (see :mod:`nbcellar.cache.ambient`):
 the interpreter's limits, the umask, the locale, the time zone, decimal's context, names put in
-``builtins``, ``atexit`` and signal handlers, IPython's configuration (``%config``) and how it
-shows results as text (``%precision``)."""
+``builtins``, the cyclic garbage collector, ``atexit`` and signal handlers, IPython's
+configuration (``%config``) and how it shows results as text (``%precision``)."""
 
 from __future__ import annotations
 
@@ -361,6 +361,36 @@ def _text_format(shell: Any) -> tuple[Any, ...]:
     return formatter.float_precision, formatter.pprint
 
 
+class CycleCollector(Provider):
+    """``gc.disable()`` and ``gc.set_threshold(...)`` (a notebook's speed-up for a loop making
+    many objects; not nbcellar's own pauses while it saves)."""
+
+    name = "gc"
+
+    def __init__(self) -> None:
+        import gc
+
+        from nbcellar.store.pickling import collection_enabled
+
+        self._enabled = collection_enabled
+        self._threshold = gc.get_threshold
+
+    def state(self) -> tuple[bool, tuple[int, ...]]:
+        return self._enabled(), self._threshold()
+
+    def change(self, before: Any, after: Any) -> Any:
+        return after
+
+    def apply(self, change: Any) -> None:
+        import gc
+
+        from nbcellar.store.pickling import enable_collection
+
+        enabled, threshold = change
+        enable_collection(enabled)
+        gc.set_threshold(*threshold)
+
+
 _SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGTERM")
 
 
@@ -444,6 +474,7 @@ def process_providers() -> list[Provider]:
         TimeZone(),
         DecimalContext(),
         BuiltinNames(),
+        CycleCollector(),
         AtexitHandlers(),
         SignalHandlers(),
         IPythonConfig(),
