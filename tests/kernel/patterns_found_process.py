@@ -103,4 +103,20 @@ PROCESS: tuple[Pattern, ...] = (
         edit=("10000, 50, 50", "20000, 50, 50"),
         probe="print(n, gc.isenabled(), gc.get_threshold())",
     ),
+    pattern(
+        "ast_node_interactivity_all",
+        """
+        from IPython.core.interactiveshell import InteractiveShell
+        InteractiveShell.ast_node_interactivity = 'all'
+        # %%
+        a = 1
+        a + 1
+        a + 2
+        """,
+        edit=("= 'all'", "= 'last_expr'"),
+        probe="""
+        a * 10
+        a * 20
+        """,
+    ),
 )

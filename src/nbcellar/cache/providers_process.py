@@ -294,8 +294,9 @@ def _importing() -> bool:
 
 class IPythonConfig(Provider):
     """IPython's configuration as ``%config Class.trait = value`` changes it (the inline
-    backend's figure formats...), and how results are shown as text (``%precision``,
-    ``%pprint``): what later cells display with; set again as the magics set it."""
+    backend's figure formats...), and how results are shown (``%precision``, ``%pprint``,
+    ``InteractiveShell.ast_node_interactivity = 'all'``): what later cells display with; set
+    again as the magics set it."""
 
     name = "ipython"
 
@@ -307,7 +308,7 @@ class IPythonConfig(Provider):
             section: dict.copy(values) if isinstance(values, dict) else values
             for section, values in dict.items(shell.config)
         }
-        return config, _text_format(shell)
+        return config, _shown_as(shell)
 
     def change(self, before: Any, after: Any) -> tuple[Any, ...]:
         old = before[0] if before else {}
@@ -340,8 +341,8 @@ class IPythonConfig(Provider):
                 except Exception:
                     continue
         formatter = _text_formatter(shell)
-        if shown is not None and formatter is not None:
-            formatter.float_precision, formatter.pprint = shown
+        if shown and formatter is not None:
+            formatter.float_precision, formatter.pprint, shell.ast_node_interactivity = shown
 
 
 def _shell() -> Any:
@@ -354,11 +355,13 @@ def _text_formatter(shell: Any) -> Any:
     return formatters.get("text/plain") if isinstance(formatters, dict) else None
 
 
-def _text_format(shell: Any) -> tuple[Any, ...]:
+def _shown_as(shell: Any) -> tuple[Any, ...]:
+    """How results are shown: the text formatter's float precision and pretty printing, and
+    which expressions of a cell show (``InteractiveShell.ast_node_interactivity = 'all'``)."""
     formatter = _text_formatter(shell)
     if formatter is None:
         return ()
-    return formatter.float_precision, formatter.pprint
+    return formatter.float_precision, formatter.pprint, shell.ast_node_interactivity
 
 
 class CycleCollector(Provider):
