@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import csv
 import decimal
 import gc
 import locale
 import logging
 import os
 import random
+import socket
 import sys
 import time
 import warnings
@@ -44,11 +46,13 @@ class ProcessState:
     matplotlib_settings: dict[str, Any] = field(
         default_factory=lambda: dict(dict.items(matplotlib.rcParams))
     )
-    interpreter: tuple[int, float, int] = field(
+    interpreter: tuple[int, float, int, float | None, int] = field(
         default_factory=lambda: (
             sys.getrecursionlimit(),
             sys.getswitchinterval(),
             sys.get_int_max_str_digits(),
+            socket.getdefaulttimeout(),
+            csv.field_size_limit(),
         )
     )
     umask: int = field(default_factory=lambda: _umask())
@@ -77,10 +81,12 @@ class ProcessState:
         np.seterr(**self.numpy_errors)
         _put_back(pd._config.config._global_config, self.pandas_options)
         dict.update(matplotlib.rcParams, self.matplotlib_settings)
-        limit, interval, digits = self.interpreter
+        limit, interval, digits, timeout, field_size = self.interpreter
         sys.setrecursionlimit(limit)
         sys.setswitchinterval(interval)
         sys.set_int_max_str_digits(digits)
+        socket.setdefaulttimeout(timeout)
+        csv.field_size_limit(field_size)
         os.umask(self.umask)
         locale.setlocale(locale.LC_ALL, self.locale_name)
         time.tzset()  # (from the environment put back)

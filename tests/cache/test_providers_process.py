@@ -42,6 +42,19 @@ def test_interpreter_limits_are_set_again_and_read_by_later_cells(kernel: DictKe
     assert kernel.statuses == ["ran", "ran"]
 
 
+def test_a_socket_timeout_and_csv_s_field_limit_are_set_again(kernel: DictKernel) -> None:
+    import csv
+    import socket
+
+    cells = [
+        "import csv, socket\nsocket.setdefaulttimeout(7.5)\ncsv.field_size_limit(10 ** 7)",
+        "x = 1",
+    ]
+    assert restarted(kernel, cells) == ["restored", "restored"]
+    assert socket.getdefaulttimeout() == 7.5
+    assert csv.field_size_limit() == 10**7
+
+
 def test_the_umask_is_set_again_and_the_files_written_after_key_on_it(
     kernel: DictKernel,
 ) -> None:

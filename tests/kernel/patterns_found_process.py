@@ -119,4 +119,42 @@ PROCESS: tuple[Pattern, ...] = (
         a * 20
         """,
     ),
+    pattern(
+        "csv_field_size_limit_raised",
+        """
+        import csv
+        csv.field_size_limit(1_000_000)
+        # %%
+        with open('wide.csv', 'w') as f:
+            f.write('id,text\\n1,' + 'x' * 200_000 + '\\n')
+        # %%
+        with open('wide.csv') as f:
+            rows = list(csv.reader(f))
+        width = len(rows[1][1])
+        """,
+        edit=("1_000_000", "2_000_000"),
+        probe="print(width, csv.field_size_limit())",
+    ),
+    pattern(
+        "socket_default_timeout",
+        """
+        import socket
+        socket.setdefaulttimeout(5)
+        # %%
+        timeout = socket.getdefaulttimeout()
+        """,
+        edit=("setdefaulttimeout(5)", "setdefaulttimeout(30)"),
+        probe="print(timeout, socket.getdefaulttimeout(), socket.socket().gettimeout())",
+    ),
+    pattern(
+        "faulthandler_enabled",
+        """
+        import faulthandler
+        faulthandler.enable()
+        # %%
+        on = faulthandler.is_enabled()
+        """,
+        edit=("faulthandler.enable()", "faulthandler.disable()"),
+        probe="print(on, faulthandler.is_enabled())",
+    ),
 )

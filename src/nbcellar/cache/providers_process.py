@@ -18,27 +18,60 @@ from nbcellar.cache.ambient import Provider, Unrestorable, digest
 
 
 class InterpreterSettings(Provider):
-    """``sys.setrecursionlimit``, ``sys.setswitchinterval``, ``sys.set_int_max_str_digits``."""
+    """Process-wide settings of the interpreter and the standard library, each read and set
+    by a function: ``sys.setrecursionlimit``, ``sys.setswitchinterval``,
+    ``sys.set_int_max_str_digits``, ``socket.setdefaulttimeout``, ``csv.field_size_limit``,
+    ``faulthandler.enable()``."""
 
     name = "sys.settings"
 
+    def __init__(self) -> None:
+        import _csv
+        import faulthandler
+
+        def socket_timeout() -> Any:
+            socket = sys.modules.get("socket")
+            return None if socket is None else socket.getdefaulttimeout()
+
+        def set_socket_timeout(value: Any) -> None:
+            import socket
+
+            socket.setdefaulttimeout(value)
+
+        def set_faulthandler(enabled: bool) -> None:
+            if enabled:
+                faulthandler.enable()
+            else:
+                faulthandler.disable()
+
+        settings: list[tuple[str, Any, Any]] = [
+            ("recursion limit", sys.getrecursionlimit, sys.setrecursionlimit),
+            ("switch interval", sys.getswitchinterval, sys.setswitchinterval),
+            ("socket timeout", socket_timeout, set_socket_timeout),
+            ("csv field size limit", _csv.field_size_limit, _csv.field_size_limit),
+            ("faulthandler", faulthandler.is_enabled, set_faulthandler),
+        ]
+        if hasattr(sys, "get_int_max_str_digits"):  # (Python 3.11, and 3.10.7 on)
+            settings.append(
+                ("int max str digits", sys.get_int_max_str_digits, sys.set_int_max_str_digits)
+            )
+        self._names = tuple(name for name, _, _ in settings)
+        self._getters = tuple(get for _, get, _ in settings)
+        self._setters = {name: put for name, _, put in settings}
+
     def state(self) -> tuple[Any, ...]:
-        digits = getattr(sys, "get_int_max_str_digits", None)
-        return (
-            sys.getrecursionlimit(),
-            sys.getswitchinterval(),
-            digits() if digits is not None else None,
+        return tuple(get() for get in self._getters)
+
+    def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
+        return tuple(
+            (name, value)
+            for name, old, value in zip(self._names, before, after, strict=True)
+            if old != value
         )
 
-    def change(self, before: Sequence[Any], after: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(after)
-
-    def apply(self, change: Sequence[Any]) -> None:
-        limit, interval, digits = change
-        sys.setrecursionlimit(limit)
-        sys.setswitchinterval(interval)
-        if digits is not None and hasattr(sys, "set_int_max_str_digits"):
-            sys.set_int_max_str_digits(digits)
+    def apply(self, change: Sequence[tuple[str, Any]]) -> None:
+        for name, value in change:
+            self._setters[name](value)
 
 
 class Umask(Provider):
