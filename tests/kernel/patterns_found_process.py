@@ -157,4 +157,21 @@ PROCESS: tuple[Pattern, ...] = (
         edit=("faulthandler.enable()", "faulthandler.disable()"),
         probe="print(on, faulthandler.is_enabled())",
     ),
+    pattern(
+        "config_set_through_run_line_magic",
+        """
+        import IPython
+        IPython.get_ipython().run_line_magic('config', "InlineBackend.figure_formats = ['svg']")
+        # %%
+        import matplotlib.pyplot as plt
+        plt.plot([1, 2, 3])
+        plt.show()
+        """,
+        edit=("['svg']", "['png']"),
+        probe="""
+        print(sorted(get_ipython().config.InlineBackend.figure_formats))
+        plt.plot([3, 2, 1])
+        plt.show()
+        """,
+    ),
 )
