@@ -174,4 +174,20 @@ PROCESS: tuple[Pattern, ...] = (
         plt.show()
         """,
     ),
+    pattern(
+        "set_matplotlib_formats_called",
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats('svg')
+        # %%
+        plt.plot([1, 2, 3])
+        plt.show()
+        """,
+        edit=("'svg'", "'png'"),
+        probe="""
+        plt.plot([3, 2, 1])
+        plt.show()
+        """,
+    ),
 )

@@ -3,6 +3,7 @@ follows (see :mod:`nbcellar.cache.ambient`), with how to copy, compare and apply
 
 from __future__ import annotations
 
+import io
 import marshal
 import os
 import sys
@@ -242,8 +243,8 @@ class LoggingConfiguration(Provider):
 
     def begin_cell(self) -> None:
         """Watch the handlers that do something a restore does not do again: those writing
-        to files, and those of the notebook's own classes or writing to a stream of its own
-        (appending to a list, to a StringIO): a cell that logs through one always runs."""
+        to files, and those of the notebook's own classes or writing into a StringIO (which
+        append to its values): a cell that logs through one always runs."""
         import logging
 
         if not logging._handlerList:  # type: ignore[attr-defined]
@@ -367,10 +368,11 @@ def _effect_of_logging_through(handler: Any) -> str:
     kind = type(handler)
     if kind.__module__ == "__main__":
         return f"through a {kind.__qualname__} handler"
-    if isinstance(handler, logging.StreamHandler):
-        name = str(getattr(handler.stream, "name", "")).strip("<>")
-        if name not in ("stdout", "stderr"):
-            return f"to a {type(handler.stream).__name__}"
+    stream = getattr(handler, "stream", None)  # (a library's own handler keeps its buffer)
+    if kind is logging.StreamHandler and (
+        isinstance(stream, (io.StringIO, io.BytesIO)) or type(stream).__module__ == "__main__"
+    ):
+        return f"to a {type(stream).__name__}"
     return ""
 
 

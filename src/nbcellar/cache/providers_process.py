@@ -6,6 +6,7 @@ configuration (``%config``) and how it shows results as text (``%precision``).""
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import sys
@@ -427,6 +428,77 @@ class CycleCollector(Provider):
         gc.set_threshold(*threshold)
 
 
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf")
+
+
+class FigureFormats(Provider):
+    """The formats matplotlib figures are shown in: the printers of figures IPython's display
+    formatter holds (``set_matplotlib_formats('svg')``, the inline backend's formats), set
+    again on restore. Before matplotlib is imported there are none: the cell that imports it
+    makes the inline backend's, which a restore makes again."""
+
+    name = "figure formats"
+
+    def state(self) -> tuple[Any, ...] | None:
+        formatters = _formatters()
+        if formatters is None:
+            return None
+        module = sys.modules.get("matplotlib.figure")
+        if module is None:
+            return ()
+        figure = module.Figure
+        return tuple(
+            (kind, _printer_of(formatters[kind].type_printers.get(figure)))
+            for kind in _IMAGE_TYPES
+            if kind in formatters
+        )
+
+    def change(self, before: Any, after: Any) -> tuple[tuple[str, Any], ...]:
+        formatters = _formatters()
+        module = sys.modules.get("matplotlib.figure")
+        if formatters is None or module is None:
+            return ()
+        # (All of them: importing matplotlib again on restore may make the inline backend's.)
+        return tuple((kind, formatters[kind].type_printers.get(module.Figure)) for kind, _ in after)
+
+    def version(self, initial: Any, now: Any) -> str | None:
+        """By what the printers are (their functions and arguments, not their ids)."""
+        if now is None or initial is None or now == initial:
+            return None
+        old = dict(initial)
+        return digest(repr([(kind, printer) for kind, printer in now if old.get(kind) != printer]))
+
+    def apply(self, change: Sequence[tuple[str, Any]]) -> None:
+        formatters = _formatters()
+        if formatters is None or not change:
+            return
+        from matplotlib.figure import Figure
+
+        for kind, printer in change:
+            if printer is None:
+                formatters[kind].pop(Figure, None)
+            else:
+                formatters[kind].for_type(Figure, printer)
+
+
+def _formatters() -> dict[str, Any] | None:
+    shell = _shell()
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    return formatters if isinstance(formatters, dict) else None
+
+
+def _printer_of(printer: Any) -> Any:
+    """A figure printer as what it does: its function and arguments (a partial of IPython's
+    ``print_figure`` with ``fmt='svg'``...)."""
+    if printer is None:
+        return None
+    function = getattr(printer, "func", printer)
+    named = (getattr(function, "__module__", None), getattr(function, "__qualname__", None))
+    if isinstance(printer, functools.partial):
+        return (*named, repr(printer.args), repr(sorted(printer.keywords.items())))
+    return named
+
+
 _SIGNALS = ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGTERM")
 
 
@@ -514,4 +586,5 @@ def process_providers() -> list[Provider]:
         AtexitHandlers(),
         SignalHandlers(),
         IPythonConfig(),
+        FigureFormats(),
     ]
