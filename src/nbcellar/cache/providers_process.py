@@ -439,6 +439,9 @@ class FigureFormats(Provider):
 
     name = "figure formats"
 
+    def __init__(self) -> None:
+        self._last: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())  # printers, described
+
     def state(self) -> tuple[Any, ...] | None:
         formatters = _formatters()
         if formatters is None:
@@ -447,11 +450,13 @@ class FigureFormats(Provider):
         if module is None:
             return ()
         figure = module.Figure
-        return tuple(
-            (kind, _printer_of(formatters[kind].type_printers.get(figure)))
-            for kind in _IMAGE_TYPES
-            if kind in formatters
-        )
+        kinds = [kind for kind in _IMAGE_TYPES if kind in formatters]
+        printers = tuple(formatters[kind].type_printers.get(figure) for kind in kinds)
+        seen, described = self._last
+        if printers != seen:  # (functions and partials compare by identity)
+            described = tuple(zip(kinds, map(_printer_of, printers), strict=True))
+            self._last = printers, described
+        return described
 
     def change(self, before: Any, after: Any) -> tuple[tuple[str, Any], ...]:
         formatters = _formatters()
