@@ -380,8 +380,11 @@ class IPythonConfig(Provider):
 
 
 def _shell() -> Any:
-    module = sys.modules.get("IPython.core.getipython")
-    return module.get_ipython() if module is not None else None
+    """The running IPython shell, as ``get_ipython()`` finds it (read off the singleton:
+    ``get_ipython()`` itself costs a microsecond)."""
+    module = sys.modules.get("IPython.core.interactiveshell")
+    shell_class = getattr(module, "InteractiveShell", None)
+    return getattr(shell_class, "_instance", None)
 
 
 def _text_formatter(shell: Any) -> Any:
@@ -441,6 +444,17 @@ class FigureFormats(Provider):
 
     def __init__(self) -> None:
         self._last: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())  # printers, described
+        self._found: tuple[Any, list[str], list[Any]] = (None, [], [])
+
+    def _tables(self, formatters: dict[str, Any]) -> tuple[list[str], list[Any]]:
+        """The image formatters' tables of printers by type (``for_type`` changes them in
+        place), looked up again only when the formatters are others."""
+        known, kinds, tables = self._found
+        if known is not formatters or len(kinds) != len(tables):
+            kinds = [kind for kind in _IMAGE_TYPES if kind in formatters]
+            tables = [formatters[kind].type_printers for kind in kinds]
+            self._found = formatters, kinds, tables
+        return kinds, tables
 
     def state(self) -> tuple[Any, ...] | None:
         formatters = _formatters()
@@ -450,8 +464,8 @@ class FigureFormats(Provider):
         if module is None:
             return ()
         figure = module.Figure
-        kinds = [kind for kind in _IMAGE_TYPES if kind in formatters]
-        printers = tuple(formatters[kind].type_printers.get(figure) for kind in kinds)
+        kinds, tables = self._tables(formatters)
+        printers = tuple(table.get(figure) for table in tables)
         seen, described = self._last
         if printers != seen:  # (functions and partials compare by identity)
             described = tuple(zip(kinds, map(_printer_of, printers), strict=True))
