@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
 from tests.kernel.patterns_found_patches import MODULES, PATCHES
+from tests.kernel.patterns_found_process import PROCESS
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -102,6 +103,8 @@ AMBIENT: tuple[Pattern, ...] = (
         import os
         previous = os.umask(0o077)
         # %%
+        if os.path.exists('secret.txt'):  # (a file written again keeps its mode)
+            os.remove('secret.txt')
         with open('secret.txt', 'w') as f:
             f.write('x')
         mode = oct(os.stat('secret.txt').st_mode & 0o777)
@@ -561,6 +564,7 @@ FOUND: tuple[Pattern, ...] = (
     *IN_PLACE,
     *OBJECTS,
     *AMBIENT,
+    *PROCESS,
     *FILES_AND_IMPORTS,
     *SHOWN,
     *PATCHES,

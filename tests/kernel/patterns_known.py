@@ -15,12 +15,6 @@ RESTART = ("rerun", "interactive")  # after a restart, in ``nbcellar run`` and i
 EDIT = ("edit", "live_edit")  # after the edit, in ``nbcellar run`` and in the live kernel
 
 KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
-    "logging_handler_added": {
-        "live_edit": "after a restart the logger has no handler: `records` stays empty",
-    },
-    "inline_backend_config": {
-        "edit": "after figure_formats becomes ['png'], the figure is restored as SVG",
-    },
     "lru_cache_function": {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
         "live_edit": "after the edit the cache hits differ: the function was made anew",
@@ -50,22 +44,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     },
     "defaultdict_factory_reads_a_global": {
         "edit": "after START changes, counts is restored built with the old default",
-    },
-    "sys_setrecursionlimit": {
-        RESTART: "after a restart the recursion limit is back to 1000",
-    },
-    "os_umask": {
-        RESTART: "after a restart the umask is back to 0o022",
-        "edit": "after the umask changes, the file cell is restored with the old mode",
-    },
-    "locale_setlocale": {
-        RESTART: "after a restart the locale is not set again",
-    },
-    "decimal_context_precision": {
-        RESTART: "after a restart the decimal precision is back to 28",
-    },
-    "atexit_handler_registered": {
-        RESTART: "after a restart the atexit handler is not registered",
     },
     "sqlite_in_memory_database": {
         ("rerun", "edit", "interactive", "live_edit"): (

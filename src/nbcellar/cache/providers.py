@@ -3,6 +3,7 @@ follows (see :mod:`nbcellar.cache.ambient`), with how to copy, compare and apply
 
 from __future__ import annotations
 
+import io
 import marshal
 import os
 import sys
@@ -250,36 +251,39 @@ class LoggingConfiguration(Provider):
 
     def __init__(self) -> None:
         self._watched: list[Any] = []
-        self._wrote: set[str] = set()
+        self._effects: set[str] = set()
 
     def begin_cell(self) -> None:
-        """Watch the handlers that write to files: a restore does not write there, so a cell
-        that logs through one always runs."""
+        """Watch the handlers that do something a restore does not do again: those writing
+        to files, and those of the notebook's own classes or writing into a StringIO (which
+        append to its values): a cell that logs through one always runs."""
         import logging
 
         if not logging._handlerList:  # type: ignore[attr-defined]
             return
         for ref in list(logging._handlerList):  # type: ignore[attr-defined]
             handler = ref()
-            if not isinstance(handler, logging.FileHandler) or handler.baseFilename == os.devnull:
+            effect = _effect_of_logging_through(handler)
+            if not effect:
                 continue
             original = handler.handle
 
-            def handle(record: Any, handler: Any = handler, original: Any = original) -> Any:
-                self._wrote.add(str(handler.baseFilename))
+            def handle(record: Any, effect: str = effect, original: Any = original) -> Any:
+                self._effects.add(effect)
                 return original(record)
 
-            handler.handle = handle  # type: ignore[method-assign]
+            handler.handle = handle
             self._watched.append(handler)
 
     def end_cell(self) -> str:
         for handler in self._watched:
             handler.__dict__.pop("handle", None)
         self._watched = []
-        wrote, self._wrote = self._wrote, set()
-        if not wrote:
+        effects, self._effects = self._effects, set()
+        if not effects:
             return ""
-        return f"it logs to {', '.join(sorted(wrote))}, which only running it writes again"
+        does = "writes" if all(os.path.isabs(e[3:]) for e in effects) else "does"
+        return f"it logs {' and '.join(sorted(effects))}, which only running it {does} again"
 
     def state(self) -> Any:
         import logging
@@ -314,6 +318,38 @@ class LoggingConfiguration(Provider):
         reset = sorted(set(old) - {entry[0] for entry in after[1]})
         return after[0], tuple(changed), tuple(reset)
 
+    def version(self, initial: Any, now: Any) -> str | None:
+        """By what the loggers are (a handler by its class, level and format, not its id:
+        another run makes other objects), also when a handler cannot be made again."""
+        if now == initial or now is None or initial is None:
+            return None
+        try:
+            found = self.change(initial, now)
+        except Unrestorable:
+            found = self._described(initial, now)
+        return digest(found) if found else None
+
+    @staticmethod
+    def _described(before: Any, after: Any) -> Any:
+        import logging
+
+        old = {entry[0]: entry for entry in before[1]}
+        described = []
+        for entry in after[1]:
+            if old.get(entry[0]) == entry:
+                continue
+            logger = logging.getLogger(entry[0] or None)
+            handlers = tuple(
+                (
+                    type(h).__module__, type(h).__qualname__, h.level,
+                    getattr(h.formatter, "_fmt", type(h.formatter).__qualname__),
+                )
+                for h in logger.handlers
+            )  # fmt: skip
+            described.append((*entry[:4], handlers))
+        reset = sorted(set(old) - {entry[0] for entry in after[1]})
+        return after[0], tuple(described), tuple(reset)
+
     def apply(self, change: Any) -> None:
         import logging
 
@@ -332,6 +368,24 @@ class LoggingConfiguration(Provider):
                 logger.removeHandler(handler)
             for description in handlers:
                 logger.addHandler(_make_handler(description))
+
+
+def _effect_of_logging_through(handler: Any) -> str:
+    """What logging through ``handler`` does that a restore does not do again, in a few
+    words (empty: nothing, it writes to the cell's output or nowhere)."""
+    import logging
+
+    if isinstance(handler, logging.FileHandler):
+        return "" if handler.baseFilename == os.devnull else f"to {handler.baseFilename}"
+    kind = type(handler)
+    if kind.__module__ == "__main__":
+        return f"through a {kind.__qualname__} handler"
+    stream = getattr(handler, "stream", None)  # (a library's own handler keeps its buffer)
+    if kind is logging.StreamHandler and (
+        isinstance(stream, (io.StringIO, io.BytesIO)) or type(stream).__module__ == "__main__"
+    ):
+        return f"to a {type(stream).__name__}"
+    return ""
 
 
 class _CurrentStream:
@@ -687,7 +741,10 @@ def _module_globals(module: Any) -> tuple[tuple[str, Any], ...]:
 
 def default_providers() -> list[Provider]:
     """Every provider, in the order their changes are applied again (the working directory
-    and import path first: a module imported again is found as the cell found it)."""
+    and import path first: a module imported again is found as the cell found it; the
+    process's own settings last, the time zone after the environment holding ``TZ``)."""
+    from nbcellar.cache.providers_process import process_providers
+
     return [
         WorkingDirectory(),
         Environment(),
@@ -702,4 +759,5 @@ def default_providers() -> list[Provider]:
         PandasOptions(),
         NumpyOptions(),
         MatplotlibSettings(),
+        *process_providers(),
     ]

@@ -267,19 +267,48 @@ def _pickler_class(referring: bool) -> type:
     return _PICKLERS[1] if referring else _PICKLERS[0]
 
 
+class _Pauses:
+    """How many pauses of the cyclic collector are under way, and whether it was on before
+    the first (what the notebook set: see :func:`collection_enabled`)."""
+
+    count = 0
+    enabled_outside = True
+
+
 @contextmanager
 def no_cycle_collection() -> Iterator[None]:
     """Pickling a large object graph allocates many objects, which triggers the cyclic garbage
     collector over and over; it frees nothing here (reference counting still runs). Held
     across a whole save, the objects made meanwhile are gone before it runs again, instead of
-    being moved to older generations, whose collections cost most. Nests."""
-    enabled = gc.isenabled()
+    being moved to older generations, whose collections cost most. Nests; the collector is
+    on again after the last pause ends if it was on before the first."""
+    if _Pauses.count == 0:
+        _Pauses.enabled_outside = gc.isenabled()
+    _Pauses.count += 1
     gc.disable()
     try:
         yield
     finally:
-        if enabled:
+        _Pauses.count -= 1
+        if _Pauses.count == 0 and _Pauses.enabled_outside:
             gc.enable()
+
+
+def collection_enabled() -> bool:
+    """Whether the cyclic collector is on, as the notebook set it (``gc.disable()``), not as
+    a pause of nbcellar's leaves it."""
+    return _Pauses.enabled_outside if _Pauses.count else gc.isenabled()
+
+
+def enable_collection(enabled: bool) -> None:
+    """Turn the cyclic collector on or off as ``gc.enable()`` / ``gc.disable()`` would (during
+    a pause: once it ends)."""
+    if _Pauses.count:
+        _Pauses.enabled_outside = enabled
+    elif enabled:
+        gc.enable()
+    else:
+        gc.disable()
 
 
 def _dump(
