@@ -58,9 +58,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "after a restart registry is empty: self.registry.append is lost"
         ),
     },
-    "thread_in_a_replayed_cell": {
-        RESTART: "after a restart the thread waits forever and `results` stays empty",
-    },
     "output_of_c_code": {
         ("rerun", "served", "edit", "interactive"): (
             "the ctypes library cannot be restored: a CacheEntryWarning, its cell runs"
@@ -125,11 +122,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         "interactive": (
             "after a restart the restored path is in the temporary directory the shut-down kernel "
             "deleted"
-        ),
-    },
-    "sqlite_in_memory_database": {
-        ("rerun", "edit", "interactive", "live_edit"): (
-            "after a restart the in-memory database has no table t (OperationalError)"
         ),
     },
     "importlib_import_module_by_name": {

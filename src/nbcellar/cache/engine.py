@@ -208,7 +208,10 @@ class CellCache:
             entry = self._claim(key)
         if entry is not None:
             action: Action = "replay" if entry.replays else "restore"
-            reason = f"runs again on restore: {entry.rerun}" if entry.rerun else "unchanged"
+            again = entry.rerun or "; ".join(
+                f"{n} cannot be stored ({why})" for n, why in entry.unserializable.items()
+            )
+            reason = f"runs again on restore: {again}" if again else "unchanged"
             return Plan(action, analysis, reason, key, inputs, entry, observation=observation)
         plan = run(self.why_missed(inputs))
         plan.locked = wait
@@ -572,13 +575,20 @@ class CellCache:
         self, plan: Plan, namespace: Mapping[str, Any], current: Mapping[str, int]
     ) -> set[str]:
         """The candidates still bound to the same object whose content, or the variables it
-        holds, changed (a swap of equal objects is a change)."""
+        holds, changed (a swap of equal objects is a change). One that cannot be pickled
+        cannot be compared: it may have changed (a database a statement changed, a thread
+        an event started), so it is taken as changed; its entry runs the cell again on
+        restore (an iterator among them: see _advanced)."""
         changed: set[str] = set()
         for name, before in plan.candidates.items():
-            if before is None or name not in current or current[name] != plan.bindings.get(name):
+            if name not in current or current[name] != plan.bindings.get(name):
                 continue
             if self.watch.unchanged_by_calls(plan.analysis, self.functions, name, namespace):
                 self.watch.keep(name, current[name], before)
+                continue
+            if before is None:
+                if not is_iterator(namespace[name]):
+                    changed.add(name)
                 continue
             after, held = fingerprint_holding(namespace[name], name)
             self.holdings.keep(name, current[name], held)

@@ -8,7 +8,9 @@ For some libraries that is known not to happen, by their documented contracts:
   exist to write: ``copyto``, ``put``, ``place``...), nor do its ufuncs called with no more
   positional arguments than inputs;
 - pandas' constructors and table functions (``pd.DataFrame``, ``pd.concat``, ``pd.merge``...)
-  return new objects (not its readers: reading a file object moves its position);
+  return new objects (not its readers: reading a file object moves its position), and its
+  SQL readers (``pd.read_sql``...) leave the connection they query as it was (a connection
+  cannot be stored: a cell changing it is run again on every restore);
 - scikit-learn's estimators do not change in ``predict``, ``predict_proba``,
   ``decision_function``, ``transform``, ``score``... (its common tests check exactly that),
   and those methods (but ``transform``, which may work in place when ``copy=False``) do not
@@ -42,7 +44,7 @@ PANDAS_READERS = frozenset(
         "DataFrame", "Series", "Index", "Categorical", "concat", "merge", "merge_asof",
         "merge_ordered", "crosstab", "pivot_table", "pivot", "melt", "get_dummies", "cut", "qcut",
         "to_datetime", "to_numeric", "to_timedelta", "isna", "isnull", "notna", "notnull",
-        "unique", "factorize", "value_counts",
+        "unique", "factorize", "value_counts", "read_sql", "read_sql_query", "read_sql_table",
     }
 )  # fmt: skip
 
