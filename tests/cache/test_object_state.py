@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.cache.conftest import DictKernel
 
 
@@ -49,3 +51,61 @@ def test_a_query_read_into_a_frame_leaves_the_connection_as_it_was(kernel: DictK
     kernel.run_all(cells)
     assert kernel.outcomes[1].reason == ""  # restored from the store, not run again
     assert kernel.ns["df"]["x"].tolist() == [1, 2]
+
+
+def test_a_temporary_directory_is_made_again_not_restored_deleted(kernel: DictKernel) -> None:
+    cells = [
+        "import os, tempfile\ntmp = tempfile.TemporaryDirectory()\n"
+        "path = os.path.join(tmp.name, 'x.txt')\nwith open(path, 'w') as f:\n    f.write('hi')",
+        "import pathlib\ntext = pathlib.Path(path).read_text()",
+    ]
+    kernel.run_all(cells)
+    kernel.ns["tmp"].cleanup()  # as the kernel shutting down does
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.ns["text"] == "hi"
+    assert Path(kernel.ns["path"]).read_text() == "hi"
+    kernel.ns["tmp"].cleanup()
+    assert "weakref.finalize" in kernel.outcomes[0].reason
+
+
+def test_a_loaded_c_library_is_loaded_again(kernel: DictKernel) -> None:
+    cells = ["import ctypes\nlibc = ctypes.CDLL(None)", "n = libc.abs(-3)"]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored"]  # both by running them again
+    assert kernel.ns["n"] == 3
+
+
+def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(
+    kernel: DictKernel,
+) -> None:
+    cells = [
+        "class Model:\n    def __init__(self, k):\n        self.k = k\n        self._cache = {}\n"
+        "    def __getstate__(self):\n        return dict(self.__dict__, _cache={})\n"
+        "    def score(self, x):\n        return self._cache.setdefault(x, x * self.k)",
+        "m = Model(3)\nm.score(2)",
+        "n = len(m._cache)",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3  # the second by running it again
+    assert kernel.ns["m"]._cache == {2: 6}
+    assert "Model loses or changes _cache" in kernel.outcomes[1].reason
+    assert kernel.outcomes[2].reason == ""
+
+
+def test_an_object_whose_getstate_keeps_its_state_is_stored(kernel: DictKernel) -> None:
+    cells = [
+        "class Point:\n    __slots__ = ('x', 'y')\n    def __init__(self, x, y):\n"
+        "        self.x, self.y = x, [y]\n    def __getstate__(self):\n"
+        "        return (None, {'x': self.x, 'y': self.y})",
+        "p = Point(1, 2)",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.outcomes[1].reason == ""  # restored from the store, not run again
+    assert (kernel.ns["p"].x, kernel.ns["p"].y) == (1, [2])

@@ -47,9 +47,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
         "live_edit": "after the edit the cache hits differ: the function was made anew",
     },
-    "getstate_drops_a_cache": {
-        RESTART: "after a restart m._cache is empty (its __getstate__ dropped it)",
-    },
     "two_names_share_an_unnamed_object": {
         RESTART: "after a restart a['x'] and b['y'] are two lists: b misses the appended 3",
     },
@@ -57,12 +54,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         ("rerun", "edit", "interactive", "live_edit"): (
             "after a restart registry is empty: self.registry.append is lost"
         ),
-    },
-    "output_of_c_code": {
-        ("rerun", "served", "edit", "interactive"): (
-            "the ctypes library cannot be restored: a CacheEntryWarning, its cell runs"
-        ),
-        "status": "status says the ctypes cells are restored; the run runs them",
     },
     "error_after_a_partial_assignment": {
         "status": "status says the cell after the raising one runs; the run restores it",
@@ -119,9 +110,9 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         EDIT: "after data.csv changes, the reading cell is restored with the old rows",
     },
     "temporary_directory_object": {
-        "interactive": (
-            "after a restart the restored path is in the temporary directory the shut-down kernel "
-            "deleted"
+        "status": (
+            "status says the cell reading the path is restored; the replayed TemporaryDirectory "
+            "cell makes a new path, so the run runs it (nothing but running it can tell)"
         ),
     },
     "importlib_import_module_by_name": {

@@ -27,6 +27,7 @@ from typing import Any
 
 from nbcellar.store.classes import ClassMaking
 from nbcellar.store.decorated import REDUCERS, reduce_function
+from nbcellar.store.fidelity import TIED_TO_THE_PROCESS, lost_in_a_copy, reduces_its_own_way
 from nbcellar.store.functions import FunctionMaking, mark_notebook_function
 from nbcellar.store.sources import CellFiles
 
@@ -184,6 +185,10 @@ def _make_pickler_classes() -> tuple[type, type]:
             if kind is types.ModuleType:
                 self.references.add(obj.__name__)
             elif isinstance(obj, types.FunctionType | type):
+                if kind.__module__ == "_ctypes" and not identity_free(obj):
+                    raise pickle.PicklingError(
+                        f"ctypes type {obj.__qualname__} made at run time (a loaded C library)"
+                    )
                 module = getattr(obj, "__module__", None)
                 if isinstance(module, str) and module not in ("__main__", "builtins"):
                     self.references.add(module)
@@ -199,6 +204,9 @@ def _make_pickler_classes() -> tuple[type, type]:
                     return mark_notebook_function(reduced, obj, self.notebook)
             elif kind is types.CodeType:
                 return self.cell_files.reduce(obj)
+            tied = TIED_TO_THE_PROCESS.get(kind)
+            if tied is not None:
+                raise pickle.PicklingError(tied)
             reducer = REDUCERS.get(kind)
             if reducer is not None:
                 reduced = reducer(obj)
@@ -214,6 +222,10 @@ def _make_pickler_classes() -> tuple[type, type]:
                 return self._reduce_array(obj, numpy)
             if isinstance(obj, io.IOBase) and obj.closed:
                 return _closed_file, (getattr(obj, "name", None), getattr(obj, "mode", ""))
+            if kind.__module__ == "__main__" and reduces_its_own_way(kind):
+                lost = lost_in_a_copy(obj)
+                if lost:
+                    raise pickle.PicklingError(lost)
             return super().reducer_override(obj)
 
         def _reduce_array(self, array: Any, np: Any) -> Any:
