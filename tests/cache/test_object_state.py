@@ -78,6 +78,14 @@ def test_a_loaded_c_library_is_loaded_again(kernel: DictKernel) -> None:
     assert kernel.ns["n"] == 3
 
 
+def test_a_defaultdict_reads_the_globals_its_factory_reads(kernel: DictKernel) -> None:
+    kernel.run_all(["from collections import defaultdict\ncounts = defaultdict(lambda: START)",
+                    "START = 10"])  # fmt: skip
+    plan = kernel.cache.plan("counts['x'] += 1", (), kernel.ns, wait=False)
+    assert plan.inputs is not None
+    assert "START" in plan.inputs.names
+
+
 def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(
     kernel: DictKernel,
 ) -> None:

@@ -61,9 +61,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "cached_property": {
         RESTART: "after a restart the cached_property value is no longer on the instance",
     },
-    "defaultdict_factory_reads_a_global": {
-        "edit": "after START changes, counts is restored built with the old default",
-    },
     "monkeypatched_library_function": {
         RESTART: "after a restart statistics.mean is the library's own again",
         "live_edit": (
