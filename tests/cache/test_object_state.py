@@ -86,6 +86,25 @@ def test_a_defaultdict_reads_the_globals_its_factory_reads(kernel: DictKernel) -
     assert "START" in plan.inputs.names
 
 
+def test_two_values_sharing_an_unnamed_list_share_it_after_a_restore(kernel: DictKernel) -> None:
+    cells = [
+        "shared = [1, 2]\na = {'x': shared}\nb = {'y': shared}\ndel shared",
+        "a['x'].append(3)",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored"]
+    assert kernel.ns["a"]["x"] is kernel.ns["b"]["y"]
+    assert kernel.ns["b"] == {"y": [1, 2, 3]}
+
+
+def test_an_immutable_value_in_common_does_not_tie_two_values(kernel: DictKernel) -> None:
+    cells = ["a = {'x': [], 'shape': ()}\nb = {'shape': ()}", "a['x'].append(1)", "c = len(b)"]
+    kernel.run_all(cells)
+    assert kernel.outcomes[1].mutated == ("a",)
+
+
 def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(
     kernel: DictKernel,
 ) -> None:

@@ -47,9 +47,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
         "live_edit": "after the edit the cache hits differ: the function was made anew",
     },
-    "two_names_share_an_unnamed_object": {
-        RESTART: "after a restart a['x'] and b['y'] are two lists: b misses the appended 3",
-    },
     "method_appends_to_a_notebook_list": {
         ("rerun", "edit", "interactive", "live_edit"): (
             "after a restart registry is empty: self.registry.append is lost"

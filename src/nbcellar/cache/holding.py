@@ -49,6 +49,35 @@ def aliases_of(name: str, namespace: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+_IMMUTABLE = (tuple, frozenset, range, slice)
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
+def mutable_inside(value: Any) -> set[int]:
+    """Ids of the objects inside ``value`` that another value holding them shares state with
+    (not tuples and other immutable ones: sharing those is no state). See held_objects."""
+    import gc
+
+    from nbcellar.store.pickling import STOP
+
+    numpy = sys.modules.get("numpy")
+    seen: set[int] = set()
+    found: set[int] = set()
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or type(obj) in _ATOMS or isinstance(obj, STOP):
+            continue
+        seen.add(id(obj))
+        if not isinstance(obj, _IMMUTABLE):
+            found.add(id(obj))
+        if numpy is not None and isinstance(obj, numpy.ndarray):
+            found.add(id(root_array(obj)))
+            continue
+        stack.extend(gc.get_referents(obj))
+    return found
+
+
 def _may_hold_state(value: Any) -> bool:
     return not identity_free(value) and not isinstance(value, types.ModuleType)
 
@@ -116,6 +145,10 @@ class Holdings:
             return ()
         objects = {current[n] for n in changed}
         objects |= set().union(*(self.held_by(n, namespace) for n in changed))
+        # What else holds the mutable objects inside them is stored with them too, or it
+        # would come back holding a copy of its own (``b = {'y': a['x']}``, then ``del`` of
+        # the name that bound the list).
+        inside = set().union(*(mutable_inside(namespace[n]) for n in changed))
         others = [
             n for n in current
             if n not in written and not isinstance(namespace[n], NOT_STATE)
@@ -125,7 +158,7 @@ class Holdings:
         # A function or class of the notebook changed itself (restored in place).
         touched |= {n for n in changed if isinstance(namespace[n], type | types.FunctionType)}
         # Holders of a variable changed (the memory of an array included).
-        marked: set[int] = set()
+        marked: set[int] = inside
         for name in (*changed, *touched):
             marked |= {current[name], *array_root(namespace[name])}
         touched |= {n for n in others if n not in touched and self.holds(n, namespace, marked)}

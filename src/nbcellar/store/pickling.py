@@ -327,7 +327,7 @@ def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream,
 
 
 # Where a search for what a value holds stops: shared by everything, never state of its own.
-_STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 
@@ -344,7 +344,7 @@ def held_objects(value: Any) -> set[int]:
     stack = [value]
     while stack:
         obj = stack.pop()
-        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, _STOP):
+        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, STOP):
             continue
         held.add(id(obj))
         if numpy is not None and isinstance(obj, numpy.ndarray):
