@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cache.conftest import DictKernel
 
 
@@ -103,6 +105,28 @@ def test_an_immutable_value_in_common_does_not_tie_two_values(kernel: DictKernel
     cells = ["a = {'x': [], 'shape': ()}\nb = {'shape': ()}", "a['x'].append(1)", "c = len(b)"]
     kernel.run_all(cells)
     assert kernel.outcomes[1].mutated == ("a",)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        "import functools\nclass Data:\n    @functools.cached_property\n"
+        "    def total(self):\n        return 42",
+        "class Data:\n    @property\n    def total(self):\n"
+        "        self.__dict__.setdefault('_total', 42)\n        return self._total",
+    ],
+    ids=["cached_property", "lazy_property"],
+)
+def test_what_reading_an_attribute_kept_is_still_there_after_a_restore(
+    kernel: DictKernel, cls: str
+) -> None:
+    cells = [cls, "d = Data()", "first = d.total"]
+    kernel.run_all(cells)
+    kept = dict(vars(kernel.ns["d"]))
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3
+    assert vars(kernel.ns["d"]) == kept != {}
 
 
 def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(

@@ -55,9 +55,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
     "error_after_a_partial_assignment": {
         "status": "status says the cell after the raising one runs; the run restores it",
     },
-    "cached_property": {
-        RESTART: "after a restart the cached_property value is no longer on the instance",
-    },
     "monkeypatched_library_function": {
         RESTART: "after a restart statistics.mean is the library's own again",
         "live_edit": (
