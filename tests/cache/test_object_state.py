@@ -129,6 +129,22 @@ def test_what_reading_an_attribute_kept_is_still_there_after_a_restore(
     assert vars(kernel.ns["d"]) == kept != {}
 
 
+def test_a_method_changing_a_global_through_an_attribute_is_recorded(kernel: DictKernel) -> None:
+    cells = [
+        "registry = []\nclass Plugin:\n    def __init__(self, name):\n        self.name = name\n"
+        "        self.registry = registry\n    def register(self):\n"
+        "        self.registry.append(self.name)",
+        "p = Plugin('a')\np.register()",
+        "q = Plugin('b')\nq.register()",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3
+    assert kernel.ns["registry"] == ["a", "b"]
+    assert kernel.ns["p"].registry is kernel.ns["registry"] is kernel.ns["q"].registry
+
+
 def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(
     kernel: DictKernel,
 ) -> None:

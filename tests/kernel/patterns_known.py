@@ -47,11 +47,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
         RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
         "live_edit": "after the edit the cache hits differ: the function was made anew",
     },
-    "method_appends_to_a_notebook_list": {
-        ("rerun", "edit", "interactive", "live_edit"): (
-            "after a restart registry is empty: self.registry.append is lost"
-        ),
-    },
     "error_after_a_partial_assignment": {
         "status": "status says the cell after the raising one runs; the run restores it",
     },

@@ -18,11 +18,13 @@ from typing import Any
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.fingerprint import candidate_fingerprint
+from nbcellar.cache.holding import NOT_STATE
 from nbcellar.cache.inplace import class_of_instances, keeps_state_when_called
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.purity import leaves_unchanged
+from nbcellar.cache.reach import reached
 from nbcellar.cache.versions import Fingerprint
-from nbcellar.store.pickling import no_cycle_collection
+from nbcellar.store.pickling import identity_free, no_cycle_collection
 
 
 class MutationWatch:
@@ -81,6 +83,14 @@ class MutationWatch:
         names |= {
             c for n in names if n in namespace
             and (c := class_of_instances(namespace[n], namespace)) is not None
+        }  # fmt: skip
+        # What the notebook code the cell runs reaches beyond what the cell names: a method
+        # appending to a global list through an attribute (``self.registry = registry``).
+        ran = {n for n in names | analysis.calls if n in namespace}
+        names |= {
+            n for n in reached(ran, namespace)[0]
+            if n in namespace and not identity_free(namespace[n])
+            and not isinstance(namespace[n], NOT_STATE)
         }  # fmt: skip
         # (A module is stored by name: a change made to it is neither seen nor restored.)
         return {
