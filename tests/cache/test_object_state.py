@@ -145,6 +145,22 @@ def test_a_method_changing_a_global_through_an_attribute_is_recorded(kernel: Dic
     assert kernel.ns["p"].registry is kernel.ns["registry"] is kernel.ns["q"].registry
 
 
+def test_an_lru_cache_comes_back_with_its_hits_and_misses(kernel: DictKernel) -> None:
+    cells = [
+        "import functools\n@functools.lru_cache(maxsize=2)\ndef square(n):\n    return n * n",
+        "a = square(3)",
+        "b = square(3) + square(4) + square(5) + square(5)",
+    ]
+    kernel.run_all(cells)
+    info = kernel.ns["square"].cache_info()
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3
+    assert kernel.ns["square"].cache_info() == info
+    kernel.run("c = square(3)")  # dropped from the cache, as it was in the run
+    assert kernel.ns["square"].cache_info().misses == info.misses + 1
+
+
 def test_an_object_whose_getstate_drops_what_the_cell_made_is_made_by_running_it(
     kernel: DictKernel,
 ) -> None:

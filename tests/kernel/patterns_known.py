@@ -43,10 +43,6 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "project module's globals as the run leaves them"
         ),
     },
-    "lru_cache_function": {
-        RESTART: "the lru_cache function cannot be restored: a CacheEntryWarning, its cell runs",
-        "live_edit": "after the edit the cache hits differ: the function was made anew",
-    },
     "error_after_a_partial_assignment": {
         "status": "status says the cell after the raising one runs; the run restores it",
     },

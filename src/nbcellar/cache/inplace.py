@@ -155,7 +155,7 @@ def _token(value: Any, seen: set[int], depth: int) -> Any:
             {k: _token(v, seen, depth + 1) for k, v in state.items()},
         )  # fmt: skip
     if isinstance(value, functools._lru_cache_wrapper):
-        return ("lru", value.cache_info().currsize, _token(value.__wrapped__, seen, depth + 1))
+        return ("lru", tuple(value.cache_info()), _token(value.__wrapped__, seen, depth + 1))
     if type(value) in (list, tuple):
         return type(value)(_token(v, seen, depth + 1) for v in value)
     if type(value) is dict:
