@@ -192,3 +192,20 @@ def test_an_object_whose_getstate_keeps_its_state_is_stored(kernel: DictKernel) 
     kernel.run_all(cells)
     assert kernel.outcomes[1].reason == ""  # restored from the store, not run again
     assert (kernel.ns["p"].x, kernel.ns["p"].y) == (1, [2])
+
+
+def test_a_class_made_again_by_a_cell_run_again_keeps_its_version(kernel: DictKernel) -> None:
+    cells = [
+        "import threading\nclass Box:\n    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n        self.items = []\n"
+        "    def add(self, x):\n        with self.lock:\n            self.items.append(x)\n"
+        "box = Box()",
+        "box.add(1)",
+        "kind = Box.__name__",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3  # the first two by running them again
+    assert kernel.outcomes[2].reason == ""
+    assert kernel.ns["box"].items == [1]

@@ -441,11 +441,17 @@ class CellCache:
         self._settle_ambient(plan)
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
 
+        together = Counter(entry.versions.values())  # a group's members share its version
+
         def version(name: str) -> Version:
             stored = entry.version(name)
-            if name in entry.unserializable or stored.fingerprint is None:
-                # Made again by the run, or held with other values: nothing to compare it
-                # with alone; taken as the run made it then.
+            if (
+                name in entry.unserializable or stored.fingerprint is None
+                or together[stored] > 1 or restorable_in_place(namespace[name])
+            ):  # fmt: skip
+                # Made again by the run, held with other values (nothing to compare it with
+                # alone), or a function or class its same code made again (pickled, a class
+                # made anew differs by the id cloudpickle gives it): taken as the run made it.
                 return stored
             now = fingerprint(namespace[name], name)
             if now == stored.fingerprint:
