@@ -194,6 +194,36 @@ def test_an_object_whose_getstate_keeps_its_state_is_stored(kernel: DictKernel) 
     assert (kernel.ns["p"].x, kernel.ns["p"].y) == (1, [2])
 
 
+@pytest.mark.parametrize(
+    ("setup", "call", "probe"),
+    [
+        ("log = []\npush = log.append", "push(3)", "(log, push.__self__ is log)"),
+        (
+            "class Counter:\n    def __init__(self):\n        self.n = 0\n"
+            "    def increment(self):\n        self.n += 1\nc = Counter()\ninc = c.increment",
+            "inc()",
+            "(c.n, inc.__self__ is c)",
+        ),
+        (
+            "import functools\nacc = []\nadd = functools.partial(list.append, acc)",
+            "add(1)",
+            "(acc, add.args[0] is acc)",
+        ),
+    ],
+    ids=["builtin_method", "notebook_method", "partial"],
+)
+def test_a_call_through_a_value_holding_what_it_changes_is_recorded(
+    kernel: DictKernel, setup: str, call: str, probe: str
+) -> None:
+    cells = [setup, call, call]  # the second call is not the first one again
+    kernel.run_all(cells)
+    expected = eval(probe, kernel.ns)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored"] * 3
+    assert eval(probe, kernel.ns) == expected
+
+
 def test_a_class_made_again_by_a_cell_run_again_keeps_its_version(kernel: DictKernel) -> None:
     cells = [
         "import threading\nclass Box:\n    def __init__(self):\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
+from tests.kernel.patterns_found_state import STATE_INSIDE
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -481,6 +482,7 @@ FOUND: tuple[Pattern, ...] = (
     *STATEMENTS,
     *IN_PLACE,
     *OBJECTS,
+    *STATE_INSIDE,
     *AMBIENT,
     *FILES_AND_IMPORTS,
     *SHOWN,

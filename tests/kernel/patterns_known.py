@@ -97,6 +97,13 @@ KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
             "cell makes a new path, so the run runs it (nothing but running it can tell)"
         ),
     },
+    "weak_value_dictionary": {
+        "status": (
+            "status says the cells reading node are restored; after the first cell runs again "
+            "(reg cannot be stored) node is of a class made anew, whose pickled bytes differ "
+            "(cloudpickle's class id), so the run runs them"
+        ),
+    },
     "importlib_import_module_by_name": {
         "edit": "after tools.py changes, mod.value() is restored with the old result",
     },

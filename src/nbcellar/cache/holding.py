@@ -16,9 +16,16 @@ from typing import Any
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.store.pickling import held_objects, identity_free, root_array
 
-# Values that are not state a change in place reaches through (a value holding one refers to
-# it by name; changing an instance does not change its class).
-NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
+_NOT_STATE = (types.ModuleType, type, types.FunctionType)
+
+
+def not_state(value: Any) -> bool:
+    """A module, class or function: a value holding one refers to it by name; changing an
+    instance does not change its class. (A builtin method bound to an object is that
+    object's state: ``push = log.append``.)"""
+    if isinstance(value, types.BuiltinFunctionType):
+        return identity_free(value)
+    return isinstance(value, _NOT_STATE)
 
 
 def array_root(value: Any) -> tuple[int, ...]:
@@ -151,7 +158,7 @@ class Holdings:
         inside = set().union(*(mutable_inside(namespace[n]) for n in changed))
         others = [
             n for n in current
-            if n not in written and not isinstance(namespace[n], NOT_STATE)
+            if n not in written and not not_state(namespace[n])
             and not identity_free(namespace[n])
         ]  # fmt: skip
         touched = {n for n in others if current[n] in objects} | holding_bound
@@ -194,14 +201,14 @@ class Holdings:
         targets = {
             id(namespace[n]) for n in writes
             if n in namespace and id(namespace[n]) in before
-            and not identity_free(namespace[n]) and not isinstance(namespace[n], NOT_STATE)
+            and not identity_free(namespace[n]) and not not_state(namespace[n])
         }  # fmt: skip
         if targets:
             holding |= {
                 n for n, value in namespace.items()
                 if n not in writes and n not in holding and not is_ipython_name(n)
                 and bindings.get(n) == id(value) and id(value) not in targets
-                and _may_hold_state(value) and not isinstance(value, NOT_STATE)
+                and _may_hold_state(value) and not not_state(value)
                 and self.holds(n, namespace, targets)
             }  # fmt: skip
         return holding

@@ -38,7 +38,8 @@ def is_notebook_code(value: Any) -> bool:
 def keeps_state_when_called(value: Any) -> bool:
     """Whether calling ``value`` may change something it holds: a notebook function with a
     closure, a mutable default or attributes; a notebook class (its methods may change it);
-    an ``lru_cache`` / ``functools.cache`` function; a callable instance of a notebook class.
+    an ``lru_cache`` / ``functools.cache`` function; a method bound to an object, or a
+    partial holding objects, that it may change; a callable instance of a notebook class.
     Builtins and library functions and classes are taken not to (their own caches aside)."""
     if isinstance(value, types.FunctionType):
         if not is_notebook_code(value):
@@ -49,6 +50,14 @@ def keeps_state_when_called(value: Any) -> bool:
         return value.__module__ == "__main__"
     if isinstance(value, functools._lru_cache_wrapper):
         return True
+    if isinstance(value, types.MethodType | types.BuiltinMethodType):
+        # A bound method changes the object it is bound to (``push = log.append``).
+        owner = value.__self__
+        return owner is not None and not isinstance(owner, (*_ATOMS, types.ModuleType, type))
+    if isinstance(value, functools.partial):
+        # A partial passes on what it holds (``functools.partial(list.append, acc)``).
+        held = (*value.args, *value.keywords.values())
+        return keeps_state_when_called(value.func) or any(not _immutable(v) for v in held)
     kind = type(value)
     return kind.__module__ == "__main__" and callable(value)
 

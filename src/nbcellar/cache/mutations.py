@@ -18,7 +18,7 @@ from typing import Any
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.fingerprint import candidate_fingerprint
-from nbcellar.cache.holding import NOT_STATE
+from nbcellar.cache.holding import not_state
 from nbcellar.cache.inplace import class_of_instances, keeps_state_when_called
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.purity import leaves_unchanged
@@ -90,7 +90,7 @@ class MutationWatch:
         names |= {
             n for n in reached(ran, namespace)[0]
             if n in namespace and not identity_free(namespace[n])
-            and not isinstance(namespace[n], NOT_STATE)
+            and not not_state(namespace[n])
         }  # fmt: skip
         # (A module is stored by name: a change made to it is neither seen nor restored.)
         return {

@@ -327,7 +327,7 @@ def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream,
 
 
 # Where a search for what a value holds stops: shared by everything, never state of its own.
-STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType)
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 
@@ -395,8 +395,10 @@ def identity_free(value: Any) -> bool:
     kind = type(value)
     if kind in (int, float, complex, str, bytes, bool, type(None), range):
         return True
-    if kind is types.ModuleType or kind is types.BuiltinFunctionType:
+    if kind is types.ModuleType:
         return True
+    if kind is types.BuiltinFunctionType:  # (not a method bound to an object: ``log.append``)
+        return isinstance(value.__self__, types.ModuleType | None)
     if isinstance(value, type | types.FunctionType):
         module = sys.modules.get(getattr(value, "__module__", None) or "__main__")
         if module is None or module.__name__ == "__main__":
