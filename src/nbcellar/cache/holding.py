@@ -152,10 +152,6 @@ class Holdings:
             return ()
         objects = {current[n] for n in changed}
         objects |= set().union(*(self.held_by(n, namespace) for n in changed))
-        # What else holds the mutable objects inside them is stored with them too, or it
-        # would come back holding a copy of its own (``b = {'y': a['x']}``, then ``del`` of
-        # the name that bound the list).
-        inside = set().union(*(mutable_inside(namespace[n]) for n in changed))
         others = [
             n for n in current
             if n not in written and not not_state(namespace[n])
@@ -165,10 +161,17 @@ class Holdings:
         # A function or class of the notebook changed itself (restored in place).
         touched |= {n for n in changed if isinstance(namespace[n], type | types.FunctionType)}
         # Holders of a variable changed (the memory of an array included).
-        marked: set[int] = inside
+        marked: set[int] = set()
         for name in (*changed, *touched):
             marked |= {current[name], *array_root(namespace[name])}
         touched |= {n for n in others if n not in touched and self.holds(n, namespace, marked)}
+        # What else holds a mutable object inside them is stored with them too, or it would
+        # come back holding a copy of its own (``b = {'y': a['x']}``, then ``del`` of the name
+        # that bound the list). (Only looked for among the values holding anything of theirs.)
+        suspects = {n for n in others if n not in touched and self.holds(n, namespace, objects)}
+        if suspects:
+            inside = set().union(*(mutable_inside(namespace[n]) for n in changed))
+            touched |= {n for n in suspects if self.holds(n, namespace, inside)}
         self.forget(touched)
         return tuple(sorted(touched))
 
