@@ -584,7 +584,8 @@ class CellCache:
         holds, changed (a swap of equal objects is a change). One that cannot be pickled
         cannot be compared: it may have changed (a database a statement changed, a thread
         an event started), so it is taken as changed; its entry runs the cell again on
-        restore (an iterator among them: see _advanced)."""
+        restore (an iterator among them: see _advanced; a notebook function or class whose
+        state cannot be pickled is restored in place by its own cell or not at all)."""
         changed: set[str] = set()
         for name, before in plan.candidates.items():
             if name not in current or current[name] != plan.bindings.get(name):
@@ -593,7 +594,8 @@ class CellCache:
                 self.watch.keep(name, current[name], before)
                 continue
             if before is None:
-                if not is_iterator(namespace[name]):
+                value = namespace[name]
+                if not is_iterator(value) and not restorable_in_place(value):
                     changed.add(name)
                 continue
             after, held = fingerprint_holding(namespace[name], name)

@@ -23,7 +23,7 @@ from nbcellar.cache.versions import Fingerprint
 _CLASS_BOOKKEEPING = frozenset(
     {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__annotations__",
      "__firstlineno__", "__static_attributes__", "__parameters__", "__orig_bases__",
-     "__slots__"}
+     "__slots__", "_abc_impl"}
 )  # fmt: skip
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), range)
 
