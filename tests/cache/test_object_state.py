@@ -55,6 +55,22 @@ def test_a_query_read_into_a_frame_leaves_the_connection_as_it_was(kernel: DictK
     assert kernel.ns["df"]["x"].tolist() == [1, 2]
 
 
+def test_a_query_that_only_reads_leaves_the_connection_as_it_was(kernel: DictKernel) -> None:
+    cells = [
+        "import sqlite3\nconn = sqlite3.connect(':memory:')\n"
+        "conn.execute('CREATE TABLE t (x)')\nconn.execute('INSERT INTO t VALUES (1), (2)')",
+        "total = conn.execute('SELECT SUM(x) FROM t').fetchone()[0]",
+        "conn.execute('INSERT INTO t VALUES (3)').close()",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    kernel.run_all(cells)
+    assert kernel.outcomes[1].reason == ""  # restored from the store, not run again
+    assert kernel.ns["total"] == 3
+    assert "may change conn" in kernel.outcomes[2].reason
+    assert kernel.ns["conn"].execute("SELECT count(*) FROM t").fetchone() == (3,)
+
+
 def test_a_temporary_directory_is_made_again_not_restored_deleted(kernel: DictKernel) -> None:
     cells = [
         "import os, tempfile\ntmp = tempfile.TemporaryDirectory()\n"
@@ -239,3 +255,23 @@ def test_a_class_made_again_by_a_cell_run_again_keeps_its_version(kernel: DictKe
     assert kernel.statuses == ["restored"] * 3  # the first two by running them again
     assert kernel.outcomes[2].reason == ""
     assert kernel.ns["box"].items == [1]
+
+
+@pytest.mark.parametrize(
+    ("sql", "reads"),
+    [
+        ("SELECT SUM(x) FROM t", True),
+        ("-- totals\nWITH a AS (SELECT 1) SELECT * FROM a;", True),
+        ("SELECT 'insert' FROM t", True),
+        ("SELECT x INTO t2 FROM t", False),
+        ("SELECT 1; DROP TABLE t", False),
+        ("CREATE TABLE t (x)", False),
+        ("PRAGMA user_version = 3", False),
+    ],
+)
+def test_only_a_query_that_reads_is_taken_to_leave_its_connection_alone(
+    sql: str, reads: bool
+) -> None:
+    from nbcellar.cache.purity import reads_only
+
+    assert reads_only(sql) is reads
