@@ -383,3 +383,11 @@ def test_syntax_error_is_reported_not_raised() -> None:
 )
 def test_trailing_semicolon_marks_a_silent_cell(source: str, silent: bool) -> None:
     assert analyze_cell(source).silent is silent
+
+
+def test_a_method_of_what_a_method_returns_changes_the_root_through_that_call() -> None:
+    sites = analyze_cell("n = conn.execute('SELECT 1').fetchone()[0]").call_mutations["conn"]
+    assert {(s.callee, s.role, s.text) for s in sites} == {
+        ("conn.execute", "owner", "SELECT 1"),
+        ("conn.execute", "result", "SELECT 1"),
+    }

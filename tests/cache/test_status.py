@@ -46,7 +46,10 @@ def test_a_cell_that_always_runs_and_makes_the_same_value_keeps_later_cells_rest
 
 
 def test_what_an_edited_cell_imports_is_known_without_running_it(kernel: DictKernel) -> None:
-    cells = ["import json\nfrom fractions import Fraction\nx = 1", "s = json.dumps([str(Fraction(2))])"]
+    cells = [
+        "import json\nfrom fractions import Fraction\nx = 1",
+        "s = json.dumps([str(Fraction(2))])",
+    ]
     kernel.run_all(cells)
     kernel.restart()
     edited = ["import json\nfrom fractions import Fraction\nx = 2", cells[1]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.kernel.patterns_found_objects import IN_PLACE, OBJECTS, STATEMENTS
 from tests.kernel.patterns_found_patches import MODULES, PATCHES
 from tests.kernel.patterns_found_process import PROCESS
+from tests.kernel.patterns_found_state import STATE_INSIDE
 from tests.patterns_support import Edit, Pattern, pattern
 
 AMBIENT: tuple[Pattern, ...] = (
@@ -563,6 +564,7 @@ FOUND: tuple[Pattern, ...] = (
     *STATEMENTS,
     *IN_PLACE,
     *OBJECTS,
+    *STATE_INSIDE,
     *AMBIENT,
     *PROCESS,
     *FILES_AND_IMPORTS,

@@ -33,6 +33,11 @@ CASES = {
         "    seen.append(a)\n    return (a, rest, k * scale)\nf(1, k=2); f((1,)); f('s', 2)",
         "(f(1, k=2), f((1,)), f('s', 2), f(1), seen)",
     ),
+    "lru_cache hits and misses": (
+        "import functools\n@functools.lru_cache(maxsize=1)\ndef f(x):\n    return x * scale\n"
+        "f(1); f(1); f(2); f(1); f(1)",
+        "(f.cache_info(), f(1), f.cache_info())",
+    ),
     "cache in a registry": (
         "import functools\n@functools.cache\ndef f(x):\n    return x * scale\nops = {'f': f}",
         "(ops['f'](2), ops['f'] is f)",

@@ -49,13 +49,15 @@ class CallSite:
     the positional arguments (-1 with ``*args``); ``keywords`` names the keyword arguments
     (``**`` for ``**kwargs``). ``resolvable``: the callee's first name holds, at the end of the
     cell, what it held at the call (the cell binds it nowhere, or once, before the call).
+    ``text``: the first argument, when it is a string written out (an SQL statement).
     """
 
     callee: str
-    role: str  # "owner" or "argument"
+    role: str  # "owner", "argument", or "result" (a method of what it returns is called)
     positional: int
     keywords: tuple[str, ...]
     resolvable: bool = False
+    text: str | None = None
 
 
 @dataclass
@@ -183,19 +185,15 @@ class _ModuleWalker:
             ):  # (dir() lists the whole namespace; vars(obj) an object's attributes)
                 self.use.reads_unknown = self.use.writes_unknown = True
         self.string_references(node)
-        callee = dotted_name(node.func)
-        sites: dict[str, CallSite | None] = {"owner": None, "argument": None}
-        if callee is not None:
-            head = callee.split(".")[0]
-            # (resolvable is settled once the whole cell is walked: see module_names)
-            positional = (
-                -1 if any(isinstance(a, ast.Starred) for a in node.args) else len(node.args)
-            )
-            keywords = tuple(k.arg or "**" for k in node.keywords)
-            for role in sites:
-                sites[role] = CallSite(callee, role, positional, keywords, head in self.defined)
+        sites = {role: self.site(node, role) for role in ("owner", "argument")}
         if isinstance(node.func, ast.Attribute):
-            self.mutate(root_name(node.func.value), sites["owner"])
+            # A method of what a method returned (``conn.execute(q).fetchone()``): the root
+            # changes unless what the inner call returns is known to be a new object.
+            inner = node.func.value
+            owner = sites["owner"]
+            if owner is None and isinstance(inner, ast.Call):
+                owner = self.site(inner, "result")
+            self.mutate(root_name(inner), owner)
         if isinstance(node.func, ast.Name) and node.func.id in NON_MUTATING_CALLS:
             passed = set().union(*(shared_roots(a) for a in node.args))
             passed |= set().union(*(shared_roots(k.value) for k in node.keywords))
@@ -207,6 +205,24 @@ class _ModuleWalker:
         for keyword in node.keywords:
             for name in shared_roots(keyword.value):
                 self.mutate(name, sites["argument"])
+
+    def site(self, node: ast.Call, role: str) -> CallSite | None:
+        """The call ``node`` as a site through which a name may change (None when its callee
+        is not a dotted name)."""
+        callee = dotted_name(node.func)
+        if callee is None:
+            return None
+        # (resolvable is settled once the whole cell is walked: see module_names)
+        positional = -1 if any(isinstance(a, ast.Starred) for a in node.args) else len(node.args)
+        keywords = tuple(k.arg or "**" for k in node.keywords)
+        first = node.args[0] if node.args else None
+        text = (
+            first.value
+            if isinstance(first, ast.Constant) and isinstance(first.value, str)
+            else None
+        )
+        head = callee.split(".")[0]
+        return CallSite(callee, role, positional, keywords, head in self.defined, text)
 
     def consume(self, callee: str, roots: Iterable[str]) -> None:
         names = {n for n in self.resolve(roots) if n not in IPYTHON_NAMES}

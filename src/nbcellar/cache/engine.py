@@ -235,7 +235,10 @@ class CellCache:
             entry = self._claim(key)
         if entry is not None:
             action: Action = "replay" if entry.replays else "restore"
-            reason = f"runs again on restore: {entry.rerun}" if entry.rerun else "unchanged"
+            again = entry.rerun or "; ".join(
+                f"{n} cannot be stored ({why})" for n, why in entry.unserializable.items()
+            )
+            reason = f"runs again on restore: {again}" if again else "unchanged"
             if action == "replay":
                 self._watch_files()
             return Plan(action, analysis, reason, key, inputs, entry, observation=observation)
@@ -474,11 +477,17 @@ class CellCache:
         self._settle_ambient(plan)
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
 
+        together = Counter(entry.versions.values())  # a group's members share its version
+
         def version(name: str) -> Version:
             stored = entry.version(name)
-            if name in entry.unserializable or stored.fingerprint is None:
-                # Made again by the run, or held with other values: nothing to compare it
-                # with alone; taken as the run made it then.
+            if (
+                name in entry.unserializable or stored.fingerprint is None
+                or together[stored] > 1 or restorable_in_place(namespace[name])
+            ):  # fmt: skip
+                # Made again by the run, held with other values (nothing to compare it with
+                # alone), or a function or class its same code made again (pickled, a class
+                # made anew differs by the id cloudpickle gives it): taken as the run made it.
                 return stored
             now = fingerprint(namespace[name], name)
             if now == stored.fingerprint:
@@ -624,13 +633,22 @@ class CellCache:
         self, plan: Plan, namespace: Mapping[str, Any], current: Mapping[str, int]
     ) -> set[str]:
         """The candidates still bound to the same object whose content, or the variables it
-        holds, changed (a swap of equal objects is a change)."""
+        holds, changed (a swap of equal objects is a change). One that cannot be pickled
+        cannot be compared: it may have changed (a database a statement changed, a thread
+        an event started), so it is taken as changed; its entry runs the cell again on
+        restore (an iterator among them: see _advanced; a notebook function or class whose
+        state cannot be pickled is restored in place by its own cell or not at all)."""
         changed: set[str] = set()
         for name, before in plan.candidates.items():
-            if before is None or name not in current or current[name] != plan.bindings.get(name):
+            if name not in current or current[name] != plan.bindings.get(name):
                 continue
             if self.watch.unchanged_by_calls(plan.analysis, self.functions, name, namespace):
                 self.watch.keep(name, current[name], before)
+                continue
+            if before is None:
+                value = namespace[name]
+                if not is_iterator(value) and not restorable_in_place(value):
+                    changed.add(name)
                 continue
             after, held = fingerprint_holding(namespace[name], name)
             self.holdings.keep(name, current[name], held)

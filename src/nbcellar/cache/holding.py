@@ -16,9 +16,16 @@ from typing import Any
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.store.pickling import held_objects, identity_free, root_array
 
-# Values that are not state a change in place reaches through (a value holding one refers to
-# it by name; changing an instance does not change its class).
-NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
+_NOT_STATE = (types.ModuleType, type, types.FunctionType)
+
+
+def not_state(value: Any) -> bool:
+    """A module, class or function: a value holding one refers to it by name; changing an
+    instance does not change its class. (A builtin method bound to an object is that
+    object's state: ``push = log.append``.)"""
+    if isinstance(value, types.BuiltinFunctionType):
+        return identity_free(value)
+    return isinstance(value, _NOT_STATE)
 
 
 def array_root(value: Any) -> tuple[int, ...]:
@@ -47,6 +54,35 @@ def aliases_of(name: str, namespace: Mapping[str, Any]) -> tuple[str, ...]:
             n for n, v in namespace.items() if v is target and n != name and not is_ipython_name(n)
         )
     )
+
+
+_IMMUTABLE = (tuple, frozenset, range, slice)
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
+def mutable_inside(value: Any) -> set[int]:
+    """Ids of the objects inside ``value`` that another value holding them shares state with
+    (not tuples and other immutable ones: sharing those is no state). See held_objects."""
+    import gc
+
+    from nbcellar.store.pickling import STOP
+
+    numpy = sys.modules.get("numpy")
+    seen: set[int] = set()
+    found: set[int] = set()
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or type(obj) in _ATOMS or isinstance(obj, STOP):
+            continue
+        seen.add(id(obj))
+        if not isinstance(obj, _IMMUTABLE):
+            found.add(id(obj))
+        if numpy is not None and isinstance(obj, numpy.ndarray):
+            found.add(id(root_array(obj)))
+            continue
+        stack.extend(gc.get_referents(obj))
+    return found
 
 
 def _may_hold_state(value: Any) -> bool:
@@ -118,7 +154,7 @@ class Holdings:
         objects |= set().union(*(self.held_by(n, namespace) for n in changed))
         others = [
             n for n in current
-            if n not in written and not isinstance(namespace[n], NOT_STATE)
+            if n not in written and not not_state(namespace[n])
             and not identity_free(namespace[n])
         ]  # fmt: skip
         touched = {n for n in others if current[n] in objects} | holding_bound
@@ -129,6 +165,13 @@ class Holdings:
         for name in (*changed, *touched):
             marked |= {current[name], *array_root(namespace[name])}
         touched |= {n for n in others if n not in touched and self.holds(n, namespace, marked)}
+        # What else holds a mutable object inside them is stored with them too, or it would
+        # come back holding a copy of its own (``b = {'y': a['x']}``, then ``del`` of the name
+        # that bound the list). (Only looked for among the values holding anything of theirs.)
+        suspects = {n for n in others if n not in touched and self.holds(n, namespace, objects)}
+        if suspects:
+            inside = set().union(*(mutable_inside(namespace[n]) for n in changed))
+            touched |= {n for n in suspects if self.holds(n, namespace, inside)}
         self.forget(touched)
         return tuple(sorted(touched))
 
@@ -161,14 +204,14 @@ class Holdings:
         targets = {
             id(namespace[n]) for n in writes
             if n in namespace and id(namespace[n]) in before
-            and not identity_free(namespace[n]) and not isinstance(namespace[n], NOT_STATE)
+            and not identity_free(namespace[n]) and not not_state(namespace[n])
         }  # fmt: skip
         if targets:
             holding |= {
                 n for n, value in namespace.items()
                 if n not in writes and n not in holding and not is_ipython_name(n)
                 and bindings.get(n) == id(value) and id(value) not in targets
-                and _may_hold_state(value) and not isinstance(value, NOT_STATE)
+                and _may_hold_state(value) and not not_state(value)
                 and self.holds(n, namespace, targets)
             }  # fmt: skip
         return holding

@@ -23,7 +23,7 @@ from nbcellar.cache.versions import Fingerprint
 _CLASS_BOOKKEEPING = frozenset(
     {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__annotations__",
      "__firstlineno__", "__static_attributes__", "__parameters__", "__orig_bases__",
-     "__slots__"}
+     "__slots__", "_abc_impl"}
 )  # fmt: skip
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), range)
 
@@ -38,7 +38,8 @@ def is_notebook_code(value: Any) -> bool:
 def keeps_state_when_called(value: Any) -> bool:
     """Whether calling ``value`` may change something it holds: a notebook function with a
     closure, a mutable default or attributes; a notebook class (its methods may change it);
-    an ``lru_cache`` / ``functools.cache`` function; a callable instance of a notebook class.
+    an ``lru_cache`` / ``functools.cache`` function; a method bound to an object, or a
+    partial holding objects, that it may change; a callable instance of a notebook class.
     Builtins and library functions and classes are taken not to (their own caches aside)."""
     if isinstance(value, types.FunctionType):
         if not is_notebook_code(value):
@@ -49,6 +50,14 @@ def keeps_state_when_called(value: Any) -> bool:
         return value.__module__ == "__main__"
     if isinstance(value, functools._lru_cache_wrapper):
         return True
+    if isinstance(value, types.MethodType | types.BuiltinMethodType):
+        # A bound method changes the object it is bound to (``push = log.append``).
+        owner = value.__self__
+        return owner is not None and not isinstance(owner, (*_ATOMS, types.ModuleType, type))
+    if isinstance(value, functools.partial):
+        # A partial passes on what it holds (``functools.partial(list.append, acc)``).
+        held = (*value.args, *value.keywords.values())
+        return keeps_state_when_called(value.func) or any(not _immutable(v) for v in held)
     kind = type(value)
     return kind.__module__ == "__main__" and callable(value)
 
@@ -155,7 +164,7 @@ def _token(value: Any, seen: set[int], depth: int) -> Any:
             {k: _token(v, seen, depth + 1) for k, v in state.items()},
         )  # fmt: skip
     if isinstance(value, functools._lru_cache_wrapper):
-        return ("lru", value.cache_info().currsize, _token(value.__wrapped__, seen, depth + 1))
+        return ("lru", tuple(value.cache_info()), _token(value.__wrapped__, seen, depth + 1))
     if type(value) in (list, tuple):
         return type(value)(_token(v, seen, depth + 1) for v in value)
     if type(value) is dict:

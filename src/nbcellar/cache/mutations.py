@@ -8,18 +8,23 @@ A fingerprint taken is kept with the object's id, so the next cell need not hash
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import types
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nbcellar.analysis import CellAnalysis, FunctionInfo
 from nbcellar.analysis.graph import reads_through_calls
 from nbcellar.cache.fingerprint import candidate_fingerprint
+from nbcellar.cache.holding import not_state
 from nbcellar.cache.inplace import class_of_instances, keeps_state_when_called
 from nbcellar.cache.inputs import is_ipython_name
 from nbcellar.cache.purity import leaves_unchanged
+from nbcellar.cache.reach import reached
 from nbcellar.cache.versions import Fingerprint
-from nbcellar.store.pickling import no_cycle_collection
+from nbcellar.store.pickling import identity_free, no_cycle_collection
 
 
 class MutationWatch:
@@ -70,9 +75,22 @@ class MutationWatch:
             n for n in analysis.calls
             if n in namespace and keeps_state_when_called(namespace[n])
         }  # fmt: skip
+        # An object whose attributes are computed when read may keep what it computed (a
+        # ``cached_property``, a lazy property of a notebook class).
+        names |= {
+            n for n in analysis.reads if n in namespace and computes_on_access(namespace[n])
+        }  # fmt: skip
         names |= {
             c for n in names if n in namespace
             and (c := class_of_instances(namespace[n], namespace)) is not None
+        }  # fmt: skip
+        # What the notebook code the cell runs reaches beyond what the cell names: a method
+        # appending to a global list through an attribute (``self.registry = registry``).
+        ran = {n for n in names | analysis.calls if n in namespace}
+        names |= {
+            n for n in reached(ran, namespace)[0]
+            if n in namespace and not identity_free(namespace[n])
+            and not not_state(namespace[n])
         }  # fmt: skip
         # (A module is stored by name: a change made to it is neither seen nor restored.)
         return {
@@ -110,6 +128,35 @@ class MutationWatch:
         if known is not None and known[0] == id(value):
             return known[1]
         return candidate_fingerprint(value, name)
+
+
+_COMPUTES: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def computes_on_access(value: Any) -> bool:
+    """Whether reading an attribute of ``value`` may change it: its class (or a base) has a
+    ``functools.cached_property``, or it is an instance of a notebook class with properties
+    or ``__getattr__`` (whose code may keep what it computed)."""
+    if isinstance(value, type | types.ModuleType | types.FunctionType):
+        return False
+    kind = type(value)
+    known = _COMPUTES.get(kind)
+    if known is None:
+        known = _computes(kind)
+        with contextlib.suppress(TypeError):  # (a type that cannot be referred to weakly)
+            _COMPUTES[kind] = known
+    return known
+
+
+def _computes(kind: type) -> bool:
+    mro = kind.__mro__
+    if any(isinstance(m, functools.cached_property) for k in mro for m in vars(k).values()):
+        return True
+    return any(
+        "__getattr__" in vars(k) or any(isinstance(m, property) for m in vars(k).values())
+        for k in mro
+        if k.__module__ == "__main__"
+    )
 
 
 def is_iterator(value: Any) -> bool:

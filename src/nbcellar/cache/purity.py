@@ -8,12 +8,17 @@ For some libraries that is known not to happen, by their documented contracts:
   exist to write: ``copyto``, ``put``, ``place``...), nor do its ufuncs called with no more
   positional arguments than inputs;
 - pandas' constructors and table functions (``pd.DataFrame``, ``pd.concat``, ``pd.merge``...)
-  return new objects (not its readers: reading a file object moves its position);
+  return new objects (not its readers: reading a file object moves its position), and its
+  SQL readers (``pd.read_sql``...) leave the connection they query as it was (a connection
+  cannot be stored: a cell changing it is run again on every restore);
 - scikit-learn's estimators do not change in ``predict``, ``predict_proba``,
   ``decision_function``, ``transform``, ``score``... (its common tests check exactly that),
   and those methods (but ``transform``, which may work in place when ``copy=False``) do not
   change the data given to them;
-- matplotlib's plotting calls draw the data given to them without changing it.
+- matplotlib's plotting calls draw the data given to them without changing it;
+- a ``sqlite3`` connection's ``execute`` of a query written out that only reads (``SELECT``
+  or ``WITH``, without a statement that writes) leaves the connection as it was (its result
+  is a new cursor): the query cell under a connection stays restored.
 
 A call is recognised only through the object bound to its first name (``np`` in ``np.argsort``,
 ``forest`` in ``forest.predict``) at the end of the cell, and only when the cell binds that name
@@ -24,6 +29,7 @@ possible change.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import types
 from collections.abc import Mapping
@@ -42,7 +48,7 @@ PANDAS_READERS = frozenset(
         "DataFrame", "Series", "Index", "Categorical", "concat", "merge", "merge_asof",
         "merge_ordered", "crosstab", "pivot_table", "pivot", "melt", "get_dummies", "cut", "qcut",
         "to_datetime", "to_numeric", "to_timedelta", "isna", "isnull", "notna", "notnull",
-        "unique", "factorize", "value_counts",
+        "unique", "factorize", "value_counts", "read_sql", "read_sql_query", "read_sql_table",
     }
 )  # fmt: skip
 
@@ -142,6 +148,10 @@ def _numpy_reads(function: Any, name: str, site: CallSite) -> bool:
 
 
 def _method_reads(owner: Any, method: Any, name: str, site: CallSite) -> bool:
+    if name == "execute" and _is_sqlite_connection(owner):
+        return site.text is not None and reads_only(site.text)
+    if site.role == "result":  # what the others return may be the object itself
+        return False
     function = getattr(method, "fn", method)  # scikit-learn's available_if descriptor
     library = _module_of(function).split(".")[0]
     if library == "sklearn" and _is_estimator(owner):
@@ -155,3 +165,24 @@ def _method_reads(owner: Any, method: Any, name: str, site: CallSite) -> bool:
 def _is_estimator(value: Any) -> bool:
     base = sys.modules.get("sklearn.base")
     return base is not None and isinstance(value, base.BaseEstimator)
+
+
+def _is_sqlite_connection(value: Any) -> bool:
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(value, sqlite3.Connection)
+
+
+_WRITES = re.compile(
+    r"\b(insert|update|delete|replace|create|drop|alter|attach|detach|vacuum|pragma|begin|"
+    r"commit|rollback|savepoint|release|into|reindex|analyze)\b",
+    re.IGNORECASE,
+)
+
+
+def reads_only(sql: str) -> bool:
+    """Whether an SQL text is one query that only reads (``SELECT``, ``WITH``)."""
+    text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL).strip().rstrip(";")
+    words = text.split(None, 1)
+    if not words or words[0].lower() not in ("select", "with") or ";" in text:
+        return False
+    return _WRITES.search(re.sub(r"'[^']*'", "''", text)) is None

@@ -10,6 +10,7 @@ and classes they are or hold (following the globals those read, in turn).
 
 from __future__ import annotations
 
+import collections
 import dis
 import functools
 import types
@@ -44,7 +45,7 @@ def reached(names: Iterable[str], namespace: Mapping[str, Any]) -> tuple[set[str
 def codes_in(value: Any, depth: int = 0) -> Iterator[types.CodeType]:
     """The code of the notebook functions a value is or holds: itself, a class's methods, an
     instance's class, a partial's function, a bound method's, a decorator's wrapped function
-    or closure, the items of a small container."""
+    or closure, a defaultdict's factory, the items of a small container."""
     if depth > 3:
         return
     if isinstance(value, types.FunctionType):
@@ -77,7 +78,9 @@ def codes_in(value: Any, depth: int = 0) -> Iterator[types.CodeType]:
         yield from codes_in(value.func, depth + 1)
     elif isinstance(value, functools._lru_cache_wrapper):
         yield from codes_in(value.__wrapped__, depth + 1)
-    elif type(value) in _PLAIN:
+    elif type(value) in _PLAIN or type(value) is collections.defaultdict:
+        if type(value) is collections.defaultdict:  # its factory runs on a missing key
+            yield from codes_in(value.default_factory, depth + 1)
         if len(value) <= _MAX_ITEMS:
             items = value.values() if isinstance(value, dict) else value
             for item in items:

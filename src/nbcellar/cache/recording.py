@@ -177,6 +177,10 @@ def record_entry(
         raise
     reserved = (RESERVED, RESERVED_FILES, AMBIENT, RESULTS, INPLACE)
     rerun = [effect.ambient.unrestorable] if effect.ambient.unrestorable else []
+    unstored = [n for n in effect.mutated if n in snapshot.unserializable]
+    if unstored:
+        kinds = ", ".join(f"{n} ({type(namespace[n]).__name__})" for n in unstored)
+        rerun.append(f"it may change {kinds}, which cannot be stored: only running it does that")
     if RESULTS in snapshot.unserializable:
         rerun.append(f"its result cannot be stored ({snapshot.unserializable[RESULTS]})")
     try:

@@ -9,12 +9,13 @@ are notebook functions like any other (they read the live globals, see ``functio
 
 An ``lru_cache`` function is stored with what its cache holds (the cell that stored it may have
 called it: re-running that cell would leave those results cached, and a cached function that
-reads a global answers with them after the global changed), in least-recently-used order. Only
-``cache_info()``'s hit and miss counts start again: a restored cache has missed once per entry.
+reads a global answers with them after the global changed), in least-recently-used order, and
+with ``cache_info()``'s hit and miss counts, made again by calls that hit and miss as many times.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import pickle
@@ -121,30 +122,55 @@ def lru_cached(
     typed: bool,
     attributes: Mapping[str, Any],
     entries: list[CacheEntry],
+    hits: int = 0,
+    misses: int = 0,
 ) -> Any:
     """An lru_cache wrapper of ``function`` holding ``entries`` (in that order, so the same
-    one is dropped first). It calls a copy of ``function``: the copy stands in, returning the
-    stored results, while the wrapper is filled by calling it; after, it is ``function``'s own
-    code, globals, closure and defaults again."""
+    one is dropped first), that has hit and missed as often as the one stored. It calls a copy
+    of ``function``: the copy stands in, returning the stored results (or raising, for the
+    misses that left no entry), while the wrapper is filled by calling it; after, it is
+    ``function``'s own code, globals, closure and defaults again."""
     runs = types.FunctionType(
         function.__code__, function.__globals__, function.__name__, function.__defaults__,
         function.__closure__,
     )  # fmt: skip
     runs.__kwdefaults__ = function.__kwdefaults__
     wrapper = functools.lru_cache(maxsize=maxsize, typed=typed)(runs)
-    if entries:
+    lost = max(misses - len(entries), 0)  # misses whose entries are gone (or never made)
+    if entries or lost:
         code, defaults, kwdefaults = runs.__code__, runs.__defaults__, runs.__kwdefaults__
-        results = iter([result for _, _, result in entries])
         runs.__code__ = _filler_code(len(code.co_freevars))
-        runs.__defaults__, runs.__kwdefaults__ = None, {"_nbcellar_next": results.__next__}
+        runs.__defaults__ = None
         try:
+            runs.__kwdefaults__ = {"_nbcellar_next": _miss}
+            for _ in range(lost):
+                with contextlib.suppress(_Missed):
+                    wrapper(_Missing())
+            results = iter([result for _, _, result in entries])
+            runs.__kwdefaults__ = {"_nbcellar_next": results.__next__}
             for args, kwargs, _ in entries:
                 wrapper(*args, **kwargs)
         finally:
             runs.__code__, runs.__defaults__, runs.__kwdefaults__ = code, defaults, kwdefaults
+    if entries:  # hits on the most recent entry leave the order as it is
+        args, kwargs, _ = entries[-1]
+        for _ in range(hits):
+            wrapper(*args, **kwargs)
     wrapper.__dict__.update(attributes)
     wrapper.__wrapped__ = function
     return wrapper
+
+
+class _Missed(Exception):
+    """Raised by the stand-in function for a miss that leaves no entry."""
+
+
+class _Missing:
+    """An argument no cache holds (hashed by identity)."""
+
+
+def _miss() -> Any:
+    raise _Missed
 
 
 def _reduce_lru_cache(wrapper: Any) -> Any:
@@ -153,8 +179,11 @@ def _reduce_lru_cache(wrapper: Any) -> Any:
     parameters = wrapper.cache_parameters()
     maxsize, typed = parameters["maxsize"], parameters["typed"]
     attributes = {k: v for k, v in wrapper.__dict__.items() if k not in _MADE_BY_LRU_CACHE}
+    info = wrapper.cache_info()
     entries = _cache_entries(wrapper, maxsize, typed)
-    return lru_cached, (wrapper.__wrapped__, maxsize, typed, attributes, entries)
+    return lru_cached, (
+        wrapper.__wrapped__, maxsize, typed, attributes, entries, info.hits, info.misses,
+    )  # fmt: skip
 
 
 def single_dispatch(

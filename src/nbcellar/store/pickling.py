@@ -27,6 +27,7 @@ from typing import Any
 
 from nbcellar.store.classes import ClassMaking
 from nbcellar.store.decorated import REDUCERS, reduce_function
+from nbcellar.store.fidelity import TIED_TO_THE_PROCESS, lost_in_a_copy, reduces_its_own_way
 from nbcellar.store.functions import FunctionMaking, mark_notebook_function
 from nbcellar.store.sources import CellFiles
 
@@ -188,6 +189,10 @@ def _make_pickler_classes() -> tuple[type, type]:
                     )
                 self.references.add(obj.__name__)
             elif isinstance(obj, types.FunctionType | type):
+                if kind.__module__ == "_ctypes" and not identity_free(obj):
+                    raise pickle.PicklingError(
+                        f"ctypes type {obj.__qualname__} made at run time (a loaded C library)"
+                    )
                 module = getattr(obj, "__module__", None)
                 if isinstance(module, str) and module not in ("__main__", "builtins"):
                     self.references.add(module)
@@ -203,6 +208,9 @@ def _make_pickler_classes() -> tuple[type, type]:
                     return mark_notebook_function(reduced, obj, self.notebook)
             elif kind is types.CodeType:
                 return self.cell_files.reduce(obj)
+            tied = TIED_TO_THE_PROCESS.get(kind)
+            if tied is not None:
+                raise pickle.PicklingError(tied)
             reducer = REDUCERS.get(kind)
             if reducer is not None:
                 reduced = reducer(obj)
@@ -218,6 +226,10 @@ def _make_pickler_classes() -> tuple[type, type]:
                 return self._reduce_array(obj, numpy)
             if isinstance(obj, io.IOBase) and obj.closed:
                 return _closed_file, (getattr(obj, "name", None), getattr(obj, "mode", ""))
+            if kind.__module__ == "__main__" and reduces_its_own_way(kind):
+                lost = lost_in_a_copy(obj)
+                if lost:
+                    raise pickle.PicklingError(lost)
             return super().reducer_override(obj)
 
         def _reduce_array(self, array: Any, np: Any) -> Any:
@@ -359,7 +371,7 @@ def hash_stream(values: Mapping[str, Any], prefix: bytes = b"") -> tuple[Stream,
 
 
 # Where a search for what a value holds stops: shared by everything, never state of its own.
-_STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+STOP: tuple[type, ...] = (type, types.ModuleType, types.FunctionType)
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 
@@ -376,7 +388,7 @@ def held_objects(value: Any) -> set[int]:
     stack = [value]
     while stack:
         obj = stack.pop()
-        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, _STOP):
+        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, STOP):
             continue
         held.add(id(obj))
         if numpy is not None and isinstance(obj, numpy.ndarray):
@@ -427,8 +439,10 @@ def identity_free(value: Any) -> bool:
     kind = type(value)
     if kind in (int, float, complex, str, bytes, bool, type(None), range):
         return True
-    if kind is types.ModuleType or kind is types.BuiltinFunctionType:
+    if kind is types.ModuleType:
         return True
+    if kind is types.BuiltinFunctionType:  # (not a method bound to an object: ``log.append``)
+        return isinstance(value.__self__, types.ModuleType | None)
     if isinstance(value, type | types.FunctionType):
         module = sys.modules.get(getattr(value, "__module__", None) or "__main__")
         if module is None or module.__name__ == "__main__":
