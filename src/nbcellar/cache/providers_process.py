@@ -376,7 +376,11 @@ class IPythonConfig(Provider):
                     continue
         formatter = _text_formatter(shell)
         if shown and formatter is not None:
-            formatter.float_precision, formatter.pprint, shell.ast_node_interactivity = shown
+            formatter.float_precision, formatter.pprint, interactivity = shown
+            # (Set on the instance only where it differs: a notebook that set it on the class,
+            # replacing the trait, would find the instance's copy hiding its later changes.)
+            if shell.ast_node_interactivity != interactivity:
+                shell.ast_node_interactivity = interactivity
 
 
 def _shell() -> Any:

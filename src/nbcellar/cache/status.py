@@ -166,7 +166,10 @@ _MAY_CHANGE = {
     "matplotlib": r"rcParams|\brc\(|style\.use|set_theme|\bsns\.set",
     "project": _ATTRIBUTE_SET + r"|\breload\b|%autoreload",
     "patches": _ATTRIBUTE_SET + r"|sys\.modules|register_\w*accessor|copyreg|\.pandas\(",
-    "sys.settings": r"setrecursionlimit|setswitchinterval|set_int_max_str_digits",
+    "sys.settings": (
+        r"setrecursionlimit|setswitchinterval|set_int_max_str_digits|setdefaulttimeout"
+        r"|field_size_limit|faulthandler"
+    ),
     "umask": r"\bumask\b",
     "locale": r"setlocale",
     "timezone": r"tzset",
