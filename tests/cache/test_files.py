@@ -99,3 +99,12 @@ def test_the_stores_own_files_and_module_files_are_not_the_cells(kernel: DictKer
     kernel.restart()
     kernel.run_all(["import helper_mod_files\nbig = list(range(100_000))", "y = len(big)"])
     assert kernel.statuses == ["restored", "restored"]
+
+
+def test_importing_a_module_does_not_make_its_folder_an_input(kernel: DictKernel) -> None:
+    (kernel.project / "helper_mod_listing.py").write_text("X = 1\n")
+    kernel.run("import helper_mod_listing\nx = helper_mod_listing.X")
+    (kernel.project / "unrelated.txt").write_text("a new file in the folder")
+    kernel.restart()
+    kernel.run("import helper_mod_listing\nx = helper_mod_listing.X")
+    assert kernel.statuses == ["restored"]

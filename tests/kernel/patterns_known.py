@@ -15,6 +15,12 @@ RESTART = ("rerun", "interactive")  # after a restart, in ``nbcellar run`` and i
 EDIT = ("edit", "live_edit")  # after the edit, in ``nbcellar run`` and in the live kernel
 
 KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
+    "set_matplotlib_formats_called": {
+        ("rerun", "edit", "interactive", "live_edit"): (
+            "after a restart figures are shown as PNG again: the figure formats are not followed "
+            "(followed, a restore set up other printers than a run, and cells below ran again)"
+        ),
+    },
     "temporary_directory_object": {
         "status": (
             "status says the cell reading the path is restored; the replayed TemporaryDirectory "

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from nbcellar.cache.sources import file_version
@@ -187,6 +188,8 @@ class FileWatch:
             access.written.add(path)
 
     def listed(self, raw: Any) -> None:
+        if _by_the_import_system():
+            return  # (finding modules lists the folders on sys.path: not the notebook's data)
         path = self._path("." if raw is None else raw)
         if path is None:
             return
@@ -200,6 +203,27 @@ class FileWatch:
             if path is not None:
                 with self.lock:
                     self.access.written.add(path)
+
+
+# Standard library modules a notebook lists folders through (their callers decide).
+_WRAPPERS = frozenset({"glob.py", "pathlib.py", "os.py", "shutil.py", "fnmatch.py"})
+
+
+def _by_the_import_system() -> bool:
+    """Whether a listing comes from library code (importlib finding modules or metadata on
+    sys.path), not from the notebook's cells or the project's modules."""
+    from nbcellar.cache.sources import is_project_file
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith("<frozen"):
+            return True
+        if name == __file__ or os.path.basename(name) in _WRAPPERS:
+            frame = frame.f_back
+            continue
+        return not (name.startswith("<") or is_project_file(name))
+    return False
 
 
 def _log_files() -> set[str]:
