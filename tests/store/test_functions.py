@@ -171,7 +171,7 @@ def test_dataclass_instances_work_after_a_restore(kernels: Kernels, store: Store
 
 
 def test_attrs_generated_methods_keep_their_own_globals(kernels: Kernels, store: Store) -> None:
-    pytest.importorskip("attrs")
+    pytest.importorskip("attrs", reason="attrs is an optional library of the notebooks tested")
     cell = """
     import attrs
     @attrs.define
