@@ -229,3 +229,16 @@ def test_a_seed_that_changes_nothing_in_one_run_changes_the_generator_in_another
     after = random.getstate()
     random.seed(0)
     assert after == random.getstate()
+
+
+def test_a_backend_chosen_by_a_cell_is_chosen_again_on_restore(kernel: DictKernel) -> None:
+    import matplotlib
+
+    chosen = matplotlib.get_backend()
+    other = "pdf" if chosen.lower() != "pdf" else "svg"
+    try:
+        cells = [f"import matplotlib\nmatplotlib.use({other!r})", "x = 1"]
+        assert restarted(kernel, cells) == ["restored", "restored"]
+        assert matplotlib.get_backend().lower() == other
+    finally:
+        matplotlib.use(chosen)

@@ -57,3 +57,40 @@ def test_what_an_edited_cell_imports_is_known_without_running_it(kernel: DictKer
     kernel.run_all(edited)
     assert kernel.statuses == ["ran", "restored"]
     assert predicted == ["run", "restore"]
+
+
+def test_a_class_made_again_by_a_replayed_cell_keeps_the_cells_reading_it_restored(
+    kernel: DictKernel,
+) -> None:
+    cells = [
+        "import weakref\nclass Node:\n    pass\nnode = Node()\nreg = weakref.WeakValueDictionary()",
+        "kind = type(node).__name__",
+        "items = [node]",
+    ]
+    kernel.run_all(cells)
+    kernel.restart()
+    predicted = said(kernel, cells)
+    kernel.run_all(cells)
+    assert kernel.statuses == ["restored", "restored", "restored"]  # the first by running it
+    assert predicted == ["restore", "restore", "restore"]
+    # A value stored with the class of the first run is of the live class after a restart.
+    assert type(kernel.ns["items"][0]) is kernel.ns["Node"]
+
+
+def test_what_a_replayed_cell_makes_from_what_it_cannot_store_is_taken_as_new(
+    kernel: DictKernel,
+) -> None:
+    cells = [  # (a lock cannot be stored: the cell runs again; its name is new each time)
+        "import threading, uuid\nlock = threading.Lock()\n"
+        "name = f'{type(lock).__name__}-{uuid.uuid4()}'\nsize = 3",
+        "label = name.upper()",
+        "double = size * 2",
+    ]
+    kernel.run_all(cells)
+    for _ in range(2):  # before a replay was seen, and after
+        kernel.restart()
+        predicted = said(kernel, cells)
+        kernel.run_all(cells)
+        assert kernel.statuses == ["restored", "ran", "restored"]
+        assert predicted == ["restore", "run", "restore"]
+        assert kernel.ns["label"] == kernel.ns["name"].upper()

@@ -190,4 +190,34 @@ PROCESS: tuple[Pattern, ...] = (
         plt.show()
         """,
     ),
+    pattern(  # (restored, the kernel's inline backend drew the figures below)
+        "matplotlib_use_agg",
+        """
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        # %%
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([1, 2])
+        """,
+        edit=("[1, 2]", "[2, 1]"),
+        probe="""
+        plt.figure(figsize=(2, 2))
+        plt.plot([3, 2, 1])
+        plt.show()
+        print(matplotlib.get_backend())
+        """,
+    ),
+    pattern(
+        "pyplot_switch_backend",
+        """
+        import matplotlib.pyplot as plt
+        plt.switch_backend('svg')
+        # %%
+        plt.figure(figsize=(2, 2))
+        plt.plot([1, 2])
+        """,
+        edit=("[1, 2]", "[2, 1]"),
+        probe="print(plt.get_backend())",
+    ),
 )

@@ -14,27 +14,7 @@ from tests.patterns_support import Way
 RESTART = ("rerun", "interactive")  # after a restart, in ``nbcellar run`` and in Jupyter
 EDIT = ("edit", "live_edit")  # after the edit, in ``nbcellar run`` and in the live kernel
 
-KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {
-    "set_matplotlib_formats_called": {
-        ("rerun", "edit", "interactive", "live_edit"): (
-            "after a restart figures are shown as PNG again: the figure formats are not followed "
-            "(followed, a restore set up other printers than a run, and cells below ran again)"
-        ),
-    },
-    "temporary_directory_object": {
-        "status": (
-            "status says the cell reading the path is restored; the replayed TemporaryDirectory "
-            "cell makes a new path, so the run runs it (nothing but running it can tell)"
-        ),
-    },
-    "weak_value_dictionary": {
-        "status": (
-            "status says the cells reading node are restored; after the first cell runs again "
-            "(reg cannot be stored) node is of a class made anew, whose pickled bytes differ "
-            "(cloudpickle's class id), so the run runs them"
-        ),
-    },
-}
+KNOWN: Mapping[str, Mapping[Way | tuple[Way, ...], str]] = {}
 
 
 def known_failure(name: str, way: Way) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import sys
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from io import StringIO
@@ -157,3 +157,29 @@ def imported_names(tree: ast.Module) -> dict[str, str]:
 def code_hash(source: str) -> CodeHash:
     """The normalised hash of a cell: blind to comments, blank lines, formatting, quote style."""
     return analyze_cell(source).code_hash
+
+
+def made_from(source: str, roots: Iterable[str]) -> frozenset[str]:
+    """The names the cell binds by top-level statements reading ``roots`` or names so bound
+    before them (``path = os.path.join(tmp.name, "x")`` is made from ``tmp``): a coarse flow
+    of values through the cell, statement by statement, blind to what calls do."""
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return frozenset()
+    tainted = set(roots)
+    found: set[str] = set()
+    for statement in tree.body:
+        loaded = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)
+                  and isinstance(n.ctx, ast.Load)}  # fmt: skip
+        if not loaded & tainted:
+            continue
+        bound = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)
+                 and isinstance(n.ctx, ast.Store)}  # fmt: skip
+        for node in ast.walk(statement):
+            named = getattr(node, "name", None) if isinstance(node, _NAMED_BINDINGS) else None
+            if isinstance(named, str):
+                bound.add(named)
+        tainted |= bound
+        found |= bound
+    return frozenset(found - set(roots))

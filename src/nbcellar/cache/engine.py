@@ -44,6 +44,7 @@ from nbcellar.cache.reach import reached
 from nbcellar.cache.recording import (
     DRAWN,
     LATEST,
+    REPLAYED,
     STATE_AFTER,
     VALUES_AFTER,
     Effect,
@@ -56,6 +57,7 @@ from nbcellar.cache.storage import CacheStore
 from nbcellar.cache.versions import ABSENT, Fingerprint, Version
 from nbcellar.logbook import BOOK, RESERVED, expand
 from nbcellar.runfiles import RESERVED_FILES, artifact_folder
+from nbcellar.store.classes import track_made_classes
 from nbcellar.store.functions import bind_functions
 from nbcellar.store.pickling import no_cycle_collection
 
@@ -478,6 +480,9 @@ class CellCache:
         self._forget((*entry.written, *entry.mutated, *entry.deleted))
 
         together = Counter(entry.versions.values())  # a group's members share its version
+        track_made_classes(
+            ((n, namespace[n]) for n in entry.written if n in namespace), plan.analysis.code_hash
+        )
 
         def version(name: str) -> Version:
             stored = entry.version(name)
@@ -490,14 +495,21 @@ class CellCache:
                 # made anew differs by the id cloudpickle gives it): taken as the run made it.
                 return stored
             now = fingerprint(namespace[name], name)
-            if now == stored.fingerprint:
+            anew[name] = now != stored.fingerprint
+            if not anew[name]:
                 self.watch.keep(name, id(namespace[name]), now)
                 return stored
             return measured_version(namespace[name])
 
+        anew: dict[str, bool] = {}
         present = [n for n in (*entry.written, *entry.mutated) if n in namespace]
         gone = [n for n in (*entry.written, *entry.mutated, *entry.deleted) if n not in namespace]
         self._settle(plan.analysis, present, (), gone, version)
+        if anew:  # (for nbcellar status: what such a run makes)
+            payload = json.dumps(anew, sort_keys=True).encode()
+            known = self.store.get_record(REPLAYED, entry.key)
+            if known is None or known.payload != payload:
+                self.store.put_record(REPLAYED, entry.key, payload)
         self.last_outcome = Outcome(
             "restored", entry.key, seconds, max(entry.seconds - seconds, 0.0),
             entry.written, entry.mutated, reason=plan.reason,
@@ -546,6 +558,7 @@ class CellCache:
         bound = {n for n, ident in current.items() if plan.bindings.get(n) != ident}
         bound |= {n for n in plan.analysis.writes if n in current}
         written = tuple(sorted(bound)) + deleted
+        track_made_classes(((n, namespace[n]) for n in bound), plan.analysis.code_hash)
         self._forget(written)
         changed = self._changed_in_place(plan, namespace, current)
         ambient = self._settle_ambient(plan)

@@ -553,7 +553,7 @@ _BACKEND = frozenset({"backend", "backend_fallback", "interactive"})
 
 class MatplotlibSettings(Provider):
     """``mpl.rcParams[...] = ...``, ``plt.style.use(...)``, ``sns.set_theme()``: what
-    matplotlib draws with. (Not the backend: cells choosing one always run.)"""
+    matplotlib draws with. (Not the backend: see MatplotlibBackend.)"""
 
     name = "matplotlib"
 
@@ -591,6 +591,40 @@ class MatplotlibSettings(Provider):
                 matplotlib.rcParams[key] = value
             except Exception:
                 continue
+
+
+class MatplotlibBackend(Provider):
+    """Which backend matplotlib draws with (``matplotlib.use("Agg")``, ``plt.switch_backend``):
+    chosen again on restore, so figures restored and made after are shown (or not) as the run
+    showed them. (``%matplotlib`` itself always runs: a magic.)"""
+
+    name = "matplotlib backend"
+
+    def state(self) -> Any:
+        matplotlib = sys.modules.get("matplotlib")
+        params = getattr(matplotlib, "rcParams", None)
+        return None if params is None else _backend_named(params)
+
+    def baseline(self) -> Any:
+        matplotlib = sys.modules.get("matplotlib")
+        original = getattr(matplotlib, "rcParamsOrig", None)
+        return None if original is None else _backend_named(original)
+
+    def change(self, before: Any, after: Any) -> Any:
+        return after
+
+    def apply(self, change: Any) -> None:
+        if change:  # ("": not chosen, matplotlib's default then)
+            import matplotlib
+
+            matplotlib.use(change)
+
+
+def _backend_named(params: Any) -> str:
+    """The backend ``params`` name, without resolving it ("" while it is matplotlib's
+    automatic choice)."""
+    value = dict.get(params, "backend")
+    return value if isinstance(value, str) else ""
 
 
 _DELETED = "<deleted>"
@@ -759,5 +793,6 @@ def default_providers() -> list[Provider]:
         PandasOptions(),
         NumpyOptions(),
         MatplotlibSettings(),
+        MatplotlibBackend(),
         *process_providers(),
     ]

@@ -598,8 +598,6 @@ def _code_content(code: types.CodeType) -> tuple[Any, ...]:
 def process_providers() -> list[Provider]:
     """The providers of this module, in the order their changes are applied again (the
     time zone after the environment, which holds ``TZ``)."""
-    # (FigureFormats is left out: after a restore its printers differ from those a run sets
-    # up, so the cells after a figure ran again; see set_matplotlib_formats_called.)
     return [
         InterpreterSettings(),
         Umask(),
@@ -611,4 +609,5 @@ def process_providers() -> list[Provider]:
         AtexitHandlers(),
         SignalHandlers(),
         IPythonConfig(),
+        FigureFormats(),
     ]

@@ -37,6 +37,10 @@ VALUES_AFTER = "cell-values-after"
 """Records, by key (or, for a cell that cannot be keyed, by code and the versions of what it
 reads), of the versions a cell that was run and not stored gave what it wrote (their content):
 a simulated run takes a cell run again alike as making them alike (a ``!ls`` output)."""
+REPLAYED = "cell-replayed"
+"""Records, by key, of the values a cell run again for what its entry could not store made
+anew (unlike the stored ones: a path in a new temporary folder), by name (true) or as stored
+(false): what a simulated run takes such a run to make."""
 DRAWN = "cell-drawn"
 """Records, under a key, of the random generators the cell drew from: its entries are kept
 under a variant of the key for each state those had before it (see :func:`variant_key`)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nbcellar.analysis import FunctionInfo, analyze_cell
+from nbcellar.analysis.cell import made_from
 from nbcellar.cache.entries import AMBIENT, KIND, CacheEntry
 from nbcellar.cache.files import changed_file, shown
 from nbcellar.cache.inputs import (
@@ -27,7 +28,13 @@ from nbcellar.cache.inputs import (
     uncacheable,
 )
 from nbcellar.cache.keys import CellKey, KeyInputs
-from nbcellar.cache.recording import LATEST, STATE_AFTER, VALUES_AFTER, unstored_key
+from nbcellar.cache.recording import (
+    LATEST,
+    REPLAYED,
+    STATE_AFTER,
+    VALUES_AFTER,
+    unstored_key,
+)
 from nbcellar.cache.sources import is_source_version, module_version
 from nbcellar.cache.versions import ABSENT, Version
 from nbcellar.notebook.model import Notebook
@@ -98,10 +105,12 @@ def predict(nb: Notebook, store: Any, project: Path, cwd: Path) -> list[CellPred
         changed = _changed_file(entry, rewritten, maybe_written) if entry is not None else ""
         if entry is not None and not directives.refresh and not changed:
             predictions.append(CellPrediction(index, "restore", "unchanged"))
+            anew = _made_anew(store, entry, cell.source)
             for name in (*entry.written, *entry.mutated):
                 versions[name] = imported_version(
                     analysis, name, project, kernel.cwd, kernel.path
-                ) or _version_after(entry, name)
+                ) or (Version.predicted(f"{entry.key} again") if name in anew
+                      else _version_after(entry, name))  # fmt: skip
             # The kernel state as the restored cell left it, but what a cell above that runs
             # may have changed (and the restored cell did not set) stays unknown.
             unknown = {
@@ -164,6 +173,7 @@ _MAY_CHANGE = {
     "pandas": r"set_option|reset_option|\.options\.",
     "numpy": r"set_printoptions|seterr|printoptions",
     "matplotlib": r"rcParams|\brc\(|style\.use|set_theme|\bsns\.set",
+    "matplotlib backend": r"\.use\(|switch_backend|\bbackend\b",
     "project": _ATTRIBUTE_SET + r"|\breload\b|%autoreload",
     "patches": _ATTRIBUTE_SET + r"|sys\.modules|register_\w*accessor|copyreg|\.pandas\(",
     "sys.settings": (
@@ -218,7 +228,9 @@ def _values_after(store: Any, known_by: str) -> dict[str, Version]:
     record = store.get_record(VALUES_AFTER, known_by)
     if record is None:
         return {}
-    return {n: Version.from_json(v) for n, v in json.loads(record.payload).items()}
+    found = {n: Version.from_json(v) for n, v in json.loads(record.payload).items()}
+    # (An object known by its identity is another one in the next kernel.)
+    return {n: v for n, v in found.items() if v.kind != "object"}
 
 
 _WRITES = re.compile(
@@ -238,6 +250,18 @@ def _changed_file(entry: CacheEntry, rewritten: set[str], new_code: Sequence[str
             what = "a file it wrote" if path in entry.wrote else "a file it read"
             return f"{what} is written again by a cell above: {shown(path)}"
     return changed_file(entry.touched, entry.wrote)
+
+
+def _made_anew(store: Any, entry: CacheEntry, source: str) -> frozenset[str]:
+    """Of the values of a cell its restore runs again (for what it could not store), those
+    the run makes anew: as the last such run found, or, before one, those its code makes from
+    what it could not store (a path in a ``TemporaryDirectory``, not an unrelated table)."""
+    if not entry.unserializable:
+        return frozenset()
+    record = store.get_record(REPLAYED, entry.key)
+    if record is not None:
+        return frozenset(n for n, anew in json.loads(record.payload).items() if anew)
+    return made_from(source, entry.unserializable)
 
 
 def _version_after(entry: CacheEntry, name: str) -> Version:

@@ -18,7 +18,7 @@ runs without them.)
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -108,3 +108,33 @@ class ClassMaking:
         if self.pending.pop(id(cls), None) is not None:
             super(cls, cls).__init_subclass__()  # type: ignore[arg-type]
         return cls
+
+
+def track_made_classes(values: Iterable[tuple[str, Any]], made_by: str) -> None:
+    """Give the notebook classes a cell run just bound the ids cloudpickle knows them by,
+    from the cell's code (``made_by``) and their names, instead of random ones.
+
+    A class made again by the same code (the cell run again, as after a restart) is then the
+    same class to the store: an instance of it pickles to the bytes it did (its version holds,
+    and the cells reading it stay restored), and a value stored with the earlier class loads as
+    an instance of the live one. The newest class made by the code is the one loads find.
+    """
+    import cloudpickle.cloudpickle as cp
+    import xxhash
+
+    by_class = getattr(cp, "_DYNAMIC_CLASS_TRACKER_BY_CLASS", None)
+    by_id = getattr(cp, "_DYNAMIC_CLASS_TRACKER_BY_ID", None)
+    lock = getattr(cp, "_DYNAMIC_CLASS_TRACKER_LOCK", None)
+    if by_class is None or by_id is None or lock is None:
+        return  # a cloudpickle made otherwise: its own ids then
+    for name, value in values:
+        if not isinstance(value, type) or value.__module__ != "__main__":
+            continue
+        if cp._should_pickle_by_reference(value):
+            continue
+        with lock:
+            if value in by_class:  # known already (loaded, or bound again by another name)
+                continue
+            ident = xxhash.xxh3_128_hexdigest(f"{made_by}:{name}:{value.__qualname__}".encode())
+            by_class[value] = ident
+            by_id[ident] = value
