@@ -14,6 +14,7 @@ come back as views of that base (when both are pickled in one stream).
 
 from __future__ import annotations
 
+import copyreg
 import gc
 import io
 import pickle
@@ -182,6 +183,8 @@ def _make_pickler_classes() -> tuple[type, type]:
                 if name is not None:
                     self.external_used.add(name)
                     return _external_value, (name,)
+            if kind in _PLAIN_TYPES:  # (most objects: nothing below is for them)
+                return NotImplemented
             if kind is types.ModuleType:
                 if made_at_run_time(obj):
                     raise pickle.PicklingError(
@@ -230,6 +233,9 @@ def _make_pickler_classes() -> tuple[type, type]:
                 lost = lost_in_a_copy(obj)
                 if lost:
                     raise pickle.PicklingError(lost)
+            if _is_plain(kind):
+                _PLAIN_TYPES.add(kind)
+                return NotImplemented
             return super().reducer_override(obj)
 
         def _reduce_array(self, array: Any, np: Any) -> Any:
@@ -343,7 +349,11 @@ def _dump(
     # knows that hook sees every one of them (ReducibleExternals: one call per object of those
     # types), else through persistent_id (one call per object pickled, atoms included).
     referring = bool(external) and not isinstance(external, ReducibleExternals)
-    pickler = _pickler_class(referring)(sink, protocol=5, buffer_callback=keep)
+    kind = _pickler_class(referring)
+    # cloudpickle's reducers before copyreg's, as its ChainMap has them, in one dict: the
+    # pickler looks up every object's type there (a ChainMap miss costs a raised KeyError).
+    kind.dispatch_table = {**copyreg.dispatch_table, **kind._dispatch_table}
+    pickler = kind(sink, protocol=5, buffer_callback=keep)
     # Views of an outside array stay its views.
     pickler.shared_roots = set(shared_roots) | set(external)
     pickler.root_counts = {}
@@ -384,17 +394,21 @@ def held_objects(value: Any) -> set[int]:
     import gc
 
     numpy = sys.modules.get("numpy")
+    array = numpy.ndarray if numpy is not None else ()
     held: set[int] = set()
+    add, referents = held.add, gc.get_referents
     stack = [value]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        obj = stack.pop()
-        if id(obj) in held or type(obj) in _ATOMS or isinstance(obj, STOP):
+        obj = pop()
+        ident = id(obj)
+        if ident in held or type(obj) in _ATOMS or isinstance(obj, STOP):
             continue
-        held.add(id(obj))
-        if numpy is not None and isinstance(obj, numpy.ndarray):
-            held.add(id(root_array(obj)))
+        add(ident)
+        if isinstance(obj, array):
+            add(id(root_array(obj)))
             continue
-        stack.extend(gc.get_referents(obj))
+        extend(referents(obj))
     return held
 
 
@@ -418,7 +432,12 @@ def dump_values(
     stream = Stream(prefix, limit=keep_limit, spill=spill)
     pickler, buffers = _dump(values, shared_roots, external or {}, stream)
     memo = pickler.memo.copy()
-    shared = {ident for ident, (_, obj) in memo.items() if _may_be_shared(obj)}
+    verdicts = _SHARED_BY_TYPE
+    shared = {
+        ident
+        for ident, (_, obj) in memo.items()
+        if verdicts.get(type(obj)) or (type(obj) not in verdicts and _may_be_shared(obj))
+    }
     shared |= set(pickler.root_counts)
     keepalive = [obj for _, obj in memo.values()]
     return Dumped(
@@ -452,6 +471,24 @@ def identity_free(value: Any) -> bool:
             found = getattr(found, part, None)
         return found is value
     return False
+
+
+# Library types none of the pickler's own reductions (nor cloudpickle's: classes, functions)
+# are for, found as they are met. (Not the notebook's classes: they come and go.)
+_PLAIN_TYPES: set[type] = set()
+
+
+def _is_plain(kind: type) -> bool:
+    numpy = sys.modules.get("numpy")
+    return not (
+        issubclass(kind, types.FunctionType | type | types.ModuleType | types.CodeType | io.IOBase)
+        or kind.__module__ == "__main__"
+        or kind in TIED_TO_THE_PROCESS
+        or kind in REDUCERS
+        or kind is bytes
+        or kind is bytearray
+        or (numpy is not None and kind is numpy.ndarray)
+    )
 
 
 def _may_be_shared(obj: Any) -> bool:
