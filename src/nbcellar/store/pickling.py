@@ -349,7 +349,7 @@ def _dump(
     # knows that hook sees every one of them (ReducibleExternals: one call per object of those
     # types), else through persistent_id (one call per object pickled, atoms included).
     referring = bool(external) and not isinstance(external, ReducibleExternals)
-    kind = _pickler_class(referring)
+    kind: Any = _pickler_class(referring)
     # cloudpickle's reducers before copyreg's, as its ChainMap has them, in one dict: the
     # pickler looks up every object's type there (a ChainMap miss costs a raised KeyError).
     kind.dispatch_table = {**copyreg.dispatch_table, **kind._dispatch_table}
