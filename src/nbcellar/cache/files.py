@@ -237,7 +237,16 @@ def _log_files() -> set[str]:
     return found
 
 
+_EVENTS = frozenset({
+    "open", "os.scandir", "os.listdir", "os.remove", "os.rmdir", "os.mkdir", "shutil.rmtree",
+    "os.truncate", "os.rename", "shutil.move", "os.link", "os.symlink",
+})  # fmt: skip
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
+    # (Called for every audited call of the process, ``id()`` included: keep the rest away.)
+    if event not in _EVENTS:
+        return
     watch = FileWatch._active
     if watch is None:
         return
