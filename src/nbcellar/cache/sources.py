@@ -157,7 +157,9 @@ def project_sources(names: list[str], roots: list[Path]) -> dict[str, str]:
 
     def inside(path: str) -> bool:
         real = os.path.realpath(path)
-        return any(real.startswith(folder + os.sep) for folder in folders)
+        return any(
+            real.startswith(folder + os.sep) and is_user_code(real, folder) for folder in folders
+        )
 
     search = [*map(str, roots), *sys.path]
     found: dict[str, str] = {}
@@ -167,7 +169,67 @@ def project_sources(names: list[str], roots: list[Path]) -> dict[str, str]:
         for module, origin in _walk_imports(name, search, inside).items():
             if origin is not None and inside(origin):
                 found[module] = origin
-    return dict(sorted(found.items()))
+    ignored = git_ignored(list(found.values()), folders)
+    return {m: path for m, path in sorted(found.items()) if path not in ignored}
+
+
+# Folders under a project that hold no code of the user's: environments, version control,
+# caches, build output, installed packages.
+NOT_SOURCE_FOLDERS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages", "dist-packages",
+    "build", "dist", ".eggs", ".tox", ".nox", ".venv", ".conda", ".ipynb_checkpoints",
+    ".nbcellar", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache",
+})  # fmt: skip
+
+
+def is_user_code(path: str, root: str) -> bool:
+    """Whether the file ``path`` under the folder ``root`` is the user's own code: a project
+    file (see is_project_file) in no folder of NOT_SOURCE_FOLDERS, no ``*.egg-info`` and no
+    virtual or conda environment (a folder with ``pyvenv.cfg`` or ``conda-meta``), whatever
+    its name."""
+    if not is_project_file(path):
+        return False
+    parts = os.path.relpath(os.path.dirname(path), root).split(os.sep)
+    if parts == ["."]:
+        return True
+    if any(p in NOT_SOURCE_FOLDERS or p.endswith(".egg-info") for p in parts):
+        return False
+    folder = root
+    for part in parts:
+        folder = os.path.join(folder, part)
+        if _is_environment(folder):
+            return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _is_environment(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "pyvenv.cfg")) or os.path.isdir(
+        os.path.join(folder, "conda-meta")
+    )
+
+
+def git_ignored(paths: Sequence[str], roots: Sequence[str]) -> set[str]:
+    """Those of ``paths`` that git ignores (``.gitignore``) in the repository holding each
+    root; none outside a repository or without git."""
+    import subprocess
+
+    ignored: set[str] = set()
+    for root in roots:
+        under = [p for p in paths if p.startswith(root + os.sep) and p not in ignored]
+        if not under:
+            continue
+        try:
+            done = subprocess.run(
+                ["git", "-C", root, "check-ignore", "--stdin", "-z"],
+                input="\0".join(under) + "\0", capture_output=True, text=True, timeout=10,
+                check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:  # (1: none ignored; 128: not a repository)
+            ignored.update(p for p in done.stdout.split("\0") if p)
+    return ignored
 
 
 _LIBRARY_MODULES: dict[tuple[str, Path, Path | None, tuple[str, ...] | None], str] = {}
