@@ -3,6 +3,7 @@ servers in a private runtime directory."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -108,14 +109,21 @@ def ipython() -> Any:
 def session(ipython: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # as a kernel started in the notebook's folder
+    # The shell's reset collects garbage: the objects of the whole test run are left out of
+    # it (a restarted kernel is a new process, with none of them), or each reset would walk
+    # them all (most of the promise test's time, late in a full run).
+    gc.freeze()
     current = Session(ipython, tmp_path / ".nbcellar", tmp_path)
-    current.start()
-    yield current
-    if current.extension is not None:
-        current.extension.unregister()
-    ipython.reset(new_session=False)
-    if current.process is not None:
-        current.process.reset()
+    try:
+        current.start()
+        yield current
+        if current.extension is not None:
+            current.extension.unregister()
+        ipython.reset(new_session=False)
+        if current.process is not None:
+            current.process.reset()
+    finally:
+        gc.unfreeze()
 
 
 @dataclass
