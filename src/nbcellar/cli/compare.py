@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import read_context_store, store_option
 from nbcellar.errors import NbcellarError
 from nbcellar.runs.comparison import best_rows, lower_is_better, number
 
@@ -19,7 +19,7 @@ def chosen_runs(ctx: click.Context, run_ids: tuple[str, ...]) -> tuple[list[Any]
     from nbcellar.cli.show import find_run
     from nbcellar.runs.records import RunBook
 
-    store = open_context_store(ctx)
+    store = read_context_store(ctx)
     try:
         book = RunBook(store)
         root = Path(store.root)

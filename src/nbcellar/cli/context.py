@@ -39,7 +39,49 @@ def store_path(ctx: click.Context) -> Path | None:
     return None
 
 
-def open_context_store(ctx: click.Context) -> Any:
+def context_store_root(ctx: click.Context, start: Path | None = None) -> Path:
+    """The store a command uses: ``--store``, ``$NBCELLAR_STORE``, else the nearest
+    ``.nbcellar/`` above ``start`` (a notebook's folder, as its kernel finds it) or here."""
+    from nbcellar.store.location import find_store_root
+
+    return find_store_root(store_path(ctx), start)
+
+
+def open_context_store(ctx: click.Context, start: Path | None = None) -> Any:
     from nbcellar.store import open_store
 
-    return open_store(store_path(ctx))
+    return open_store(context_store_root(ctx, start))
+
+
+def read_context_store(ctx: click.Context, start: Path | None = None) -> Any:
+    """The store of a command that only reads: one not made yet is read as empty, and
+    nothing is created in its place."""
+    root = context_store_root(ctx, start)
+    if root.exists():
+        from nbcellar.store import open_store
+
+        return open_store(root)
+    return EmptyStore.at(root)
+
+
+class EmptyStore:
+    """Stands for a store not made yet at ``root``: a real, empty store in a temporary
+    folder (removed on close), known by the folder it stands for."""
+
+    @classmethod
+    def at(cls, root: Path) -> Any:
+        import shutil
+        import tempfile
+
+        from nbcellar.store import Store
+
+        scratch = Path(tempfile.mkdtemp(prefix="nbcellar-empty-"))
+
+        class Empty(Store):
+            def close(self) -> None:
+                super().close()
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        store = Empty(scratch / ".nbcellar")
+        store.root = root
+        return store

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import read_context_store, store_option
 
 
 def _text_of(outputs: list[Any]) -> str:
@@ -59,7 +59,7 @@ def diff(ctx: click.Context, run_a: str, run_b: str) -> None:
     from nbcellar.cli.show import find_run
     from nbcellar.runs.records import RunBook
 
-    store = open_context_store(ctx)
+    store = read_context_store(ctx)
     try:
         book = RunBook(store)
         a, b = find_run(book, run_a), find_run(book, run_b)

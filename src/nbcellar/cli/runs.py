@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import read_context_store, store_option
 
 _STYLE = {"ok": "green", "failed": "bold red", "running": "yellow", "queued": "dim",
           "cancelled": "magenta"}  # fmt: skip
@@ -83,7 +83,7 @@ def runs(
     from nbcellar.runs.params import label
     from nbcellar.runs.records import RunBook
 
-    store = open_context_store(ctx)
+    store = read_context_store(ctx)
     try:
         found = RunBook(store).all()
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import read_context_store, store_option
 from nbcellar.errors import NbcellarError
 
 
@@ -52,7 +52,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from nbcellar.cli.render import console
     from nbcellar.runs.records import LOG_KIND, RunBook
 
-    store = open_context_store(ctx)
+    store = read_context_store(ctx)
     try:
         book = RunBook(store)
         record = find_run(book, run_id)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import read_context_store, store_option
 
 _STYLE = {"restore": "green", "run": "yellow", "always runs": "dim"}
 
@@ -25,8 +25,11 @@ def status(ctx: click.Context, notebook: Path) -> None:
     from nbcellar.notebook import read_notebook
 
     nb = read_notebook(notebook)
-    store = open_context_store(ctx)
-    predictions = predict(nb, store, Path(store.root).parent, notebook.resolve().parent)
+    store = read_context_store(ctx)  # (as 'nbcellar run' finds it: from here)
+    try:
+        predictions = predict(nb, store, Path(store.root).parent, notebook.resolve().parent)
+    finally:
+        store.close()
     table = Table(title=f"{notebook}: what 'nbcellar run' would do", title_justify="left")
     for column in ("cell", "source", "would", "why"):
         table.add_column(column, overflow="fold")

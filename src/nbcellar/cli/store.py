@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from nbcellar.cli.context import open_context_store, store_option
+from nbcellar.cli.context import context_store_root, open_context_store, store_option
 
 
 def _size(nbytes: int) -> str:
@@ -29,6 +29,9 @@ def store() -> None:
 @click.pass_context
 def info(ctx: click.Context) -> None:
     """Where the store is, how big it is, and what it holds."""
+    if not context_store_root(ctx).exists():
+        click.echo(f"no store at {context_store_root(ctx)} yet (the first 'nbcellar run' makes it)")
+        return
     details = open_context_store(ctx).info()
     click.echo(f"store:      {details.root}")
     click.echo(f"size:       {_size(details.bytes_on_disk)} in {details.blobs} objects")
@@ -42,6 +45,9 @@ def info(ctx: click.Context) -> None:
 @click.pass_context
 def verify(ctx: click.Context) -> None:
     """Check every object against its hash; exit 1 if anything is damaged or missing."""
+    if not context_store_root(ctx).exists():
+        click.echo(f"no store at {context_store_root(ctx)}: nothing to check")
+        return
     report = open_context_store(ctx).verify()
     click.echo(f"checked {report.checked} objects ({_size(report.checked_bytes)})")
     if report.unreferenced:
@@ -66,6 +72,9 @@ def verify(ctx: click.Context) -> None:
 @click.pass_context
 def gc(ctx: click.Context) -> None:
     """Remove objects no snapshot uses; never anything reachable or being written."""
+    if not context_store_root(ctx).exists():
+        click.echo(f"no store at {context_store_root(ctx)}: nothing to collect")
+        return
     report = open_context_store(ctx).gc()
     click.echo(f"removed {report.removed} objects, freed {_size(report.freed_bytes)}; "
                f"kept {report.kept}")  # fmt: skip

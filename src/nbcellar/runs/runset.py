@@ -181,13 +181,16 @@ def runs(
 
     from nbcellar.runs.records import RunBook
     from nbcellar.store import open_store
+    from nbcellar.store.location import find_store_root
 
-    opened = open_store(store)
-    try:
-        found = RunBook(opened).all()
-        root = Path(opened.root)
-    finally:
-        opened.close()
+    root = find_store_root(store)
+    found = []
+    if root.exists():  # (a store not made yet holds no runs, and is not made here)
+        opened = open_store(root)
+        try:
+            found = RunBook(opened).all()
+        finally:
+            opened.close()
     if notebook is not None:
         found = [r for r in found if Path(r.notebook) == Path(notebook).resolve()]
     if status is not None:
