@@ -307,7 +307,8 @@ def test_compare_puts_logged_values_side_by_side_best_highlighted(
     assert [r["values"]["mse"] for r in rows] == [1.0, 0.0, 1.0]
     table = CliRunner().invoke(cli, ["compare"], terminal_width=200)
     assert table.exit_code == 0, table.output
-    lines = [ln for ln in table.stdout.splitlines() if "│" in ln]
+    ids = {r["id"][-6:] for r in rows}
+    lines = [ln for ln in table.stdout.splitlines() if ln.split()[:1] and ln.split()[0] in ids]
     assert "0 *" in lines[1]  # the lowest mse: alpha=2
     assert "0.5 *" in lines[0]  # the highest accuracy: alpha=1
     assert "model" in table.stdout

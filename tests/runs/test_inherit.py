@@ -32,6 +32,15 @@ def write(path: Path, cells: list[str]) -> Path:
     return path
 
 
+def table_rows(shown: str) -> dict[str, str]:
+    """The rows of the cell table, by cell number (not the "why" lines after it)."""
+    rows: dict[str, str] = {}
+    for line in shown.splitlines():
+        if line.strip().startswith("["):
+            rows.setdefault(line.split()[0], line)
+    return rows
+
+
 def run(path: Path) -> str:
     result = CliRunner().invoke(cli, ["run", str(path)], terminal_width=200)
     assert result.exit_code == 0, result.output
@@ -110,14 +119,14 @@ def test_a_child_notebook_caches_its_own_cells_on_the_inherited_versions(tmp_pat
     )
     run(child)
     second = run(child)
-    lines = {ln.split("│")[1].strip(): ln for ln in second.splitlines() if ln.count("│") > 3}
+    lines = table_rows(second)
     assert "ran" in lines["[1]"]  # inheriting always runs: the base may have changed
     assert "restored" in lines["[2]"]  # the same inherited values: the cell below is cached
     # The base changes: the child's cell below the inheriting cell runs again.
     write(base, [*BASE[:-1], "summary = 7.0"])
     run(base)
     third = run(child)
-    lines = {ln.split("│")[1].strip(): ln for ln in third.splitlines() if ln.count("│") > 3}
+    lines = table_rows(third)
     assert "ran" in lines["[2]"]
 
     # A grandchild inherits the child, which inherits the base.
