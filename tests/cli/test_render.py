@@ -55,3 +55,21 @@ def test_through_a_pipe_tables_are_plain_text() -> None:
     rows = [line.split() for line in text.splitlines() if line.startswith("2026")]
     assert [row[0] for row in rows] == IDS
     assert rows[0][-1] == "2/0"
+
+
+def test_the_grid_summary_lists_every_cell() -> None:
+    from types import SimpleNamespace
+
+    from nbcellar.cli.run import shared_cells_summary
+    from nbcellar.notebook.model import Cell, Notebook
+
+    nb = Notebook((Cell("code", "data = load()"), Cell("code", "fit(data, alpha)")))
+
+    def result(*statuses: str) -> SimpleNamespace:
+        return SimpleNamespace(cells=[SimpleNamespace(status=s) for s in statuses])
+
+    lines = shared_cells_summary(nb, [result("ran", "ran"), result("restored", "ran")])
+    assert lines == [
+        "cell [1] data = load()  ran 1 time, restored in 1 run",
+        "cell [2] fit(data, alpha)  ran 2 times (in every run)",
+    ]

@@ -253,18 +253,21 @@ def run_file_name(number: int, params: dict[str, Any]) -> str:
 
 
 def shared_cells_summary(nb: Any, results: list[Any]) -> list[str]:
-    """One line per cell that some runs restored: how often it ran, how often it was restored
+    """One line per cell: how often it ran, how often it was restored
     (``cell [4] features = embed(...)  ran 3 times, restored in 45 runs``)."""
     lines = []
     for number, cell in enumerate(nb.code_cells):
         statuses = [r.cells[number].status for r in results if number < len(r.cells)]
         restored = statuses.count("restored")
+        ran = statuses.count("ran") + statuses.count("error")
+        said = f"ran {ran} time{'s' * (ran != 1)}"
         if restored:
-            ran = statuses.count("ran")
-            lines.append(
-                f"cell [{number + 1}] {source_summary(cell.source, 40)}  ran "
-                f"{ran} time{'s' * (ran != 1)}, restored in {restored} run{'s' * (restored != 1)}"
-            )
+            said += f", restored in {restored} run{'s' * (restored != 1)}"
+        elif ran == len(statuses) and ran > 1:
+            said += " (in every run)"
+        elif not ran:
+            said = "not run"
+        lines.append(f"cell [{number + 1}] {source_summary(cell.source, 40)}  {said}")
     return lines
 
 
