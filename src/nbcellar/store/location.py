@@ -22,5 +22,30 @@ def find_store_root(path: str | os.PathLike[str] | None = None, start: Path | No
     for folder in (here, *here.parents):
         candidate = folder / STORE_DIRNAME
         if candidate.is_dir():
+            refuse_foreign(candidate)
             return candidate
     return here / STORE_DIRNAME
+
+
+SAFE_VAR = "NBCELLAR_SAFE_STORES"
+
+
+def refuse_foreign(root: Path) -> None:
+    """A store found by walking up that another user owns is not used: restoring its values
+    runs code they wrote (a store planted in a shared parent folder). Named explicitly (``--store``,
+    ``$NBCELLAR_STORE``) or listed in ``$NBCELLAR_SAFE_STORES`` (``:``-separated), it is."""
+    from nbcellar.errors import NbcellarError
+
+    try:
+        owner = root.stat().st_uid
+    except OSError:
+        return
+    if not hasattr(os, "geteuid") or owner == os.geteuid():
+        return
+    allowed = [p for p in os.environ.get(SAFE_VAR, "").split(os.pathsep) if p]
+    if any(p == "*" or Path(p).expanduser().absolute() == root for p in allowed):
+        return
+    raise NbcellarError(
+        f"{root} belongs to another user (uid {owner}) and restoring from it would run their "
+        f"code; to use it anyway pass --store {root}, or add it to ${SAFE_VAR}"
+    )
