@@ -33,9 +33,11 @@ class Store:
 
     def __init__(self, root: Path, fsync: bool = False) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.exists():  # private, unless made shared by its owner (see file_mode)
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.mkdir(mode=0o700, exist_ok=True)
         (root / "runs").mkdir(exist_ok=True)
-        self.blobs = BlobStore(root / "objects", fsync=fsync)
+        self.blobs = BlobStore(root / "objects", fsync=fsync, mode=file_mode(root))
         self.index = Index(root / "index.sqlite")
         self._writer = NamespaceWriter(self.blobs, self.index)
 
@@ -177,6 +179,19 @@ class Store:
     def close(self) -> None:
         self.flush()
         self.index.close()
+
+
+def file_mode(root: Path) -> int:
+    """The mode of the objects a store writes: private (0600) in a store folder only its owner
+    can enter (how a store is made); readable (0640), or writable too (0660), by the group of
+    a folder its owner shares with a group (``chmod 2770``)."""
+    try:
+        folder = root.stat().st_mode
+    except OSError:
+        return 0o600
+    if not folder & 0o070:
+        return 0o600
+    return 0o660 if folder & 0o020 else 0o640
 
 
 def open_store(path: str | os.PathLike[str] | None = None, *, fsync: bool = False) -> Store:

@@ -163,9 +163,11 @@ class Spill:
     known until the end): :meth:`commit` moves it into place, and a spill dropped without a
     commit removes its file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, mode: int = 0o600) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=folder, prefix="spill.")
+        if mode != 0o600:
+            os.fchmod(fd, mode)
         self.path = Path(name)
         handle = os.fdopen(fd, "wb", buffering=0)
         self._writer = _BlockWriter(handle, hashing=False)
@@ -199,10 +201,11 @@ def _drop_spill(writer: _BlockWriter, path: Path) -> None:
 class BlobStore:
     """The ``objects/`` folder of a store."""
 
-    def __init__(self, root: Path, fsync: bool = False) -> None:
+    def __init__(self, root: Path, fsync: bool = False, mode: int = 0o600) -> None:
         self.root = root
         self.fsync = fsync
         self.tmp = root / "tmp"
+        self.mode = mode  # of each object file (temporary files are made 0600)
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key[2:]
@@ -212,7 +215,7 @@ class BlobStore:
 
     def spill(self) -> Spill:
         """A temporary file for a blob whose key is not known yet (see :class:`Spill`)."""
-        return Spill(self.tmp)
+        return Spill(self.tmp, self.mode)
 
     def put(self, data: bytes | bytearray | memoryview, key: ObjectKey | None = None) -> ObjectKey:
         """Store ``data`` (any C-contiguous buffer) and return its key; no copy is made."""
@@ -278,6 +281,8 @@ class BlobStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix=key[:8] + ".")
         try:
+            if self.mode != 0o600:
+                os.fchmod(fd, self.mode)
             with os.fdopen(fd, "wb", buffering=0) as handle:
                 same = fill(handle)
                 if same and self.fsync:
