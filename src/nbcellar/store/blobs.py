@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NewType
 
@@ -144,6 +144,13 @@ class _BlockWriter:
         _give_back(self._buffer)
 
 
+def file_signature(stat: os.stat_result) -> int:
+    """What changes whenever a file's bytes may have: its inode (another file moved in its
+    place), its change time (any write; no tool can set it back) and its modification time."""
+    mixed = (stat.st_ino * 0x9E3779B97F4A7C15) ^ stat.st_ctime_ns ^ (stat.st_mtime_ns << 1)
+    return mixed & ((1 << 63) - 1)  # (an SQLite integer)
+
+
 def _copy(target: memoryview, source: memoryview) -> None:
     numpy = sys.modules.get("numpy")  # its copy lets other threads run; a memoryview's does not
     if numpy is not None and source.nbytes >= 1 << 16:
@@ -211,7 +218,46 @@ class BlobStore:
         return self.root / key[:2] / key[2:]
 
     def has(self, key: str) -> bool:
-        return self.path(key).exists()
+        return self.path(key).exists() and key not in self.damaged()
+
+    # -- objects found damaged (by ``store verify``, or a load): never handed to a cell, and
+    # written anew by the next write of the same object ----------------------------------------
+
+    @property
+    def _damaged_list(self) -> Path:
+        return self.root / "damaged"
+
+    def damaged(self) -> frozenset[str]:
+        try:
+            stamp = self._damaged_list.stat().st_mtime_ns
+        except FileNotFoundError:
+            return frozenset()
+        known = self.__dict__.get("_damaged_cache")
+        if known is None or known[0] != stamp:
+            keys = frozenset(self._damaged_list.read_text().split())
+            self.__dict__["_damaged_cache"] = known = (stamp, keys)
+        return known[1]
+
+    def mark_damaged(self, keys: Iterable[str]) -> None:
+        found = set(self.damaged()) | set(keys)
+        if found:
+            self.set_damaged(found)
+
+    def _healed(self, key: str) -> None:
+        if key in self.damaged():
+            self.set_damaged(set(self.damaged()) - {key})
+
+    def set_damaged(self, keys: set[str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = self._damaged_list.with_name(f"damaged.{os.getpid()}.tmp")
+        temporary.write_text("".join(f"{k}\n" for k in sorted(keys)))
+        os.replace(temporary, self._damaged_list)
+        self.__dict__.pop("_damaged_cache", None)
+
+    def _refuse_damaged(self, key: str) -> None:
+        if key in self.damaged():
+            raise CorruptObject(key, "damaged (found by 'nbcellar store verify'); the cell runs "
+                                     "again and writes it anew")  # fmt: skip
 
     def spill(self) -> Spill:
         """A temporary file for a blob whose key is not known yet (see :class:`Spill`)."""
@@ -275,7 +321,7 @@ class BlobStore:
         """Write the blob ``key`` through a temporary file that ``fill`` writes and approves
         (True); renamed into place only then, so no reader ever sees a partial or wrong blob."""
         target = self.path(key)
-        if target.exists():
+        if target.exists() and key not in self.damaged():
             return True
         target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -294,10 +340,12 @@ class BlobStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+        self._healed(key)
         return True
 
     def read(self, key: str, verify: bool = True) -> bytes:
         """The whole blob in memory, checked against its key unless ``verify`` is False."""
+        self._refuse_damaged(key)
         try:
             data = self.path(key).read_bytes()
         except FileNotFoundError:
@@ -310,9 +358,12 @@ class BlobStore:
         """A writable view of the blob: a private copy-on-write map when large, else a copy.
 
         Small blobs are always checked against their key. A large blob is hashed only when its
-        modification time differs from ``signature`` (recorded when it was written), so a
-        restore does not read gigabytes; any rewrite of the file after it was stored is caught.
+        file's signature (inode, change and modification times) differs from ``signature``
+        (recorded when it was written), so a restore does not read gigabytes; a rewrite of the
+        file, or another file moved in its place, is caught even when size and modification
+        time were kept. A blob ``store verify`` found damaged is refused.
         """
+        self._refuse_damaged(key)
         path = self.path(key)
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; the map outlives it
@@ -327,7 +378,7 @@ class BlobStore:
                 verify = True
             else:
                 view = memoryview(mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_COPY))
-                verify = signature != stat.st_mtime_ns
+                verify = signature != file_signature(stat)
         if verify and hash_bytes(view) != key:
             raise CorruptObject(key, "content does not match its hash (the file was damaged)")
         return view
@@ -343,8 +394,8 @@ class BlobStore:
                 return hash_bytes(memoryview(mapped)) == key
 
     def signature(self, key: str) -> int:
-        """The blob file's modification time in ns: changes whenever the file is rewritten."""
-        return self.path(key).stat().st_mtime_ns
+        """The blob file's signature (see :func:`file_signature`)."""
+        return file_signature(self.path(key).stat())
 
     def delete(self, key: str) -> int:
         """Remove a blob; return the bytes freed (0 if it was already gone)."""

@@ -122,7 +122,7 @@ def verify(blobs: BlobStore, index: Index) -> VerifyReport:
             except (CorruptObject, ValueError) as exc:
                 damaged.append(Damage(key, f"bad value header: {exc}", tuple(users.get(key, ()))))
                 continue
-        signature = path.stat().st_mtime_ns
+        signature = blobs.signature(key)
         if key in signatures and signatures[key] != signature:
             refreshed.append((signature, key))
     for key in sorted(needed - present):
@@ -130,6 +130,12 @@ def verify(blobs: BlobStore, index: Index) -> VerifyReport:
     if refreshed:  # intact blobs whose files were copied or touched: trust them again
         with index.write() as db:
             db.executemany("UPDATE blobs SET signature = ? WHERE key = ?", refreshed)
+    # Loads refuse what was found damaged (until a write of the same object replaces it); what
+    # was listed and is intact now (put back from a backup) is trusted again.
+    bad = {d.key for d in damaged if d.key in present}
+    listed = blobs.damaged()
+    if bad or listed:
+        blobs.set_damaged(bad | {k for k in listed if k not in present or k in bad})
     return VerifyReport(checked, checked_bytes, tuple(damaged), len(present - needed))
 
 
