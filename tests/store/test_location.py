@@ -28,7 +28,8 @@ def test_created_on_first_use_in_the_working_directory(
     monkeypatch.chdir(tmp_path)
     store = open_store()
     assert store.root == tmp_path / ".nbcellar"
-    assert (tmp_path / ".nbcellar" / "objects").is_dir() is False  # made when a blob is written
+    # (Beside the objects, the id of the index they belong to; no object yet.)
+    assert [p.name for p in (tmp_path / ".nbcellar" / "objects").iterdir()] == ["index-id"]
     store.save_namespace({"x": list(range(100_000))})
     assert {"index.sqlite", "objects", "runs"} <= {p.name for p in store.root.iterdir()}
 

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from nbcellar.errors import NbcellarError
 from nbcellar.store import records_table
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
 from nbcellar.store.index import Index
@@ -38,7 +39,7 @@ class Store:
             root.mkdir(mode=0o700, exist_ok=True)
         (root / "runs").mkdir(exist_ok=True)
         self.blobs = BlobStore(root / "objects", fsync=fsync, mode=file_mode(root))
-        self.index = Index(root / "index.sqlite")
+        self.index = open_index(root, self.blobs)
         self._writer = NamespaceWriter(self.blobs, self.index)
 
     def __repr__(self) -> str:
@@ -181,6 +182,63 @@ class Store:
         self.index.close()
 
 
+class StoreIndexError(NbcellarError):
+    """The store's index is missing, unreadable, or not the one its objects were indexed by."""
+
+
+def open_index(root: Path, blobs: BlobStore) -> Index:
+    """The store's index, checked to be the one its objects belong to.
+
+    A store knows it had an index: the id its index was made with is kept beside the objects
+    (``objects/index-id``). An index lost, truncated or replaced by another while the objects
+    stay is one clear error, and nothing is changed (a new empty index would have had
+    ``store gc`` delete every object)."""
+    import sqlite3
+    import uuid
+
+    path = root / "index.sqlite"
+    marker = blobs.root / "index-id"
+    recorded = marker.read_text().strip() if marker.exists() else None
+    lost = not path.exists() or path.stat().st_size == 0
+    if lost and (recorded is not None or any(True for _ in blobs.iter_keys())):
+        raise StoreIndexError(
+            f"{path} is missing or empty but the store's objects are there; put the index back "
+            f"from a backup, or move {root} aside to start a new store (nothing was changed)"
+        )
+    try:
+        index = Index(path)
+        row = index.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        if row is None:
+            with index.write() as db:
+                new = uuid.uuid4().hex
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (new,))
+                row = db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        own = str(row[0])
+    except sqlite3.DatabaseError as exc:
+        raise StoreIndexError(
+            f"{path} cannot be read as a store index ({exc}); put it back from a backup, or "
+            f"move {root} aside to start a new store (nothing was changed)"
+        ) from None
+    if recorded is None:
+        blobs.root.mkdir(parents=True, exist_ok=True)
+        temporary = marker.with_name(f"index-id.{uuid.uuid4().hex}.tmp")
+        temporary.write_text(own + "\n")
+        try:
+            os.link(temporary, marker)  # (the first store opened writes it; others read it)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+        recorded = marker.read_text().strip()
+    if recorded != own:
+        index.close()
+        raise StoreIndexError(
+            f"{path} is not the index of the objects in {blobs.root} (another store's, or a new "
+            f"one made after it was lost); put the right index back (nothing was changed)"
+        )
+    return index
+
+
 def file_mode(root: Path) -> int:
     """The mode of the objects a store writes: private (0600) in a store folder only its owner
     can enter (how a store is made); readable (0640), or writable too (0660), by the group of
@@ -211,6 +269,7 @@ __all__ = [
     "Snapshot",
     "SnapshotId",
     "Store",
+    "StoreIndexError",
     "StoreInfo",
     "VariableRecord",
     "VerifyReport",
