@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,7 @@ def _run_one(
         f"{where}; executed notebook: {target}{recorded}",
         soft_wrap=True,
     )
+    warn_store_failures(result.store_failures, options.get("store_root"))
     if errors and not allow_errors:
         first = errors[0]
         click.echo(
@@ -243,6 +244,20 @@ def _run_one(
             err=True,
         )
         sys.exit(1)
+
+
+def warn_store_failures(failures: Sequence[str], store_root: Any) -> None:
+    """One line when the cache could not store what cells made (the run itself is fine)."""
+    if not failures:
+        return
+    reasons = sorted({f.partition(": ")[2] for f in failures})
+    click.echo(
+        f"nbcellar: warning: the cache could not store what {len(failures)} cell"
+        f"{'s' * (len(failures) != 1)} made ({'; '.join(reasons)[:300]}); "
+        f"{'it runs' if len(failures) == 1 else 'they run'} again next time; free space in "
+        f"{store_root} or see 'nbcellar store info'",
+        err=True,
+    )
 
 
 def run_file_name(number: int, params: dict[str, Any]) -> str:
@@ -436,6 +451,8 @@ def _run_grid(
         f"not depend on a varied parameter run once); notebooks in {folder}",
         soft_wrap=True,
     )
+    failures = [f for result, _ in results for f in getattr(result, "store_failures", ())]
+    warn_store_failures(failures, options.get("store_root"))
     if failed and not allow_errors:
         number, status = failed[0]
         click.echo(f"nbcellar: error: run {number} of {notebook} {status}", err=True)

@@ -157,6 +157,13 @@ class CellCacheExtension:
         """Wait until the values of the cells that ran are written to the store."""
         self.cache.store.flush()
 
+    def write_failures(self) -> str:
+        """After :meth:`flush`: why values could not be stored since the last call (JSON)."""
+        import json
+
+        take = getattr(self.cache.store, "take_write_failures", None)
+        return json.dumps(take() if take is not None else [])
+
     def save_log(self, run_id: str) -> None:
         """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""
         from nbcellar.runs.records import save_log

@@ -57,6 +57,9 @@ class ExecutionResult:
     kernel_started: bool = True  # False: every cell was restored from a remembered run
     # The kernel's namespace at the end (save_final): see nbcellar.kernel.inherit.base_snapshot.
     final_state: dict[str, Any] | None = None
+    # Why values of cells that ran could not be stored (a full disk): the run is fine, the
+    # cache misses them next time.
+    store_failures: tuple[str, ...] = ()
 
     @property
     def failed(self) -> CellRun | None:
@@ -65,6 +68,21 @@ class ExecutionResult:
     @property
     def saved_seconds(self) -> float:
         return sum(c.saved_seconds for c in self.cells)
+
+
+def _write_failures(kernel_client: Any) -> tuple[str, ...]:
+    """What the kernel's cache could not store (see CellCacheExtension.write_failures)."""
+    from jupyter_core.utils import run_sync
+
+    reply = run_sync(kernel_client.execute_interactive)(
+        "", silent=True, store_history=False, timeout=60,
+        user_expressions={"failures": "get_ipython().nbcellar.write_failures()"},
+    )  # fmt: skip
+    found = reply["content"].get("user_expressions", {}).get("failures", {})
+    try:
+        return tuple(json.loads(ast.literal_eval(found["data"]["text/plain"])))
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return ()
 
 
 def _error_line(outputs: list[Any]) -> str | None:
@@ -233,6 +251,7 @@ def execute_notebook(
     runner = _Runner(nb, on_cell_start, on_cell_done)
     env = kernel_env(store_root)
     completed = False
+    store_failures: tuple[str, ...] = ()
     final: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
         manager = kernel() if kernel is not None else None
@@ -281,6 +300,7 @@ def execute_notebook(
                     final = _final_state(kernel_client, store_root)
                 if store_root is not None:  # values still being written must land first
                     silently("get_ipython().nbcellar.flush()")
+                    store_failures = _write_failures(kernel_client)
                 completed = True
                 # Nothing left to wait for: stop the kernel at once rather than asking it to
                 # shut down and polling until it has (half a second a run).
@@ -304,6 +324,7 @@ def execute_notebook(
         seconds=seconds,
         cached=store_root is not None,
         final_state=final,
+        store_failures=store_failures,
     )
 
 

@@ -90,6 +90,11 @@ class Store:
         """Wait for background saves to be written and indexed."""
         self._writer.flush()
 
+    def take_write_failures(self) -> list[str]:
+        """Why background saves failed since the last call (a full disk), each said once; the
+        store stays consistent: a failed save leaves nothing of itself."""
+        return self._writer.take_failures()
+
     def snapshot(self, snapshot_id: str) -> Snapshot:
         return read_snapshot(self.index, snapshot_id)
 

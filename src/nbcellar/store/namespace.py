@@ -151,6 +151,8 @@ class NamespaceWriter:
         self.saved: dict[str, _Saved] = {}
         self._external: dict[int, str] = {}
         self.background: list[threading.Thread] = []
+        # Why background saves failed (a full disk), in order: the caller says so once.
+        self.failures: list[str] = []
 
     def save(
         self,
@@ -431,13 +433,15 @@ class NamespaceWriter:
             if then is not None:
                 then(RecordBook(index), True)
             return written
-        except BaseException:
+        except BaseException as exc:
             with index.write() as db:
                 db.execute("DELETE FROM pending WHERE writer = ?", (writer,))
             if then is not None:
                 then(RecordBook(index), False)
             if not background:
                 raise
+            if not isinstance(exc, ChangedWhileSaving):  # (dropped on purpose)
+                self.failures.append(_why_failed(snapshot.label, exc))
             return 0
         finally:
             if background:
@@ -447,6 +451,11 @@ class NamespaceWriter:
         """Wait until every background save has been written and indexed."""
         while self.background:
             self.background.pop().join()
+
+    def take_failures(self) -> list[str]:
+        """Why background saves failed since the last call (each once)."""
+        found, self.failures = self.failures, []
+        return found
 
     def _record(self, snapshot: Snapshot, prepared: Prepared, writer: str, index: Index) -> int:
         """Index the snapshot in one transaction; return the bytes of new inline values."""
@@ -589,3 +598,11 @@ def _lookups(
                 ).fetchall()
             )
     return signatures, inline
+
+
+def _why_failed(label: str, exc: BaseException) -> str:
+    what = label or "values"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{what}: {exc.strerror}{where}"
+    return f"{what}: {type(exc).__name__}: {exc}"
