@@ -72,3 +72,21 @@ def test_what_verify_found_damaged_is_refused_until_written_again(tmp_path: Path
     assert hash_bytes(store.blobs.read(damaged)) == damaged
     assert store.verify().ok
     store.close()
+
+
+def test_verify_streams_large_objects(tmp_path: Path) -> None:
+    import tracemalloc
+
+    import numpy as np
+
+    store = open_store(tmp_path / ".nbcellar")
+    store.save_namespace({"a": np.ones(8_000_000)})  # 64 MB in one object
+    store.flush()
+    tracemalloc.start()
+    try:
+        assert store.verify().ok
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        store.close()
+    assert peak < 8_000_000  # never the 64 MB object in memory

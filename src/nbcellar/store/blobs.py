@@ -393,6 +393,11 @@ class BlobStore:
             with mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) as mapped:
                 return hash_bytes(memoryview(mapped)) == key
 
+    def head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of the blob's file."""
+        with open(self.path(key), "rb") as handle:
+            return handle.read(size)
+
     def signature(self, key: str) -> int:
         """The blob file's signature (see :func:`file_signature`)."""
         return file_signature(self.path(key).stat())
