@@ -188,6 +188,7 @@ def test_output_of_child_processes_and_file_descriptors_is_replayed(tmp_path: Pa
         [
             "import os, subprocess, sys, time\n"
             "subprocess.run([sys.executable, '-c', 'print(\"from a child\")'], check=True)\n"
+            "time.sleep(0.3)  # (two descriptors have no order: their readers get the time)\n"
             "os.write(2, b'written to fd 2\\n')\n"
             "time.sleep(0.3)  # (for the plain kernel: its fd reader thread sends in its time)\n"
             "print('from python')",

@@ -7,12 +7,11 @@ entry) so that two kernels do not do it twice; a lock whose owner died is taken 
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from nbcellar.store.index import Index
 
@@ -70,36 +69,95 @@ def delete_record(index: Index, kind: str, key: str) -> None:
 
 
 def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    from nbcellar.owners import me
+
+    return me()
 
 
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.partition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
+def _alive(owner: str, since: float | None = None) -> bool:
+    from nbcellar.owners import alive
+
+    return alive(owner, since)
 
 
 def try_lock(index: Index, name: str) -> bool:
-    """Take the lock if it is free, ours already, or held by a dead process."""
+    """Take the lock if it is free, ours already, or its owner is gone: a dead process on
+    this host, or one on another host whose lease ran out (see nbcellar.owners)."""
     me = _me()
     with index.write() as db:
-        row = db.execute("SELECT owner FROM locks WHERE name = ?", (name,)).fetchone()
-        if row is not None and row[0] != me and _alive(row[0]):
+        row = db.execute("SELECT owner, since FROM locks WHERE name = ?", (name,)).fetchone()
+        if row is not None and row[0] != me and _alive(row[0], row[1]):
             return False
         db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, me, time.time()))
+    _HEARTBEAT.hold(index.path, name)
     return True
 
 
 def unlock(index: Index, name: str) -> None:
+    _HEARTBEAT.release(index.path, name)
     with index.write() as db:
         db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, _me()))
+
+
+def holder(index: Index, name: str) -> tuple[str, float] | None:
+    """Who holds the lock, and since when it last said it was there."""
+    row = index.db.execute("SELECT owner, since FROM locks WHERE name = ?", (name,)).fetchone()
+    return None if row is None else (str(row[0]), float(row[1]))
+
+
+class _Heartbeat:
+    """Renews the leases of the locks this process holds, every few seconds, from a thread of
+    its own: a holder on another host is known to be there while its lease is renewed."""
+
+    every = 15.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self._held: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, path: Path, name: str) -> None:
+        import threading
+
+        with self._lock:
+            key = (str(path), name)
+            self._held[key] = self._held.get(key, 0) + 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._beat, name="nbcellar-lock-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, path: Path, name: str) -> None:
+        with self._lock:
+            self._held.pop((str(path), name), None)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.every)
+            with self._lock:
+                held = list(self._held)
+            if not held:
+                continue
+            me = _me()
+            for path in {p for p, _ in held}:
+                try:
+                    index = Index(Path(path))
+                    try:
+                        with index.write() as db:
+                            db.executemany(
+                                "UPDATE locks SET since = ? WHERE name = ? AND owner = ?",
+                                [(time.time(), n, me) for p, n in held if p == path],
+                            )
+                    finally:
+                        index.close()
+                except Exception:  # (a store gone meanwhile: nothing to renew)
+                    continue
+
+
+_HEARTBEAT = _Heartbeat()
 
 
 class RecordBook:
@@ -124,13 +182,37 @@ class RecordBook:
 
 
 @contextmanager
-def locked(index: Index, name: str, poll: float = 0.05) -> Iterator[bool]:
-    """Hold the named lock; yields False after waiting if another process held it meanwhile."""
+def locked(index: Index, name: str, poll: float = 0.05, say_after: float = 5.0) -> Iterator[bool]:
+    """Hold the named lock; yields False after waiting if another process held it meanwhile.
+    A wait longer than ``say_after`` seconds is said once, on stderr, with who is waited for."""
     waited = False
+    began = time.monotonic()
+    said = False
     while not try_lock(index, name):
         waited = True
+        if not said and time.monotonic() - began > say_after:
+            said = True
+            _say_waiting(index, name)
         time.sleep(poll)
     try:
         yield not waited
     finally:
         unlock(index, name)
+
+
+def _say_waiting(index: Index, name: str) -> None:
+    import sys
+
+    from nbcellar.owners import LEASE_SECONDS, describe
+
+    found = holder(index, name)
+    if found is None:
+        return
+    owner, since = found
+    print(
+        f"nbcellar: waiting for {name} (held by {describe(owner)}, last seen "
+        f"{time.time() - since:.0f} s ago; a holder on another host that stops renewing it is "
+        f"taken over after {LEASE_SECONDS:.0f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
