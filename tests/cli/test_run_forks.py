@@ -111,6 +111,12 @@ def test_no_kernel_outlives_a_killed_nbcellar_run(tmp_path: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
     wait_until_gone(kernels, "a kernel outlived its nbcellar run")
+    # Its runs do not stay "running" forever: the next look at them says they died.
+    listed = CliRunner().invoke(cli, ["runs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    runs = json.loads(listed.output)
+    assert sorted(r["status"] for r in runs) == ["died", "died"]
+    assert all(f"pid {process.pid} on this host" in r["error"] for r in runs)
 
 
 def test_ctrl_c_stops_every_kernel_and_marks_the_runs_cancelled(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import click
 from nbcellar.cli.context import read_context_store, store_option
 
 _STYLE = {"ok": "green", "failed": "bold red", "running": "yellow", "queued": "dim",
-          "cancelled": "magenta"}  # fmt: skip
+          "cancelled": "magenta", "died": "bold red"}  # fmt: skip
 
 
 _OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
@@ -55,7 +55,7 @@ def parse_condition(text: str) -> Any:
 @click.option("--notebook", "notebook", type=click.Path(path_type=Path), help="Only this notebook.")
 @click.option(
     "--status",
-    type=click.Choice(["queued", "running", "ok", "failed", "cancelled"]),
+    type=click.Choice(["queued", "running", "ok", "failed", "cancelled", "died"]),
     help="Only runs with this status.",
 )
 @click.option(

@@ -35,6 +35,11 @@ def info(ctx: click.Context) -> None:
     details = open_context_store(ctx).info()
     click.echo(f"store:      {details.root}")
     click.echo(f"size:       {_size(details.bytes_on_disk)} in {details.blobs} objects")
+    if details.temporary_bytes:
+        click.echo(
+            f"temporary:  {_size(details.temporary_bytes)} being written (or left by a "
+            "writer that stopped: removed an hour later, when the store is next opened)"
+        )
     click.echo(f"snapshots:  {details.snapshots} ({details.variables} variables, "
                f"{details.values} distinct values)")  # fmt: skip
     click.echo(f"schema:     version {details.schema_version}")

@@ -1,11 +1,12 @@
 """Run records: every ``nbcellar run`` kept in the store, with nothing to set up.
 
 A record says which notebook ran with which parameters, how it went (queued, running, ok,
-failed, cancelled), when and how long, how many cells ran or were restored, the first error,
-the kernel, the environment (Python, platform, key package versions) and the source state (git
-commit, and whether the work tree had changes, whose diff is kept beside the record). The
-executed notebook is copied to ``runs/<id>/executed.ipynb`` in the store. Records are JSON
-under the ``run`` kind in the store's index; ids sort by time.
+failed, cancelled; died: its nbcellar process stopped before it ended), when and how long, how
+many cells ran or were restored, the first error, the kernel, the environment (Python,
+platform, key package versions) and the source state (git commit, and whether the work tree
+had changes, whose diff is kept beside the record). The executed notebook is copied to
+``runs/<id>/executed.ipynb`` in the store. Records are JSON under the ``run`` kind in the
+store's index; ids sort by time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 KIND = "run"
 LOG_KIND = "run-log"
-Status = Literal["queued", "running", "ok", "failed", "cancelled"]
+Status = Literal["queued", "running", "ok", "failed", "cancelled", "died"]
 KEY_PACKAGES = ("nbcellar", "ipykernel", "numpy", "pandas", "scikit-learn", "torch", "matplotlib")
 
 
@@ -51,6 +52,7 @@ class RunRecord:
     values: Mapping[str, Any] = field(default_factory=dict)  # logged values (nbcellar.log)
     outputs: Mapping[str, Any] = field(default_factory=dict)  # tag -> what the cell showed
     artifacts: list[str] = field(default_factory=list)  # files in runs/<id>/artifacts/
+    owner: str | None = None  # the nbcellar process running it (see nbcellar.owners)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,8 +151,11 @@ class RunBook:
         modules = self._modules[notebook]
         if modules:
             source["modules"] = {name: str(path) for name, path in modules.items()}
+        from nbcellar.owners import me
+
         record = RunRecord(
             id=new_run_id(),
+            owner=me(),
             notebook=str(notebook.resolve()),
             params=dict(params),
             status="queued",
@@ -221,13 +226,32 @@ class RunBook:
 
     def get(self, run_id: str) -> RunRecord | None:
         found = self.store.get_record(KIND, run_id)
-        return None if found is None else RunRecord.from_json(json.loads(found.payload))
+        if found is None:
+            return None
+        return self._settled(RunRecord.from_json(json.loads(found.payload)))
 
     def all(self) -> list[RunRecord]:
         records = [
-            RunRecord.from_json(json.loads(r.payload)) for r in self.store.list_records(KIND)
+            self._settled(RunRecord.from_json(json.loads(r.payload)))
+            for r in self.store.list_records(KIND)
         ]
         return sorted(records, key=lambda r: (r.created, r.id))
+
+    def _settled(self, record: RunRecord) -> RunRecord:
+        """A run still queued or running whose nbcellar process is gone (SIGKILL, a machine
+        lost) is marked ``died``, once, by whoever reads it first."""
+        from nbcellar.owners import alive, describe
+
+        if record.status not in ("queued", "running") or not record.owner:
+            return record
+        if alive(record.owner):
+            return record
+        died = replace(
+            record, status="died", ended=time.time(),
+            error=f"its nbcellar process ({describe(record.owner)}) stopped before it ended",
+        )  # fmt: skip
+        self.save(died)
+        return died
 
 
 def save_log(store: Any, run_id: str, entries: list[tuple[str, Any]]) -> None:

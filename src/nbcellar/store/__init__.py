@@ -20,7 +20,15 @@ from nbcellar.store import records_table
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
 from nbcellar.store.index import Index
 from nbcellar.store.location import ENV_VAR, STORE_DIRNAME, find_store_root
-from nbcellar.store.maintenance import GcReport, StoreInfo, VerifyReport, gc, info, verify
+from nbcellar.store.maintenance import (
+    GcReport,
+    StoreInfo,
+    VerifyReport,
+    gc,
+    info,
+    remove_stale_temporaries,
+    verify,
+)
 from nbcellar.store.namespace import Committed, NamespaceWriter, load, read_snapshot
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 
@@ -40,6 +48,7 @@ class Store:
         (root / "runs").mkdir(exist_ok=True)
         self.blobs = BlobStore(root / "objects", fsync=fsync, mode=file_mode(root))
         self.index = open_index(root, self.blobs)
+        remove_stale_temporaries(self.blobs)
         self._writer = NamespaceWriter(self.blobs, self.index)
 
     def __repr__(self) -> str:

@@ -23,7 +23,8 @@ class StoreInfo:
     variables: int
     values: int
     blobs: int
-    bytes_on_disk: int
+    bytes_on_disk: int  # (temporary files included)
+    temporary_bytes: int = 0  # being written, or left by writers that stopped midway
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,31 @@ def info(blobs: BlobStore, index: Index) -> StoreInfo:
         p.stat().st_size for p in index_files if p.exists()
     )
     snapshots, variables, values = counts
+    temporary = 0
+    if blobs.tmp.is_dir():
+        for path in blobs.tmp.iterdir():
+            try:
+                temporary += path.stat().st_size
+            except FileNotFoundError:  # renamed into place meanwhile
+                continue
     return StoreInfo(
-        str(blobs.root.parent), index.schema_version, snapshots, variables, values, len(keys), size
-    )
+        str(blobs.root.parent), index.schema_version, snapshots, variables, values, len(keys),
+        size + temporary, temporary,
+    )  # fmt: skip
+
+
+def remove_stale_temporaries(blobs: BlobStore) -> int:
+    """Remove what writers that stopped midway left in ``objects/tmp`` (a killed kernel's
+    spill files: hundreds of MB); the bytes freed."""
+    freed = 0
+    for stale in blobs.stale_temporaries(time.time() - STALE_TEMP_SECONDS):
+        try:
+            size = stale.stat().st_size
+            stale.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    return freed
 
 
 def _referenced(index: Index) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
