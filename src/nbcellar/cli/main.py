@@ -69,6 +69,11 @@ class _Group(click.Group):
         except NbcellarError as exc:
             click.echo(f"nbcellar: error: {exc}", err=True)
             sys.exit(2)
+        except click.UsageError as exc:  # (an option or argument: the same one-line form)
+            where = exc.ctx.command_path if exc.ctx is not None else "nbcellar"
+            click.echo(f"nbcellar: error: {exc.format_message()} (see '{where} --help')",
+                       err=True)  # fmt: skip
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("nbcellar: interrupted", err=True)
             sys.exit(130)

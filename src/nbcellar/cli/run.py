@@ -20,6 +20,25 @@ def default_output(path: Path) -> Path:
     return path.with_name(path.stem + ".out.ipynb")
 
 
+MAX_RUNS = 10_000
+
+
+def _seconds(value: float | None) -> float | None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(
+            f"{value:g} is not a number of seconds above 0 (leave it out for no limit)"
+        )
+    return value
+
+
+def _named_kernel(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty kernel name; 'jupyter kernelspec list' shows them")
+    return value
+
+
 @click.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
 @click.option(
@@ -52,8 +71,25 @@ def default_output(path: Path) -> Path:
     type=click.IntRange(min=1),
     help="Runs side by side, each in its own kernel (default: the number of CPU cores).",
 )
-@click.option("--kernel", "kernel_name", help="Kernel to use (default: the notebook's own).")
-@click.option("--timeout", type=float, help="Seconds a single cell may run before it is stopped.")
+@click.option(
+    "--kernel",
+    "kernel_name",
+    callback=lambda _c, _p, v: _named_kernel(v),
+    help="Kernel to use (default: the notebook's own).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    callback=lambda _c, _p, v: _seconds(v),
+    help="Seconds a single cell may run before it is stopped (whole seconds: rounded up).",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=MAX_RUNS,
+    show_default=True,
+    help="Refuse a grid of more runs than this.",
+)
 @click.option("--allow-errors", is_flag=True, help="Keep going after a cell raises, and exit 0.")
 @click.option(
     "--cwd",
@@ -73,6 +109,7 @@ def run(
     jobs: int | None,
     kernel_name: str | None,
     timeout: float | None,
+    max_runs: int,
     allow_errors: bool,
     cwd: Path | None,
     no_cache: bool,
@@ -88,7 +125,8 @@ def run(
     from nbcellar.runs.execute import check_kernel
 
     nb = read_notebook(notebook)
-    runs = parameters.expand(params, grid_file)  # bad values stop here, before anything runs
+    # Bad values stop here, before anything runs.
+    runs = parameters.expand(params, grid_file, max_runs=max_runs)
     names = list(dict.fromkeys(n for run in runs for n in run))
     err = console(stderr=True)
     if names and parameters.parameters_cell(nb) is None:

@@ -49,6 +49,12 @@ def _read_ipynb_text(text: str, where: str) -> Notebook:
             f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
             "the file is damaged or is not a notebook; restore it from version control",
         ) from None
+    except RecursionError:
+        raise NotebookError(
+            where,
+            "nested deeper than JSON readers go (no notebook is)",
+            "the file is damaged or is not a notebook; restore it from version control",
+        ) from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotebookError(
             where,

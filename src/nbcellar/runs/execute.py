@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import tempfile
 import time
@@ -259,7 +260,7 @@ def execute_notebook(
             node,
             km=manager,
             kernel_name=name,
-            timeout=timeout,
+            timeout=None if timeout is None else max(1, math.ceil(timeout)),  # (nbclient: int)
             allow_errors=allow_errors,
             resources={"metadata": {"path": str(cwd)}},
             on_cell_start=runner.cell_start,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import itertools
 import keyword
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,8 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
 Params = dict[str, Any]
+MAX_VALUE_CHARACTERS = 4000  # (Python's own limit on int digits is 4300)
+MAX_GRID_NODES = 100_000  # values in a grid file once its YAML aliases are expanded
 
 
 class ParameterError(NbcellarError):
@@ -33,6 +36,11 @@ class ParameterError(NbcellarError):
 
 def parse_value(text: str) -> Any:
     """A command-line value: a Python literal if it is one, else YAML (a bare word is a string)."""
+    if len(text) > MAX_VALUE_CHARACTERS:
+        raise ParameterError(
+            f"a value of {len(text):,} characters (at most {MAX_VALUE_CHARACTERS:,}: put larger "
+            "data in a file the notebook reads)"
+        )
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -82,9 +90,18 @@ def read_grid(path: Path) -> list[Mapping[str, list[Any]]]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)  # (the node graph: aliases shared)
+        if root is not None and _expanded_size(root) > MAX_GRID_NODES:
+            raise ParameterError(
+                f"{path}: its YAML aliases expand to more than {MAX_GRID_NODES:,} values; "
+                "write the grid out"
+            )
+        data = yaml.safe_load(text)
     except OSError as exc:
         raise ParameterError(f"{path}: cannot read the grid ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ParameterError(f"{path}: not a text file (a grid is YAML)") from None
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ParameterError(f"{path}: not valid YAML ({first})") from None
@@ -107,9 +124,38 @@ def read_grid(path: Path) -> list[Mapping[str, list[Any]]]:
     return grids
 
 
-def expand(assignments: Iterable[str], grid_file: Path | None = None) -> list[Params]:
+def _expanded_size(root: Any) -> int:
+    """How many nodes the YAML graph has once every alias is expanded, without expanding
+    it (each shared node's size is counted once, then reused)."""
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()  # (a node inside itself, ``&a [*a]``, is counted once)
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes or (not done and id(node) in opened):
+            continue
+        opened.add(id(node))
+        value = getattr(node, "value", None)
+        children: list[Any] = []
+        if isinstance(value, list):
+            for item in value:
+                children += list(item) if isinstance(item, tuple) else [item]
+        if done or not children:
+            sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[id(node)] > MAX_GRID_NODES:
+                return sizes[id(node)]
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def expand(
+    assignments: Iterable[str], grid_file: Path | None = None, max_runs: int | None = None
+) -> list[Params]:
     """Every run's parameters, in order: the grid file's runs, each with the ``-p`` choices
-    crossed in; with neither, one run without parameters."""
+    crossed in; with neither, one run without parameters. More than ``max_runs`` runs is
+    refused before any is made."""
     fixed: dict[str, list[Any]] = {}
     for text in assignments:
         name, choices = parse_assignment(text)
@@ -117,6 +163,13 @@ def expand(assignments: Iterable[str], grid_file: Path | None = None) -> list[Pa
             raise ParameterError(f"-p {name} is given twice")
         fixed[name] = choices
     grids = read_grid(grid_file) if grid_file is not None else [{}]
+    if max_runs is not None:
+        count = sum(math.prod(len(v) for v in {**grid, **fixed}.values()) for grid in grids)
+        if count > max_runs:
+            raise ParameterError(
+                f"the parameters make {count:,} runs, more than {max_runs:,}; give --max-runs "
+                f"{count} to run them all"
+            )
     runs: list[Params] = []
     for grid in grids:
         runs += _product({**grid, **fixed})

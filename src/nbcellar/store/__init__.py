@@ -42,10 +42,16 @@ class Store:
 
     def __init__(self, root: Path, fsync: bool = False) -> None:
         self.root = root
-        if not root.exists():  # private, unless made shared by its owner (see file_mode)
-            root.parent.mkdir(parents=True, exist_ok=True)
-            root.mkdir(mode=0o700, exist_ok=True)
-        (root / "runs").mkdir(exist_ok=True)
+        try:
+            if not root.exists():  # private, unless made shared by its owner (see file_mode)
+                root.parent.mkdir(parents=True, exist_ok=True)
+                root.mkdir(mode=0o700, exist_ok=True)
+            (root / "runs").mkdir(exist_ok=True)
+        except OSError as exc:  # a file, a read-only or another user's folder, /dev/null
+            raise StoreIndexError(
+                f"cannot use {root} as a store: {exc.strerror or exc}; give --store a folder you "
+                "can write to"
+            ) from None
         self.blobs = BlobStore(root / "objects", fsync=fsync, mode=file_mode(root))
         self.index = open_index(root, self.blobs)
         remove_stale_temporaries(self.blobs)
