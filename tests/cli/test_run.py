@@ -93,6 +93,40 @@ def test_timeout_stops_a_slow_cell(tmp_path: Path) -> None:
     assert "timed out after 1 s" in result.stderr
 
 
+def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own: what the kernel writes to stderr shows too."""
+    code = "from nbcellar.cli.main import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def test_a_cell_over_a_fractional_timeout_is_one_line_without_the_kernels_traceback(
+    tmp_path: Path,
+) -> None:
+    src = make_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(30)")
+    done = run_command("run", str(src), "--timeout", "0.5")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"nbcellar: error: cell [1] of {src} timed out after 1 s (--timeout) and was stopped; "
+        f"see {tmp_path / 'slow.out.ipynb'}"
+    ]
+
+
+def test_a_dead_kernel_is_said_as_such(tmp_path: Path) -> None:
+    src = make_notebook(
+        tmp_path / "die.ipynb", "x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    done = run_command("run", str(src))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        f"nbcellar: error: the kernel died while cell [2] of {src} ran (killed, or out of "
+        f"memory); what ran before it is in {tmp_path / 'die.out.ipynb'}"
+    ]
+
+
 def test_missing_kernel_is_one_line_and_writes_nothing(tmp_path: Path, private_store: Path) -> None:
     src = make_notebook(tmp_path / "r.ipynb", "x <- 1", kernel="no-such-kernel")
     result = CliRunner().invoke(cli, ["run", str(src)])

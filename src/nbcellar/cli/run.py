@@ -275,13 +275,19 @@ def _run_one(
     )
     warn_store_failures(result.store_failures, options.get("store_root"))
     if errors and not allow_errors:
-        first = errors[0]
-        click.echo(
-            f"nbcellar: error: cell [{first.index + 1}] of {notebook} raised {first.error}; "
-            f"see {target} for the traceback",
-            err=True,
-        )
+        click.echo(f"nbcellar: error: {failure_line(errors[0], notebook, target)}", err=True)
         sys.exit(1)
+
+
+def failure_line(cell: Any, notebook: Path, target: Path) -> str:
+    """Why a run stopped at ``cell``, as a user reads it."""
+    where = f"cell [{cell.index + 1}] of {notebook}"
+    if cell.error == "kernel died":
+        return (f"the kernel died while {where} ran (killed, or out of memory); what ran before "
+                f"it is in {target}")  # fmt: skip
+    if str(cell.error).startswith("timed out"):
+        return f"{where} {cell.error} (--timeout) and was stopped; see {target}"
+    return f"{where} raised {cell.error}; see {target} for the traceback"
 
 
 def warn_store_failures(failures: Sequence[str], store_root: Any) -> None:

@@ -254,21 +254,26 @@ def execute_notebook(
     completed = False
     store_failures: tuple[str, ...] = ()
     final: dict[str, Any] | None = None
+    limit = None if timeout is None else max(1, math.ceil(timeout))  # (nbclient: whole seconds)
     with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
         manager = kernel() if kernel is not None else None
         client = notebook_client(
             node,
             km=manager,
             kernel_name=name,
-            timeout=None if timeout is None else max(1, math.ceil(timeout)),  # (nbclient: int)
+            timeout=limit,
             allow_errors=allow_errors,
             resources={"metadata": {"path": str(cwd)}},
             on_cell_start=runner.cell_start,
             on_cell_executed=runner.cell_executed,
             config=local_kernel_config(sockets),
         )
+        # The kernel's own messages (its start-up warnings, a traceback as it is stopped in the
+        # middle of a reply) go to a log, not into the command's output; the cells' output is
+        # on IOPub as always.
+        log = open(Path(sockets) / "kernel.log", "ab")  # noqa: SIM115 - closed below
         try:
-            with client.setup_kernel(env=env, cleanup_kc=True):
+            with client.setup_kernel(env=env, cleanup_kc=True, stderr=log):
                 kernel_client: Any = client.kc
 
                 def silently(code: str) -> None:
@@ -310,9 +315,11 @@ def execute_notebook(
         except CellExecutionError:
             pass  # the failing cell is recorded by cell_executed; later cells stay "not run"
         except CellTimeoutError:
-            runner.fail_running(f"timed out after {timeout:g} s")
+            runner.fail_running(f"timed out after {limit} s")
         except DeadKernelError:
             runner.fail_running("kernel died")
+        finally:
+            log.close()
     cells = runner.cells()
     # (Not a run with an error, even one expected: what its cell did before raising is not kept.)
     if store_root is not None and completed and all(c.error is None for c in cells):

@@ -101,14 +101,16 @@ class KernelPool:
         config = self._config(str(folder))
         specs = {} if self._forks is None else {"kernel_spec_manager": kernel_specs(self._forks)}
         manager = AsyncKernelManager(kernel_name=self.kernel_name, config=config, **specs)
-        try:
-            run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env)
-            run_sync(self._wait_until_ready)(manager, self.setup)
-        except Exception as exc:  # handed to the run that takes it, which reports it
-            self._ready.put(exc)
-            return
-        finally:
-            close_thread_loop()
+        # (Its own messages to a log: see execute_notebook.)
+        with open(folder / "kernel.log", "ab") as log:
+            try:
+                run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env, stderr=log)
+                run_sync(self._wait_until_ready)(manager, self.setup)
+            except Exception as exc:  # handed to the run that takes it, which reports it
+                self._ready.put(exc)
+                return
+            finally:
+                close_thread_loop()
         with self._lock:
             self._started.append(manager)
             closed = self._closed
