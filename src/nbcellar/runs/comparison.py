@@ -263,7 +263,7 @@ class Comparison:
             elif self.kind == "image":
                 inner = f'<img src="{value.data_uri()}" style="max-width:100%">'
             elif self.kind == "html":
-                inner = value.html
+                inner = sandboxed(value.html)
             else:
                 inner = f"<pre>{escape(repr(value))}</pre>"
             caption = f"<figcaption><b>{escape(self.label(i))}</b></figcaption>"
@@ -287,3 +287,12 @@ class Comparison:
         if len(self.runs) <= 12:
             axes.legend(fontsize="small")
         return as_image(figure)
+
+
+def sandboxed(html: str) -> str:
+    """A cell's HTML output shown in a frame that runs none of its scripts and reaches nothing
+    of the page around it (a report sent to someone runs no code of the notebook's)."""
+    return (
+        f'<iframe sandbox="" srcdoc="{escape(html, quote=True)}" '
+        'style="width:100%;min-height:12em;border:0" loading="lazy"></iframe>'
+    )
