@@ -19,6 +19,7 @@ import pytest
 
 from nbcellar.kernel.servers import (
     RunningNotebook,
+    ServerError,
     ServerUnreachableError,
     SeveralKernelsWarning,
     TokenRejectedError,
@@ -191,22 +192,100 @@ def test_a_rejected_token_is_one_line_naming_the_server(
     assert f"rejected the token in its runtime file {tmp_path / info_file.name}" in message
 
 
+@pytest.fixture
+def server_pid() -> Iterator[int]:
+    """A live process of this user that looks like a Jupyter server (its command says so):
+    the process a hand-written runtime file names."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "jupyter"])
+    try:
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_a_server_that_does_not_answer_is_one_line_saying_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_pid: int
 ) -> None:
     with socket.socket() as listener:  # accepts connections, never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-        info = {"url": url, "token": "t", "root_dir": str(tmp_path), "pid": os.getpid()}
+        info = {"url": url, "token": "t", "root_dir": str(tmp_path), "pid": server_pid}
         (tmp_path / "jpserver-hung.json").write_text(json.dumps(info))
         monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
         with pytest.raises(ServerUnreachableError) as error:
             find_running("base.ipynb", timeout=0.5)
     message = str(error.value)
     assert "\n" not in message
-    assert f"Jupyter server {url} (pid {os.getpid()}) did not answer" in message
+    assert f"Jupyter server {url} (pid {server_pid}) did not answer" in message
     assert "jupyter server stop" in message
+
+
+class _Recorder:
+    """Loopback HTTP servers: one answering every request with a redirect to the other,
+    which notes the Authorization headers it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[str | None] = []
+        self.seen = seen
+
+        class Target(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization"))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"[]")
+
+            def log_message(self, *args: Any) -> None: ...
+
+        self.target = http.server.HTTPServer(("127.0.0.1", 0), Target)
+        elsewhere = f"http://127.0.0.1:{self.target.server_port}/steal"
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", elsewhere)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None: ...
+
+        self.redirect = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+        for server in (self.target, self.redirect):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in (self.target, self.redirect):
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_redirect_is_not_followed_with_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_pid: int
+) -> None:
+    servers = _Recorder()
+    try:
+        url = f"http://127.0.0.1:{servers.redirect.server_port}/"
+        info = {"url": url, "token": "secret", "root_dir": str(tmp_path), "pid": server_pid}
+        (tmp_path / "jpserver-1.json").write_text(json.dumps(info))
+        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+        with pytest.raises(ServerError, match=r"redirect to .*/steal.*does not follow it"):
+            find_running("base.ipynb", timeout=5)
+    finally:
+        servers.close()
+    assert servers.seen == []  # the token never left for the other address
+
+
+def test_a_runtime_file_naming_a_process_that_is_no_jupyter_server_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = {"url": "http://127.0.0.1:9/", "token": "secret", "root_dir": str(tmp_path),
+            "pid": os.getpid()}  # fmt: skip
+    (tmp_path / "jpserver-2.json").write_text(json.dumps(info))
+    assert running_servers(tmp_path) == []
 
 
 def test_stale_runtime_files_are_skipped_silently(
@@ -214,19 +293,20 @@ def test_stale_runtime_files_are_skipped_silently(
     servers: list[JupyterServer],
     sessions: dict[str, dict[str, Any]],
     jupyter_runtime_dir: Path,
+    server_pid: int,
 ) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = {
         jupyter_runtime_dir / f"jpserver-{dead.pid}.json": dead.pid,  # its process is gone
-        jupyter_runtime_dir / "jpserver-closed.json": os.getpid(),  # alive, but nothing listens
+        jupyter_runtime_dir / "jpserver-closed.json": server_pid,  # alive, but nothing listens
     }
     for file, pid in stale.items():
         info = {"url": f"http://127.0.0.1:{free_port()}/", "token": "t", "root_dir": str(project)}
         file.write_text(json.dumps({**info, "pid": pid}))
     try:
         pids = {s["pid"] for s in running_servers()}
-        assert pids == {servers[0].pid, servers[1].pid, os.getpid()}
+        assert pids == {servers[0].pid, servers[1].pid, server_pid}
         found = find_running(project / "base.ipynb")
         assert found is not None
         assert found.kernel_id == sessions["base"]["kernel"]["id"]

@@ -85,6 +85,8 @@ def running_servers(runtime_dir: str | os.PathLike[str] | None = None) -> list[d
             continue
         if not isinstance(info, dict) or not _pid_alive(info.get("pid")):
             continue
+        if not _trusted(folder / name, info.get("pid")):  # (the token goes to that server)
+            continue
         if "root_dir" not in info:  # Notebook 6 calls it notebook_dir
             info["root_dir"] = info.get("notebook_dir", "")
         info["info_file"] = str(folder / name)
@@ -201,12 +203,19 @@ def _sessions(server: dict[str, Any], timeout: float) -> list[dict[str, Any]] | 
     request = urllib.request.Request(url + "api/sessions")
     if server.get("token"):
         request.add_header("Authorization", f"token {server['token']}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # local: no proxy
+    # Local: no proxy; and no redirect is followed, which would send the token elsewhere.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _no_redirect())
     try:
         with opener.open(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         exc.close()
+        if 300 <= exc.code < 400:
+            raise ServerError(
+                f"{where} answered with a redirect to {exc.headers.get('Location', '?')} when "
+                "asked for its sessions; nbcellar does not follow it (it would send the token "
+                "on): see that server"
+            ) from None
         if exc.code in (401, 403):
             raise TokenRejectedError(
                 f"{where} rejected the token in its runtime file {server.get('info_file')} "
@@ -267,6 +276,37 @@ def _last_activity(session: dict[str, Any]) -> datetime:
     except ValueError:
         return NEVER_ACTIVE
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _no_redirect() -> Any:
+    """A urllib handler that follows no redirect (urllib then raises the 3xx as an error)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return NoRedirect()
+
+
+def _trusted(info_file: Path, pid: object) -> bool:
+    """A runtime file of this user, written by a Jupyter server process of this user: only
+    such a server is given the token (and asked what it runs)."""
+    if not hasattr(os, "geteuid"):
+        return True
+    me = os.geteuid()
+    try:
+        if info_file.stat().st_uid != me:
+            return False
+        process = Path(f"/proc/{pid}")
+        if not process.exists():
+            return True  # (no /proc here: the file's owner is what can be checked)
+        if process.stat().st_uid != me:
+            return False
+        command = (process / "cmdline").read_bytes().replace(b"\0", b" ").lower()
+    except OSError:
+        return False
+    return b"jupyter" in command
 
 
 def _pid_alive(pid: object) -> bool:
