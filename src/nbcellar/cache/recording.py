@@ -41,6 +41,8 @@ REPLAYED = "cell-replayed"
 """Records, by key, of the values a cell run again for what its entry could not store made
 anew (unlike the stored ones: a path in a new temporary folder), by name (true) or as stored
 (false): what a simulated run takes such a run to make."""
+CELL_SNAPSHOT_LABEL = "cell "
+"""How the snapshot of a cache entry's values is labelled (then the entry's key)."""
 DRAWN = "cell-drawn"
 """Records, under a key, of the random generators the cell drew from: its entries are kept
 under a variant of the key for each state those had before it (see :func:`variant_key`)."""
@@ -170,7 +172,7 @@ def record_entry(
             | ({AMBIENT: changes} if changes else {})
             | ({RESULTS: tuple(effect.results)} if effect.results else {})
             | ({INPLACE: inplace} if inplace else {}),
-            label=f"cell {key}",
+            label=f"{CELL_SNAPSHOT_LABEL}{key}",
             external=external,
             others=others,
             background=True,

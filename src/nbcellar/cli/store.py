@@ -1,4 +1,4 @@
-"""``nbcellar store``: look after the store (info, verify, gc)."""
+"""``nbcellar store``: look after the store (info, verify, gc, prune)."""
 
 from __future__ import annotations
 
@@ -83,3 +83,53 @@ def gc(ctx: click.Context) -> None:
     report = open_context_store(ctx).gc()
     click.echo(f"removed {report.removed} objects, freed {_size(report.freed_bytes)}; "
                f"kept {report.kept}")  # fmt: skip
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` in seconds."""
+    import re
+
+    if value is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value)
+    if found is None:
+        raise click.BadParameter(f"{value!r} is not an age such as 30d, 12h or 90m")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+@store.command()
+@click.option(
+    "--older-than", callback=_age, metavar="AGE",
+    help="Forget cache entries made more than AGE ago (30d, 12h, 90m).",
+)  # fmt: skip
+@click.option(
+    "--superseded", is_flag=True,
+    help="Forget the entries a later run of the same cell replaced (edited upstream, "
+    "refreshed, other parameter values): each cell keeps its latest.",
+)  # fmt: skip
+@store_option
+@click.pass_context
+def prune(ctx: click.Context, older_than: float | None, superseded: bool) -> None:
+    """Forget cache entries, then remove the objects nothing else uses (as gc does).
+
+    A cell whose entry is forgotten runs again the next time. Run records, their logs and
+    executed notebooks are kept."""
+    from nbcellar.cache.prune import prune as prune_cache
+
+    if older_than is None and not superseded:
+        raise click.UsageError("say what to prune: --superseded, --older-than AGE, or both")
+    root = context_store_root(ctx)
+    if not root.exists():
+        click.echo(f"no store at {root}: nothing to prune")
+        return
+    store = open_context_store(ctx)
+    try:
+        report = prune_cache(store, older_than=older_than, superseded=superseded)
+        freed = store.gc()
+    finally:
+        store.close()
+    click.echo(f"forgot {report.entries} cache entries (kept {report.kept}); removed "
+               f"{freed.removed} objects, freed {_size(freed.freed_bytes)}")  # fmt: skip

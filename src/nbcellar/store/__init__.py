@@ -177,6 +177,30 @@ class Store:
         """Every record of a kind, oldest first."""
         return records_table.list_records(self.index, kind)
 
+    def delete_records(self, kind: str, keys: Iterable[str]) -> int:
+        """Forget records and the snapshots only they held; the snapshots forgotten."""
+        return records_table.delete_records_and_snapshots(self.index, kind, list(keys))
+
+    def delete_unheld_snapshots(self, label_prefix: str) -> int:
+        """Forget the snapshots labelled ``label_prefix...`` that no record holds any more (a
+        cache entry written again over an earlier one); the number forgotten. (Not those of
+        the last ten minutes: a writer indexes a snapshot just before the record holding it.)"""
+        import time
+
+        with self.index.write() as db:
+            found = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM snapshots WHERE substr(label, 1, ?) = ? AND created < ? "
+                    "AND id NOT IN (SELECT snapshot_id FROM records WHERE snapshot_id IS NOT NULL)",
+                    (len(label_prefix), label_prefix, time.time() - 600),
+                )
+            ]
+            for snapshot in found:
+                db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot,))
+                db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot,))
+        return len(found)
+
     def delete_record(self, kind: str, key: str) -> None:
         records_table.delete_record(self.index, kind, key)
 

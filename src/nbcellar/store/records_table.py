@@ -63,6 +63,29 @@ def list_records(index: Index, kind: str) -> list[Record]:
     return [Record(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
 
 
+def delete_records_and_snapshots(index: Index, kind: str, keys: list[str]) -> int:
+    """Forget these records, and the snapshots only they held (their objects go at the next
+    gc); the number of snapshots forgotten. One transaction."""
+    gone = 0
+    with index.write() as db:
+        for key in keys:
+            row = db.execute(
+                "SELECT snapshot_id FROM records WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+            snapshot = row[0] if row is not None else None
+            if snapshot is None:
+                continue
+            still = db.execute(
+                "SELECT 1 FROM records WHERE snapshot_id = ? LIMIT 1", (snapshot,)
+            ).fetchone()
+            if still is None:
+                db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot,))
+                db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot,))
+                gone += 1
+    return gone
+
+
 def delete_record(index: Index, kind: str, key: str) -> None:
     with index.write() as db:
         db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
