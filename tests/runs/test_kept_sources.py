@@ -57,3 +57,33 @@ def test_only_the_users_own_modules_are_kept(
 
     expected = {"helper", "mypkg", "mypkg.core"} | ({"ignoredmod"} if git is None else set())
     assert set(kept) == expected
+
+
+def test_a_run_whose_modules_did_not_change_adds_no_bytes(tmp_path: Path) -> None:
+    import shutil
+
+    from nbcellar.runs.records import RunBook
+    from nbcellar.store import open_store
+
+    project = tmp_path / "project"
+    write(project / "helper.py", "VALUE = 1\n" + "# padding\n" * 10_000)
+    notebook = project / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import helper")]),
+                   notebook)  # fmt: skip
+    store = open_store(project / ".nbcellar")
+    book = RunBook(store)
+    first = book.create(notebook, {}, None, "python3")
+    book._modules.clear()  # (as a new command would look again)
+    second = book.create(notebook, {}, None, "python3")
+    copies = [book.folder(r.id) / "source" / "helper.py" for r in (first, second)]
+    assert [c.read_text() for c in copies] == [(project / "helper.py").read_text()] * 2
+    assert copies[0].stat().st_ino == copies[1].stat().st_ino  # one file, linked twice
+    size = (project / "helper.py").stat().st_size
+    info = store.info()
+    assert size <= info.runs_bytes < 2 * size  # counted once
+    # Both runs gone: the kept copy goes at the next gc.
+    for record in (first, second):
+        shutil.rmtree(book.folder(record.id))
+    assert store.gc().freed_bytes >= size
+    assert store.info().runs_bytes < size
+    store.close()

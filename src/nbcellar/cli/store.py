@@ -35,6 +35,9 @@ def info(ctx: click.Context) -> None:
     details = open_context_store(ctx).info()
     click.echo(f"store:      {details.root}")
     click.echo(f"size:       {_size(details.bytes_on_disk)} in {details.blobs} objects")
+    if details.runs_bytes:
+        click.echo(f"runs:       {_size(details.runs_bytes)} in {details.runs} run folders "
+                   "(executed notebooks, artifacts, kept sources)")  # fmt: skip
     if details.temporary_bytes:
         click.echo(
             f"temporary:  {_size(details.temporary_bytes)} being written (or left by a "

@@ -97,6 +97,42 @@ def project_modules(notebook: Path, project: Path) -> dict[str, Path]:
     return {module: Path(path) for module, path in project_sources(names, roots).items()}
 
 
+SOURCES = ".sources"
+"""The folder under ``runs/`` holding each distinct source file once, by content; the run
+folders' copies are hard links to it (a run whose modules did not change adds no bytes)."""
+
+
+def keep_source(runs: Path, data: bytes, copy: Path) -> None:
+    """Put ``data`` at ``copy``: a hard link to its one copy in ``runs/.sources`` (a plain
+    copy where the file system has no hard links)."""
+    import os
+    import tempfile
+
+    import xxhash
+
+    digest = xxhash.xxh3_128_hexdigest(data)
+    kept = runs / SOURCES / digest[:2] / digest[2:]
+    if not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=kept.parent, prefix=".")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, kept)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(kept, copy)
+    except OSError:
+        copy.write_bytes(data)
+
+
+def unused_sources(runs: Path) -> list[Path]:
+    """The kept source files no run folder links to any more (its run was deleted)."""
+    folder = runs / SOURCES
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob("*/*") if p.is_file() and p.stat().st_nlink == 1]
+
+
 def git_state(folder: Path) -> tuple[dict[str, Any], str]:
     """The commit of the repository holding ``folder`` and whether its work tree has changes,
     plus the uncommitted diff (empty outside a repository or without git)."""
@@ -173,8 +209,7 @@ class RunBook:
             copy = folder / "source" / (name.replace(".", "/") + path.suffix)
             if path.name == "__init__.py":
                 copy = copy.with_suffix("") / "__init__.py"
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes(path.read_bytes())
+            keep_source(Path(self.store.root) / "runs", path.read_bytes(), copy)
         return self.save(record)
 
     def start(self, record: RunRecord) -> RunRecord:

@@ -6,6 +6,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nbcellar.store.blobs import BlobStore, CorruptObject, hash_bytes
 from nbcellar.store.index import Index
@@ -23,8 +24,10 @@ class StoreInfo:
     variables: int
     values: int
     blobs: int
-    bytes_on_disk: int  # (temporary files included)
+    bytes_on_disk: int  # (temporary files and run folders included)
     temporary_bytes: int = 0  # being written, or left by writers that stopped midway
+    runs_bytes: int = 0  # run folders: executed notebooks, artifacts, logs, kept sources
+    runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def info(blobs: BlobStore, index: Index) -> StoreInfo:
         p.stat().st_size for p in index_files if p.exists()
     )
     snapshots, variables, values = counts
+    runs_bytes, runs_count = _runs_size(blobs.root.parent / "runs")
     temporary = 0
     if blobs.tmp.is_dir():
         for path in blobs.tmp.iterdir():
@@ -75,8 +79,28 @@ def info(blobs: BlobStore, index: Index) -> StoreInfo:
                 continue
     return StoreInfo(
         str(blobs.root.parent), index.schema_version, snapshots, variables, values, len(keys),
-        size + temporary, temporary,
+        size + temporary + runs_bytes, temporary, runs_bytes, runs_count,
     )  # fmt: skip
+
+
+def _runs_size(runs: Path) -> tuple[int, int]:
+    """The bytes the run folders hold (each file once, however many links it has) and how
+    many runs have a folder."""
+    if not runs.is_dir():
+        return 0, 0
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in runs.rglob("*"):
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            continue
+        if not path.is_file() or (stat.st_dev, stat.st_ino) in seen:
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        total += stat.st_size
+    count = sum(1 for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return total, count
 
 
 def remove_stale_temporaries(blobs: BlobStore) -> int:
@@ -212,6 +236,14 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
         db.execute(f"DELETE {unused}")
         db.execute("DELETE FROM blobs WHERE key NOT IN (SELECT key FROM stored_values) "
                    "AND key NOT IN (SELECT blob_key FROM value_blobs)")  # fmt: skip
+        from nbcellar.runs.records import unused_sources
+
+        for source in unused_sources(blobs.root.parent / "runs"):
+            try:
+                freed += source.stat().st_size
+                source.unlink()
+            except FileNotFoundError:
+                continue
         for stale in blobs.stale_temporaries(time.time() - STALE_TEMP_SECONDS):
             try:
                 freed += stale.stat().st_size
