@@ -61,3 +61,21 @@ def test_a_store_still_opens_as_it_was(filled: Path) -> None:
     store = open_store(filled)
     assert store.info().snapshots == 1
     store.close()
+
+
+def test_a_read_only_store_is_one_clear_error(filled: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only mount needs root and mount(8)")
+    view = tmp_path / "read-only"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(filled), str(view)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        with pytest.raises(StoreIndexError, match="is read-only here"):
+            open_store(view)
+    finally:
+        subprocess.run(["umount", str(view)], check=False)

@@ -259,6 +259,11 @@ def open_index(root: Path, blobs: BlobStore) -> Index:
                 row = db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
         own = str(row[0])
     except sqlite3.DatabaseError as exc:
+        if not os.access(root, os.W_OK) or not os.access(path, os.W_OK):
+            raise StoreIndexError(
+                f"the store {root} is read-only here ({exc}); nbcellar writes to its store: "
+                "copy it somewhere you can write to and give that to --store"
+            ) from None
         raise StoreIndexError(
             f"{path} cannot be read as a store index ({exc}); put it back from a backup, or "
             f"move {root} aside to start a new store (nothing was changed)"
