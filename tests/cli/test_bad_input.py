@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -75,3 +78,36 @@ def test_a_big_grid_runs_when_asked_to(tmp_path: Path) -> None:
     assert len(expand([], grid, max_runs=6)) == 6
     with pytest.raises(Exception, match="more than 5; give --max-runs 6"):
         expand([], grid, max_runs=5)
+
+
+def command(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    code = "from nbcellar.cli.main import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], text=True, check=False,
+                          timeout=60, **options)  # fmt: skip
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(1); "
+         "from nbcellar.cli.main import main; sys.argv[1:] = ['runs']; main()"],
+        cwd=gone, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    gone.rmdir()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert err.strip().splitlines() == [
+        "nbcellar: error: the working directory no longer exists; cd to a folder that does"
+    ]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_output_to_a_full_device_is_one_line(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = command("store", "info", "--store", str(tmp_path), stdout=full,
+                       stderr=subprocess.PIPE)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "nbcellar: error: No space left on device writing the output"
+    ]

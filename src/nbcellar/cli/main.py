@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
 from collections.abc import Iterator
@@ -77,6 +78,19 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("nbcellar: interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+                raise
+            where = f" writing {exc.filename}" if exc.filename else " writing the output"
+            _quiet_stdout()  # (what is left to flush would fail again at exit)
+            click.echo(f"nbcellar: error: {exc.strerror}{where}", err=True)
+            sys.exit(1)
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process ends next
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,4 +128,12 @@ _register()
 
 
 def main() -> None:
+    import os
+
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        click.echo("nbcellar: error: the working directory no longer exists; cd to a folder "
+                   "that does", err=True)  # fmt: skip
+        sys.exit(2)
     cli(prog_name="nbcellar")
