@@ -164,3 +164,25 @@ def test_output_may_not_overwrite_the_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", str(src), "-o", str(src)])
     assert result.exit_code == 2
     assert "overwrite the input" in result.stderr
+
+
+def test_a_kernel_that_dies_while_starting_is_one_line_with_its_last_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    spec = tmp_path / "jupyter" / "kernels" / "broken"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import sys; sys.exit('no GPU found')", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "broken", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    src = make_notebook(tmp_path / "nb.ipynb", "x = 1")
+    done = run_command("run", str(src), "--kernel", "broken", "--no-cache")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "nbcellar: error: the kernel died while it started (kernel broken); its last words: "
+        "no GPU found; try it in Jupyter, or see 'jupyter kernelspec list'"
+    ]
+    assert not (tmp_path / "nb.out.ipynb").exists()

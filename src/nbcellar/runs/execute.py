@@ -71,6 +71,14 @@ class ExecutionResult:
         return sum(c.saved_seconds for c in self.cells)
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
 def _write_failures(kernel_client: Any) -> tuple[str, ...]:
     """What the kernel's cache could not store (see CellCacheExtension.write_failures)."""
     from jupyter_core.utils import run_sync
@@ -237,7 +245,7 @@ def execute_notebook(
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from nbcellar.runs.kernels import notebook_client, stop_now
+    from nbcellar.runs.kernels import KernelStartError, notebook_client, stop_now
 
     name = kernel_name or nb.kernel_name or "python3"
     check_kernel(name)
@@ -318,6 +326,13 @@ def execute_notebook(
             runner.fail_running(f"timed out after {limit} s")
         except DeadKernelError:
             runner.fail_running("kernel died")
+        except KernelStartError as exc:
+            log.flush()
+            said = _last_line(Path(sockets) / "kernel.log")
+            raise KernelStartError(
+                f"{exc} (kernel {name}){f'; its last words: {said}' if said else ''}; try it "
+                "in Jupyter, or see 'jupyter kernelspec list'"
+            ) from None
         finally:
             log.close()
     cells = runner.cells()

@@ -17,7 +17,13 @@ import signal
 import time
 from typing import Any
 
+from nbcellar.errors import NbcellarError
+
 IOPUB_GRACE = 0.2  # seconds a kernel_info's IOPub messages may take before it is asked again
+
+
+class KernelStartError(NbcellarError):
+    """A kernel died, or never answered, while it started: nothing of the run has run."""
 
 
 async def wait_until_ready(client: Any, timeout: float | None) -> None:
@@ -33,9 +39,9 @@ async def wait_until_ready(client: Any, timeout: float | None) -> None:
                 handle(reply)
             return
         if not await client.is_alive():
-            raise RuntimeError("Kernel died before replying to kernel_info")
+            raise KernelStartError("the kernel died while it started")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"Kernel didn't respond in {timeout:g} s")
+            raise KernelStartError(f"the kernel did not answer within {timeout:g} s of starting")
 
 
 async def _reply_to(client: Any, msg_id: str, timeout: float) -> dict[str, Any] | None:

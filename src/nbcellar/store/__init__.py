@@ -249,6 +249,7 @@ def open_index(root: Path, blobs: BlobStore) -> Index:
             f"{path} is missing or empty but the store's objects are there; put the index back "
             f"from a backup, or move {root} aside to start a new store (nothing was changed)"
         )
+    index: Index | None = None
     try:
         index = Index(path)
         row = index.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
@@ -259,6 +260,8 @@ def open_index(root: Path, blobs: BlobStore) -> Index:
                 row = db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
         own = str(row[0])
     except sqlite3.DatabaseError as exc:
+        if index is not None:
+            index.close()
         if not os.access(root, os.W_OK) or not os.access(path, os.W_OK):
             raise StoreIndexError(
                 f"the store {root} is read-only here ({exc}); nbcellar writes to its store: "

@@ -119,12 +119,17 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
-        # Switching a new database to WAL takes a lock that SQLite's busy timeout does not wait
-        # for: two processes opening a fresh store at once would see "database is locked".
-        _retry_while_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            # Switching a new database to WAL takes a lock that SQLite's busy timeout does not
+            # wait for: two processes opening a fresh store at once would see "database is
+            # locked".
+            _retry_while_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except BaseException:
+            self.db.close()  # (not left open until the error is forgotten)
+            raise
 
     def _migrate(self) -> None:
         with self.write() as db:
