@@ -59,3 +59,34 @@ def alive(owner: str, since: float | None = None) -> bool:
     except (PermissionError, ValueError):
         return True
     return not start or not (now := _start_of(pid)) or now == start
+
+
+def owned_temporary_prefix(kind: str) -> str:
+    """A prefix for a temporary folder of this process (``nbcellar-kernel-4242.``), by which
+    :func:`remove_orphans` knows whose it is."""
+    return f"nbcellar-{kind}-{os.getpid()}."
+
+
+def remove_orphans(kind: str) -> None:
+    """Remove the temporary folders of ``kind`` whose process is gone (killed before it could
+    clean up: socket folders, connection files, kernel logs)."""
+    import re
+    import shutil
+    import tempfile
+
+    pattern = re.compile(rf"nbcellar-{re.escape(kind)}-(\d+)\.")
+    try:
+        entries = os.scandir(tempfile.gettempdir())
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            found = pattern.match(entry.name)
+            if found is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                os.kill(int(found.group(1)), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except (PermissionError, ValueError):
+                continue

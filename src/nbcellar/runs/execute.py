@@ -263,7 +263,10 @@ def execute_notebook(
     store_failures: tuple[str, ...] = ()
     final: dict[str, Any] | None = None
     limit = None if timeout is None else max(1, math.ceil(timeout))  # (nbclient: whole seconds)
-    with tempfile.TemporaryDirectory(prefix="nbcellar-kernel-") as sockets:
+    from nbcellar.owners import owned_temporary_prefix, remove_orphans
+
+    remove_orphans("kernel")  # (what killed runs left behind)
+    with tempfile.TemporaryDirectory(prefix=owned_temporary_prefix("kernel")) as sockets:
         manager = kernel() if kernel is not None else None
         client = notebook_client(
             node,

@@ -53,7 +53,10 @@ class ForkServer:
     """One fork server process, started in ``cwd`` with ``env`` (the kernels' own)."""
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="nbcellar-forks-")
+        from nbcellar.owners import owned_temporary_prefix, remove_orphans
+
+        remove_orphans("forks")  # (what killed runs left behind)
+        self._folder = tempfile.TemporaryDirectory(prefix=owned_temporary_prefix("forks"))
         self.address = str(Path(self._folder.name) / "server")
         # JPY_PARENT_PID as each kernel will have it (ipykernel reads it when imported): 1,
         # "do not watch your parent" — the stand-in's connection tells the kernel when to end.

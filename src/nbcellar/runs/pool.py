@@ -63,7 +63,10 @@ class KernelPool:
         self.cwd = cwd
         self.env = env
         self.setup = setup  # run (silently) in each kernel while it waits: %load_ext nbcellar
-        self._sockets = tempfile.TemporaryDirectory(prefix="nbcellar-kernels-")
+        from nbcellar.owners import owned_temporary_prefix, remove_orphans
+
+        remove_orphans("kernels")  # (what killed runs left behind)
+        self._sockets = tempfile.TemporaryDirectory(prefix=owned_temporary_prefix("kernels"))
         self._config = local_kernel_config
         self._count = 0  # kernels started (each puts one manager, or its error, in _ready)
         self._taken = 0
