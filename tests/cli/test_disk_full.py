@@ -55,3 +55,20 @@ def test_a_full_disk_is_said_once_and_the_store_stays_sound(
     rows = {ln.split()[0]: ln for ln in again.stdout.splitlines() if ln.strip().startswith("[")}
     assert "ran" in rows["[1]"]  # its value was never stored: it runs again
     assert "2000000" in (tmp_path / "nb.out.ipynb").read_text()
+
+
+def test_the_cell_whose_values_were_lost_says_so_in_its_metadata(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    import nbformat
+
+    notebook = tmp_path / "nb.py"
+    notebook.write_text(NOTEBOOK)
+    done = CliRunner().invoke(cli, ["run", "--store", str(small_disk / ".nbcellar"),
+                                    str(notebook)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    executed = nbformat.read(tmp_path / "nb.out.ipynb", as_version=4)
+    first = executed.cells[0].metadata["nbcellar"]
+    assert first["stored"] is False
+    assert "No space left on device" in first["not_stored"]
+    assert "stored" not in executed.cells[1].metadata["nbcellar"]

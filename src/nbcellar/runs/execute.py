@@ -71,6 +71,23 @@ class ExecutionResult:
         return sum(c.saved_seconds for c in self.cells)
 
 
+def _mark_unstored(node: Any, cells: tuple[CellRun, ...], failures: tuple[str, ...]) -> None:
+    """Say in each cell's metadata that what it made could not be stored, and why."""
+    from nbcellar.cache.recording import CELL_SNAPSHOT_LABEL
+
+    why: dict[str, str] = {}
+    for failure in failures:
+        label, _, reason = failure.partition(": ")
+        if label.startswith(CELL_SNAPSHOT_LABEL):
+            why[label[len(CELL_SNAPSHOT_LABEL) :]] = reason
+    code = [cell for cell in node.cells if cell.cell_type == "code"]
+    for cell, run in zip(code, cells, strict=True):
+        if run.key is not None and run.key in why:
+            meta = cell.setdefault("metadata", {}).setdefault("nbcellar", {})
+            meta["stored"] = False
+            meta["not_stored"] = why[run.key]
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -339,8 +356,14 @@ def execute_notebook(
         finally:
             log.close()
     cells = runner.cells()
-    # (Not a run with an error, even one expected: what its cell did before raising is not kept.)
-    if store_root is not None and completed and all(c.error is None for c in cells):
+    if store_failures:
+        _mark_unstored(node, cells, store_failures)
+    # (Not a run with an error, even one expected: what its cell did before raising is not kept;
+    # nor one whose values could not all be stored.)
+    if (
+        store_root is not None and completed and not store_failures
+        and all(c.error is None for c in cells)
+    ):  # fmt: skip
         _remember(nb, name, store_root, node, cells)
     seconds = time.perf_counter() - begin
     return ExecutionResult(
