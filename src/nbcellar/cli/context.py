@@ -39,24 +39,27 @@ def store_path(ctx: click.Context) -> Path | None:
     return None
 
 
-def context_store_root(ctx: click.Context, start: Path | None = None) -> Path:
+def context_store_root(ctx: click.Context, notebook: Path | None = None) -> Path:
     """The store a command uses: ``--store``, ``$NBCELLAR_STORE``, else the nearest
-    ``.nbcellar/`` above ``start`` (a notebook's folder, as its kernel finds it) or here."""
-    from nbcellar.store.location import find_store_root
+    ``.nbcellar/`` above here, or, for a command given a notebook, above the notebook's folder
+    first (as its kernel finds it; see store_for_notebook)."""
+    from nbcellar.store.location import find_store_root, store_for_notebook
 
-    return find_store_root(store_path(ctx), start)
+    if notebook is not None:
+        return store_for_notebook(store_path(ctx), notebook)
+    return find_store_root(store_path(ctx))
 
 
-def open_context_store(ctx: click.Context, start: Path | None = None) -> Any:
+def open_context_store(ctx: click.Context, notebook: Path | None = None) -> Any:
     from nbcellar.store import open_store
 
-    return open_store(context_store_root(ctx, start))
+    return open_store(context_store_root(ctx, notebook))
 
 
-def read_context_store(ctx: click.Context, start: Path | None = None) -> Any:
+def read_context_store(ctx: click.Context, notebook: Path | None = None) -> Any:
     """The store of a command that only reads: one not made yet is read as empty, and
     nothing is created in its place."""
-    root = context_store_root(ctx, start)
+    root = context_store_root(ctx, notebook)
     if root.exists():
         from nbcellar.store import open_store
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from nbcellar.cli.context import store_option, store_path
+from nbcellar.cli.context import context_store_root, store_option
 from nbcellar.cli.render import cell_table, console, source_summary
 
 
@@ -151,7 +151,7 @@ def run(
     if not no_cache:
         from nbcellar.store import open_store
 
-        store = open_store(store_path(ctx))
+        store = open_store(context_store_root(ctx, notebook))
         store_root = store.root
         store.close()
     options = {

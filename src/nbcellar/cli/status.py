@@ -25,7 +25,7 @@ def status(ctx: click.Context, notebook: Path) -> None:
     from nbcellar.notebook import read_notebook
 
     nb = read_notebook(notebook)
-    store = read_context_store(ctx)  # (as 'nbcellar run' finds it: from here)
+    store = read_context_store(ctx, notebook)  # (as 'nbcellar run' and its kernel find it)
     try:
         predictions = predict(nb, store, Path(store.root).parent, notebook.resolve().parent)
     finally:

@@ -27,6 +27,22 @@ def find_store_root(path: str | os.PathLike[str] | None = None, start: Path | No
     return here / STORE_DIRNAME
 
 
+def store_for_notebook(path: str | os.PathLike[str] | None, notebook: Path) -> Path:
+    """The store of a command given a notebook: found walking up from the notebook's folder,
+    as its kernel in Jupyter finds it; else from the working directory; a new one goes in
+    the working directory when the notebook is below it (the project), else beside the
+    notebook."""
+    if path is not None or os.environ.get(ENV_VAR):
+        return find_store_root(path)
+    folder = notebook.resolve().parent
+    for start in (folder, Path.cwd().absolute()):
+        found = find_store_root(None, start)
+        if found.is_dir():
+            return found
+    here = Path.cwd().absolute()
+    return (here if folder.is_relative_to(here) else folder) / STORE_DIRNAME
+
+
 SAFE_VAR = "NBCELLAR_SAFE_STORES"
 
 
