@@ -197,6 +197,11 @@ def server_pid() -> Iterator[int]:
     """A live process of this user that looks like a Jupyter server (its command says so):
     the process a hand-written runtime file names."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "jupyter"])
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while cmdline.exists() and b"jupyter" not in cmdline.read_bytes():  # (started, named)
+        assert time.monotonic() < deadline, "the stand-in server process did not start"
+        time.sleep(0.01)
     try:
         yield process.pid
     finally:
@@ -214,8 +219,9 @@ def test_a_server_that_does_not_answer_is_one_line_saying_what_to_do(
         info = {"url": url, "token": "t", "root_dir": str(tmp_path), "pid": server_pid}
         (tmp_path / "jpserver-hung.json").write_text(json.dumps(info))
         monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+        assert [s["pid"] for s in running_servers()] == [server_pid]
         with pytest.raises(ServerUnreachableError) as error:
-            find_running("base.ipynb", timeout=0.5)
+            find_running("base.ipynb", timeout=1.0)
     message = str(error.value)
     assert "\n" not in message
     assert f"Jupyter server {url} (pid {server_pid}) did not answer" in message
