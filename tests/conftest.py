@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +52,13 @@ def corpus_notebooks() -> list[Path]:
 @pytest.fixture
 def corpus() -> Path:
     return CORPUS
+
+
+def nbcellar_process(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``nbcellar ARGS`` in a process of its own (what its kernels write to the terminal shows
+    too); output captured unless ``options`` say where it goes."""
+    if "stdout" not in options and "stderr" not in options:
+        options["capture_output"] = True
+    code = "from nbcellar.cli.main import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], text=True, check=False,
+                          timeout=120, **options)  # fmt: skip

@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from nbcellar.cli.main import cli
+from tests.conftest import nbcellar_process
 
 ALIAS_BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "\n".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
@@ -80,12 +80,6 @@ def test_a_big_grid_runs_when_asked_to(tmp_path: Path) -> None:
         expand([], grid, max_runs=5)
 
 
-def command(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
-    code = "from nbcellar.cli.main import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], text=True, check=False,
-                          timeout=60, **options)  # fmt: skip
-
-
 def test_a_deleted_working_directory_is_one_line(tmp_path: Path) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
@@ -105,7 +99,7 @@ def test_a_deleted_working_directory_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 def test_output_to_a_full_device_is_one_line(tmp_path: Path) -> None:
     with open("/dev/full", "w") as full:
-        done = command("store", "info", "--store", str(tmp_path), stdout=full,
+        done = nbcellar_process("store", "info", "--store", str(tmp_path), stdout=full,
                        stderr=subprocess.PIPE)  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [

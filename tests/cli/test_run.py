@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from nbcellar.cli.main import cli
+from tests.conftest import nbcellar_process
 
 pytestmark = pytest.mark.slow
 
@@ -93,20 +94,11 @@ def test_timeout_stops_a_slow_cell(tmp_path: Path) -> None:
     assert "timed out after 1 s" in result.stderr
 
 
-def run_command(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command in a process of its own: what the kernel writes to stderr shows too."""
-    code = "from nbcellar.cli.main import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
-
-
 def test_a_cell_over_a_fractional_timeout_is_one_line_without_the_kernels_traceback(
     tmp_path: Path,
 ) -> None:
     src = make_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(30)")
-    done = run_command("run", str(src), "--timeout", "0.5")
+    done = nbcellar_process("run", str(src), "--timeout", "0.5")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"nbcellar: error: cell [1] of {src} timed out after 1 s (--timeout) and was stopped; "
@@ -118,7 +110,7 @@ def test_a_dead_kernel_is_said_as_such(tmp_path: Path) -> None:
     src = make_notebook(
         tmp_path / "die.ipynb", "x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
     )
-    done = run_command("run", str(src))
+    done = nbcellar_process("run", str(src))
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines == [
@@ -179,7 +171,7 @@ def test_a_kernel_that_dies_while_starting_is_one_line_with_its_last_words(
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     src = make_notebook(tmp_path / "nb.ipynb", "x = 1")
-    done = run_command("run", str(src), "--kernel", "broken", "--no-cache")
+    done = nbcellar_process("run", str(src), "--kernel", "broken", "--no-cache")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "nbcellar: error: the kernel died while it started (kernel broken); its last words: "

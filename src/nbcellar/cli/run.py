@@ -495,7 +495,7 @@ def _run_grid(
         f"not depend on a varied parameter run once); notebooks in {folder}",
         soft_wrap=True,
     )
-    failures = [f for result, _ in results for f in getattr(result, "store_failures", ())]
+    failures = [f for result, _ in results for f in result.store_failures]
     warn_store_failures(failures, options.get("store_root"))
     if failed and not allow_errors:
         number, status = failed[0]

@@ -197,8 +197,7 @@ class Store:
                 )
             ]
             for snapshot in found:
-                db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot,))
-                db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot,))
+                records_table.forget_snapshot(db, snapshot)
         return len(found)
 
     def delete_record(self, kind: str, key: str) -> None:
@@ -218,8 +217,7 @@ class Store:
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Forget a snapshot; its blobs go at the next gc unless another snapshot uses them."""
         with self.index.write() as db:
-            db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot_id,))
-            db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+            records_table.forget_snapshot(db, snapshot_id)
 
     def close(self) -> None:
         self.flush()

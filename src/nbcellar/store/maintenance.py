@@ -244,10 +244,5 @@ def gc(blobs: BlobStore, index: Index) -> GcReport:
                 source.unlink()
             except FileNotFoundError:
                 continue
-        for stale in blobs.stale_temporaries(time.time() - STALE_TEMP_SECONDS):
-            try:
-                freed += stale.stat().st_size
-                stale.unlink()
-            except FileNotFoundError:
-                continue
+        freed += remove_stale_temporaries(blobs)
     return GcReport(len(removed) + inline_count, freed + inline_bytes, kept, tuple(removed))

@@ -7,6 +7,7 @@ entry) so that two kernels do not do it twice; a lock whose owner died is taken 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,10 +81,16 @@ def delete_records_and_snapshots(index: Index, kind: str, keys: list[str]) -> in
                 "SELECT 1 FROM records WHERE snapshot_id = ? LIMIT 1", (snapshot,)
             ).fetchone()
             if still is None:
-                db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot,))
-                db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot,))
+                forget_snapshot(db, snapshot)
                 gone += 1
     return gone
+
+
+def forget_snapshot(db: sqlite3.Connection, snapshot_id: str) -> None:
+    """Within a write transaction: the snapshot and its variables go; its blobs go at the next
+    gc unless another snapshot uses them."""
+    db.execute("DELETE FROM variables WHERE snapshot_id = ?", (snapshot_id,))
+    db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
 
 
 def delete_record(index: Index, kind: str, key: str) -> None:
