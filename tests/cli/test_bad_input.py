@@ -105,3 +105,19 @@ def test_output_to_a_full_device_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "nbcellar: error: No space left on device writing the output"
     ]
+
+
+def test_an_output_encoding_without_the_notebooks_characters_is_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    notebook = tmp_path / "accents.py"
+    notebook.write_text('# %%\nprint("héllo ✓")\n')
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "NBCELLAR_STORE": str(tmp_path / "s")}
+    done = nbcellar_process("run", str(notebook), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert 'print("h?llo ?")' in done.stdout  # the table, with what the terminal cannot show
+    import nbformat
+
+    executed = nbformat.read(tmp_path / "accents.out.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "héllo ✓\n"  # the notebook keeps them

@@ -136,4 +136,15 @@ def main() -> None:
         click.echo("nbcellar: error: the working directory no longer exists; cd to a folder "
                    "that does", err=True)  # fmt: skip
         sys.exit(2)
+    _tolerant_streams()
     cli(prog_name="nbcellar")
+
+
+def _tolerant_streams() -> None:
+    """A terminal or pipe that cannot encode a character (``PYTHONIOENCODING=ascii``, a C locale)
+    shows it as "?" instead of ending the command with a UnicodeEncodeError."""
+    import io
+
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
