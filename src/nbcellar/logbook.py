@@ -68,17 +68,64 @@ RESERVED = "nbcellar:logged"
 
 
 def summarize(entries: list[tuple[str, Any]]) -> list[list[Any]]:
-    """Entries as JSON rows: ``[name, {"value": v}]``, or ``[name, {"type": T, "index": i}]``
-    for the i-th value kept elsewhere (see :func:`rest`)."""
+    """Entries as JSON rows: ``[name, {"value": v}]``, or ``[name, {"type": T, "index": i,
+    "shown": S}]`` for the i-th value kept elsewhere (see :func:`rest`), S its display form
+    (see :func:`display_form`)."""
     rows: list[list[Any]] = []
     kept = 0
     for name, value in entries:
         if plain(value):
             rows.append([name, {"value": value}])
         else:
-            rows.append([name, {"type": type(value).__qualname__, "index": kept}])
+            row = {"type": type(value).__qualname__, "index": kept, "shown": display_form(value)}
+            rows.append([name, row])
             kept += 1
     return rows
+
+
+_TEXT_LIMIT = 4000
+_HTML_LIMIT = 200_000
+
+
+def display_form(value: Any) -> dict[str, Any]:
+    """How comparisons and reports show a value JSON cannot hold, made while it is alive (in
+    the kernel that logged it), so that reading a run never unpickles what it only displays:
+    ``{"number": x}`` (numpy numbers), ``{"dict": {...}}`` (keys as text, values plain or their
+    display text), ``{"frame": {"html", "text"}}`` (DataFrames and Series as pandas shows
+    them), ``{"png": base64}`` (figures, images), else ``{"text": repr}``."""
+    from nbcellar.runs.comparison import as_image, is_image, number
+
+    try:
+        if (n := number(value)) is not None:
+            return {"number": n}
+        if isinstance(value, Mapping):
+            return {"dict": {str(k): _display_item(v) for k, v in value.items()}}
+        if type(value).__name__ in ("DataFrame", "Series") and hasattr(value, "to_html"):
+            html = value.to_html(max_rows=30, max_cols=12)
+            text = value.to_string(max_rows=60, max_cols=20)
+            if len(html) <= _HTML_LIMIT:
+                return {"frame": {"html": html, "text": _cut(text)}}
+            return {"text": _cut(text)}
+        if is_image(value) and (image := as_image(value)) is not None:
+            import base64
+
+            return {"png": base64.b64encode(image.png).decode("ascii")}
+        return {"text": _cut(repr(value))}
+    except Exception as error:  # a value whose display fails still logs (as the error says)
+        return {"text": f"<{type(value).__qualname__}: not shown ({type(error).__name__})>"}
+
+
+def _display_item(value: Any) -> Any:
+    from nbcellar.runs.comparison import number
+
+    if plain(value):
+        return value if not isinstance(value, str) else _cut(value)
+    n = number(value)
+    return n if n is not None else _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
 def rest(entries: list[tuple[str, Any]]) -> list[Any]:

@@ -31,8 +31,8 @@ def test_plain_values_go_to_json_the_rest_to_the_store() -> None:
     entries = [("a", 1), ("b", frame), ("c", [1, 2]), ("d", math.inf)]
     rows = summarize(entries)
     assert rows[0] == ["a", {"value": 1}]
-    assert rows[1] == ["b", {"type": "object", "index": 0}]
-    assert rows[3] == ["d", {"type": "float", "index": 1}]
+    assert rows[1] == ["b", {"type": "object", "index": 0, "shown": {"text": repr(frame)}}]
+    assert rows[3] == ["d", {"type": "float", "index": 1, "shown": {"text": "inf"}}]
     kept = rest(entries)
     assert kept == [frame, math.inf]
     assert expand(rows, kept) == entries

@@ -162,6 +162,9 @@ def record_entry(
             if release_lock:
                 records.unlock(lock_name(key))
 
+    # Display forms of what the cell logged are made before its values are pickled: drawing a
+    # logged figure is then part of the state that is stored.
+    logged = tuple(summarize(list(effect.logged)))
     try:
         kept = rest(list(effect.logged))
         changes = dict(effect.ambient.changes)
@@ -205,7 +208,7 @@ def record_entry(
                 for v in snapshot.variables
                 if v.value_key is not None and v.name not in reserved
             },
-            logged=tuple(summarize(list(effect.logged))),
+            logged=logged,
             files=tuple(sorted(effect.files)),
             same=identity_groups(effect.mutated, namespace),
             before={n: known.get(n, UNKNOWN) for n in effect.mutated if n not in inputs.names},

@@ -87,7 +87,7 @@ def compare(
     if wide and not as_json:  # dicts, tables, images: each in its own layout
         from nbcellar.runs.runset import RunSet
 
-        runset = RunSet([RecordedRun(r, root) for r in chosen], root)
+        runset = RunSet([RecordedRun(r, root, unpickle=False) for r in chosen], root)
         for key in keys:
             console().print(repr(runset[key]), soft_wrap=True, highlight=False)
         return

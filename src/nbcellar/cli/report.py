@@ -54,7 +54,7 @@ def report(
     from nbcellar.runs.runset import RecordedRun, RunSet
 
     chosen, root = chosen_runs(ctx, run_ids)
-    runset = RunSet([RecordedRun(r, root) for r in chosen], root)
+    runset = RunSet([RecordedRun(r, root, unpickle=False) for r in chosen], root)
     missing = [k for k in keys if k not in runset.names()]
     if missing:
         raise NbcellarError(f"no run here logged {', '.join(missing)} (see 'nbcellar show RUN')")

@@ -64,7 +64,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         store.close()
     histories: dict[str, list[Any]] = {}
     for name, cell in rows:
-        histories.setdefault(name, []).append(cell.get("value", f"<{cell.get('type')}>"))
+        number = (cell.get("shown") or {}).get("number")
+        shown = cell["value"] if "value" in cell else f"<{cell.get('type')}>"
+        histories.setdefault(name, []).append(number if number is not None else shown)
     if as_json:
         data = record.to_json() | {"histories": histories, "executed": str(executed)}
         click.echo(json.dumps(data, indent=2, default=repr))

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any, Literal, Protocol
 
-from nbcellar.runs.outputs import Html, Image
+from nbcellar.runs.outputs import Html, Image, Table
 
 Kind = Literal["scalar", "dict", "frame", "image", "html", "other", "missing"]
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "time", "seconds", "cost", "regret")
@@ -110,7 +110,7 @@ def kind_of(values: Sequence[Any]) -> Kind:
         return "scalar"
     if all(isinstance(v, Mapping) for v in present):
         return "dict"
-    if all(type(v).__name__ in ("DataFrame", "Series") for v in present):
+    if all(type(v).__name__ in ("DataFrame", "Series") or isinstance(v, Table) for v in present):
         return "frame"
     if all(isinstance(v, Html) for v in present):
         return "html"
@@ -258,6 +258,8 @@ class Comparison:
         for i, value in enumerate(self.values):
             if value is None:
                 inner = "<em>nothing</em>"
+            elif isinstance(value, Table):  # HTML read from a run's log: only its table
+                inner = table_only(value.html)
             elif self.kind == "frame":
                 inner = value.to_html(max_rows=30, max_cols=12)
             elif self.kind == "image":
@@ -296,3 +298,44 @@ def sandboxed(html: str) -> str:
         f'<iframe sandbox="" srcdoc="{escape(html, quote=True)}" '
         'style="width:100%;min-height:12em;border:0" loading="lazy"></iframe>'
     )
+
+
+_TABLE_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td"}
+_TABLE_ATTRIBUTES = {"border", "class", "colspan", "rowspan", "halign", "valign"}
+
+
+def table_only(html: str) -> str:
+    """A table's HTML (as pandas writes it) rebuilt from its table tags and their text alone:
+    any other tag, attribute or script is left out, so HTML read from a store that another
+    hand wrote shows as a table and runs nothing."""
+    from html.parser import HTMLParser
+
+    parts: list[str] = []
+    hidden = [0]  # inside a script or style
+
+    class Rebuild(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("script", "style"):
+                hidden[0] += 1
+            elif tag in _TABLE_TAGS:
+                kept = "".join(
+                    f' {name}="{escape(value or "", quote=True)}"'
+                    for name, value in attrs
+                    if name in _TABLE_ATTRIBUTES
+                )
+                parts.append(f"<{tag}{kept}>")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("script", "style"):
+                hidden[0] = max(0, hidden[0] - 1)
+            elif tag in _TABLE_TAGS:
+                parts.append(f"</{tag}>")
+
+        def handle_data(self, data: str) -> None:
+            if not hidden[0]:
+                parts.append(escape(data))
+
+    parser = Rebuild(convert_charrefs=True)
+    parser.feed(html)
+    parser.close()
+    return "".join(parts)

@@ -56,6 +56,47 @@ class Html:
         return "<html>"
 
 
+@dataclass(frozen=True)
+class Table:
+    """A DataFrame or Series as the kernel that logged it showed it (HTML and text), read from
+    a run's log without unpickling the frame."""
+
+    html: str
+    text: str
+
+    def to_html(self, **_: Any) -> str:
+        return self.html
+
+    def to_string(self, **_: Any) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Any other logged value, as its ``repr`` was when it was logged."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def from_display_form(form: Mapping[str, Any]) -> Any:
+    """The value to compare or report from a display form (see nbcellar.logbook.display_form)."""
+    if "number" in form:
+        return float(form["number"])
+    if "dict" in form:
+        return dict(form["dict"])
+    if "frame" in form:
+        return Table(str(form["frame"]["html"]), str(form["frame"]["text"]))
+    if "png" in form:
+        return Image(base64.b64decode(form["png"]))
+    return Shown(str(form.get("text", "")))
+
+
 def output_tags(tags: Sequence[str]) -> list[str]:
     return [t for t in tags if t not in STEERING_TAGS and ":" not in t]
 

@@ -310,14 +310,42 @@ def save_log_rows(store: Any, run_id: str, rows: list[Any]) -> None:
 
 
 def last_values(store: Any, run_id: str) -> dict[str, Any]:
-    """The last value logged under each name: plain values as they are, others as their type."""
+    """The last value logged under each name: plain values as they are, numbers JSON cannot
+    hold (numpy's) as floats, others as their type."""
     found = store.get_record(LOG_KIND, run_id)
     if found is None:
         return {}
     values: dict[str, Any] = {}
     for name, cell in json.loads(found.payload)["rows"]:
-        values[name] = cell["value"] if "value" in cell else {"type": cell["type"]}
+        shown = cell.get("shown")
+        if "value" in cell:
+            values[name] = cell["value"]
+        elif isinstance(shown, dict) and isinstance(shown.get("number"), int | float):
+            values[name] = shown["number"]
+        else:
+            values[name] = {"type": cell["type"]}
     return values
+
+
+def shown_log(store: Any, run_id: str) -> list[tuple[str, Any]]:
+    """Everything a run logged, in order, with the values kept in the store as they were shown
+    when logged (see nbcellar.runs.outputs.from_display_form): nothing is unpickled, so reading
+    a store another hand wrote runs none of its code."""
+    from nbcellar.runs.outputs import Shown, from_display_form
+
+    found = store.get_record(LOG_KIND, run_id)
+    if found is None:
+        return []
+    entries: list[tuple[str, Any]] = []
+    for name, cell in json.loads(found.payload)["rows"]:
+        if "value" in cell:
+            entries.append((name, cell["value"]))
+        elif isinstance(cell.get("shown"), dict):
+            entries.append((name, from_display_form(cell["shown"])))
+        else:  # logged by a version that kept no display form
+            entries.append((name, Shown(f"<{cell.get('type', 'value')}: load it in Python, "
+                                        "with nbcellar.runs()>")))  # fmt: skip
+    return entries
 
 
 def load_log(store: Any, run_id: str) -> list[tuple[str, Any]]:

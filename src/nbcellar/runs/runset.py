@@ -22,11 +22,14 @@ _NOT_LOADED = object()
 
 class RecordedRun:
     """A run from the store's records: its logged values and the outputs of its tagged cells
-    are loaded when a comparison first asks for them."""
+    are loaded when a comparison first asks for them. With ``unpickle=False`` (what the
+    command line's read commands use) values JSON cannot hold are not loaded but shown as
+    they were when logged: a table's HTML and text, a figure's PNG, a repr."""
 
-    def __init__(self, record: Any, store_root: Path) -> None:
+    def __init__(self, record: Any, store_root: Path, *, unpickle: bool = True) -> None:
         self.record = record
         self.store_root = store_root
+        self.unpickle = unpickle
         self._log: Any = _NOT_LOADED
         self._outputs: Any = _NOT_LOADED
 
@@ -53,12 +56,12 @@ class RecordedRun:
     def history(self, key: str) -> list[Any]:
         if key in self.record.values:
             if self._log is _NOT_LOADED:
-                from nbcellar.runs.records import load_log
+                from nbcellar.runs.records import load_log, shown_log
                 from nbcellar.store import open_store
 
                 store = open_store(self.store_root)
                 try:
-                    self._log = load_log(store, self.id)
+                    self._log = (load_log if self.unpickle else shown_log)(store, self.id)
                 finally:
                     store.close()
             return [value for name, value in self._log if name == key]
