@@ -72,3 +72,38 @@ def test_the_cell_whose_values_were_lost_says_so_in_its_metadata(
     assert first["stored"] is False
     assert "No space left on device" in first["not_stored"]
     assert "stored" not in executed.cells[1].metadata["nbcellar"]
+
+
+def test_a_full_disk_is_said_in_a_notebook_once(small_disk: Path) -> None:
+    import jupyter_client
+
+    env = {**os.environ, "NBCELLAR_STORE": str(small_disk / ".nbcellar")}
+    manager, client = jupyter_client.manager.start_new_kernel(kernel_name="python3", env=env)
+
+    def stderr_of(code: str) -> str:
+        msg_id = client.execute(code)
+        said = []
+        while True:
+            message = client.get_iopub_msg(timeout=60)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            content = message["content"]
+            if message["msg_type"] == "stream" and content["name"] == "stderr":
+                said.append(content["text"])
+            if message["msg_type"] == "status" and content["execution_state"] == "idle":
+                return "".join(said)
+
+    try:
+        assert stderr_of("%load_ext nbcellar") == ""
+        assert stderr_of(NOTEBOOK.split("# %%\n")[1]) == ""  # stored in the background
+        told = (stderr_of("get_ipython().nbcellar.cache.store.flush()")
+                + stderr_of("y = 1")).splitlines()  # fmt: skip
+        assert len(told) == 1, told
+        assert told[0].startswith("nbcellar: warning: the cache could not store what a cell made")
+        assert "No space left on device" in told[0]
+        assert stderr_of("big2 = big + 1") == ""
+        assert stderr_of("get_ipython().nbcellar.cache.store.flush()") == ""
+        assert stderr_of("z = 2") == ""  # said once, not for every cell
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

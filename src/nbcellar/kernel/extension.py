@@ -10,6 +10,7 @@ ran (``post_run_cell``). Tags reach the kernel from ``nbcellar run``; in a noteb
 from __future__ import annotations
 
 import ast
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -67,6 +68,12 @@ class CellCacheExtension:
         self._logged: list[tuple[str, Any]] = []
         self._artifacts = artifact_folder()
         self._artifacts_before: Listing = {}
+        # Saves that failed in the background (a full disk): said in the notebook, each reason
+        # once, when the next cell starts (a parent that says them itself turns this off), and
+        # kept for write_failures.
+        self.tell_failures = True
+        self._failures: list[str] = []
+        self._told: set[str] = set()
 
     # -- registration --------------------------------------------------------------------------
 
@@ -102,6 +109,7 @@ class CellCacheExtension:
             self._nested += 1
             return
         self._running = True
+        self._take_failures()
         tags = [*self.next_tags, *directives_in(info.raw_cell)]
         meta = getattr(info, "cell_meta", None)
         if isinstance(meta, dict):
@@ -161,8 +169,26 @@ class CellCacheExtension:
         """After :meth:`flush`: why values could not be stored since the last call (JSON)."""
         import json
 
+        self._take_failures()
+        found, self._failures = self._failures, []
+        return json.dumps(found)
+
+    def _take_failures(self) -> None:
         take = getattr(self.cache.store, "take_write_failures", None)
-        return json.dumps(take() if take is not None else [])
+        if take is None:
+            return
+        found = take()
+        self._failures += found
+        new = sorted({f.partition(": ")[2] for f in found} - self._told)
+        if new and self.tell_failures:
+            self._told.update(new)
+            print(
+                f"nbcellar: warning: the cache could not store what a cell made "
+                f"({'; '.join(new)[:300]}); such cells run again after a restart instead of "
+                f"being restored; free space in {self.cache.store.root}",
+                file=sys.stderr,
+            )
+            sys.stderr.flush()  # sent now: not part of what the cell about to run shows
 
     def save_log(self, run_id: str) -> None:
         """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""

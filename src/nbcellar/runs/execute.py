@@ -321,6 +321,7 @@ def execute_notebook(
                     silently(f"__import__('os').environ[{ENV!r}] = {folder!r}")
                 if store_root is not None:  # (quietly: a pooled kernel loaded it already)
                     silently("get_ipython().extension_manager.load_extension('nbcellar')")
+                    silently("get_ipython().nbcellar.tell_failures = False")  # said here
                 for index, cell in enumerate(client.nb.cells):
                     if cell.cell_type != "code":
                         continue
