@@ -185,7 +185,7 @@ class CellCacheExtension:
             print(
                 f"nbcellar: warning: the cache could not store what a cell made "
                 f"({'; '.join(new)[:300]}); such cells run again after a restart instead of "
-                f"being restored; free space in {self.cache.store.root}",
+                f"being restored; free space in {getattr(self.cache.store, 'root', 'the store')}",
                 file=sys.stderr,
             )
             sys.stderr.flush()  # sent now: not part of what the cell about to run shows
