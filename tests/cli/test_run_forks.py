@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from nbcellar.cli.main import cli
+from tests.conftest import nbcellar_process
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +128,33 @@ def test_ctrl_c_stops_every_kernel_and_marks_the_runs_cancelled(tmp_path: Path) 
     listed = CliRunner().invoke(cli, ["runs", "--json"])
     assert listed.exit_code == 0, listed.output
     assert sorted(r["status"] for r in json.loads(listed.output)) == ["cancelled"] * 3
+
+
+def test_ctrl_c_in_a_terminal_says_one_line_and_no_kernel_traceback(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of its group, kernels included."""
+    nb = write(tmp_path / "sleepy.ipynb", "import time\nprint('started', flush=True)\n"
+               "time.sleep(120)")  # fmt: skip
+    command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
+    process = subprocess.Popen(
+        [*command, "-p", "x=[1, 2]", "-j", "2"], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)  # kernels started, cells running (or still starting: the same holds)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    said = [line for line in err.splitlines() if line.strip()]
+    assert said[-1] == "nbcellar: interrupted", err
+    assert all(line.startswith("nbcellar: ") for line in said), err
+
+
+def test_a_timeout_says_one_line_and_no_kernel_traceback(tmp_path: Path) -> None:
+    nb = write(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    done = nbcellar_process("run", str(nb), "--timeout", "2", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"nbcellar: error: cell [2] of {nb} timed out after 2 s (--timeout) and was "
+        f"stopped; see {nb.with_suffix('.out.ipynb')}"
+    ]
