@@ -7,6 +7,11 @@ class NbcellarError(Exception):
     """Base of every error nbcellar reports to a user instead of a traceback."""
 
 
+class NbcellarWarning(UserWarning):
+    """Base of nbcellar's warnings: the command line shows each as one ``nbcellar: warning:``
+    line."""
+
+
 class NotebookError(NbcellarError):
     """A notebook or script could not be read or written."""
 

@@ -78,6 +78,12 @@ def test_a_time_limit_stops_a_forked_kernel_and_the_other_runs_go_on(tmp_path: P
     assert "2 of 3 runs ok" in result.output
 
 
+def default_ctrl_c() -> None:
+    """In the child: Ctrl-C as a terminal's process has it (a suite started in the background
+    passes SIGINT on ignored, and Python then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sleepy_grid(folder: Path, values: str) -> tuple[subprocess.Popen[bytes], list[int]]:
     """``nbcellar run`` of a grid whose runs write their kernel's pid, then sleep, as a process
     of its own; it and the kernels of the first two runs, once those are running."""
@@ -90,6 +96,7 @@ def sleepy_grid(folder: Path, values: str) -> tuple[subprocess.Popen[bytes], lis
     process = subprocess.Popen(
         [*command, "-p", f"x={values}", "-j", "2"],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=default_ctrl_c,
     )  # fmt: skip
     files = [folder / "pid-1", folder / "pid-2"]
     deadline = time.monotonic() + 60
@@ -137,7 +144,7 @@ def test_ctrl_c_in_a_terminal_says_one_line_and_no_kernel_traceback(tmp_path: Pa
     command = [sys.executable, "-c", "from nbcellar.cli.main import main; main()", "run", str(nb)]
     process = subprocess.Popen(
         [*command, "-p", "x=[1, 2]", "-j", "2"], cwd=tmp_path, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c,
     )  # fmt: skip
     time.sleep(4)  # kernels started, cells running (or still starting: the same holds)
     os.killpg(process.pid, signal.SIGINT)

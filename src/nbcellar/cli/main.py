@@ -35,7 +35,7 @@ _skip_grammar_compilation()
 def _warnings_as_lines() -> Iterator[None]:
     """Show nbcellar's own warnings as ``nbcellar: warning: ...``, each text once per command
     (a notebook read twice warns once), instead of Python's file, line and source."""
-    from nbcellar.notebook.conformance import NotebookFormatWarning
+    from nbcellar.errors import NbcellarWarning
 
     shown: set[str] = set()
     python_way = warnings.showwarning
@@ -48,13 +48,14 @@ def _warnings_as_lines() -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        if not issubclass(category, NotebookFormatWarning):
+        if not issubclass(category, NbcellarWarning):
             python_way(message, category, filename, lineno, file, line)
         elif str(message) not in shown:
             shown.add(str(message))
             click.echo(f"nbcellar: warning: {message}", err=True)
 
     with warnings.catch_warnings():
+        warnings.simplefilter("always", NbcellarWarning)  # each shown (once) as a line
         warnings.showwarning = show
         yield
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,6 @@ import click
 
 from nbcellar.cli.context import context_store_root, store_option
 from nbcellar.cli.render import cell_table, console, source_summary
-
-
-def default_output(path: Path) -> Path:
-    """``analysis.ipynb`` -> ``analysis.out.ipynb``; scripts get an ``.ipynb`` beside them too."""
-    return path.with_name(path.stem + ".out.ipynb")
-
 
 MAX_RUNS = 10_000
 
@@ -120,139 +113,104 @@ def run(
     cache instead of run; the table at the end says which, and the time saved. Parameters
     (-p, --grid) go into a cell tagged injected-parameters after the cell tagged parameters,
     as with papermill."""
-    from nbcellar.notebook import read_notebook
     from nbcellar.runs import params as parameters
-    from nbcellar.runs.execute import check_kernel
+    from nbcellar.runs.launch import RunOptions, launch, plan_runs
 
-    nb = read_notebook(notebook)
-    # Bad values stop here, before anything runs.
-    runs = parameters.expand(params, grid_file, max_runs=max_runs)
-    names = list(dict.fromkeys(n for run in runs for n in run))
-    err = console(stderr=True)
-    if names and parameters.parameters_cell(nb) is None:
-        message = f"{notebook} has no cell tagged 'parameters'; the values go in a cell at the top"
-        if strict:
-            raise parameters.ParameterError(message + " (--strict)")
-        err.print(f"nbcellar: warning: {message}", soft_wrap=True)
-    else:
-        strangers = parameters.unknown(nb, dict.fromkeys(names))
-        if strangers:
-            declared = ", ".join(parameters.declared(nb)) or "none"
-            message = (
-                f"{notebook}: parameter{'s' * (len(strangers) > 1)} {', '.join(strangers)} not "
-                f"assigned in the 'parameters' cell (it assigns: {declared})"
-            )
-            if strict:
-                raise parameters.ParameterError(message + " (--strict)")
-            err.print(f"nbcellar: warning: {message}", soft_wrap=True)
-    injected = [(run, parameters.inject(nb, run)) for run in runs]  # unwritable values stop here
-    check_kernel(kernel_name or nb.kernel_name or "python3")  # before the store is touched
-    store_root = None
+    # Bad values stop here, before anything runs or the store is touched.
+    sets = parameters.expand(params, grid_file, max_runs=max_runs)
+    options = RunOptions(
+        kernel_name=kernel_name, timeout=timeout, allow_errors=allow_errors, cwd=cwd,
+        jobs=jobs or os.cpu_count() or 1,
+    )  # fmt: skip
+    plan = plan_runs(notebook, sets, options, output=output, strict=strict)
     if not no_cache:
+        from dataclasses import replace
+
+        from nbcellar.runs.launch import foresee
         from nbcellar.store import open_store
 
         store = open_store(context_store_root(ctx, notebook))
-        store_root = store.root
+        options = replace(options, store_root=store.root)
         store.close()
-    options = {
-        "cwd": cwd or notebook.resolve().parent,
-        "kernel_name": kernel_name,
-        "timeout": timeout,
-        "allow_errors": allow_errors,
-        "store_root": store_root,
-    }
-    if len(injected) == 1:
-        target = output or default_output(notebook)
-        if target.resolve() == notebook.resolve():
-            raise click.BadParameter("the output would overwrite the input", param_hint="--output")
-        _run_one(notebook, injected[0], target, options, allow_errors)
-        return
-    folder = output or notebook.with_name(notebook.stem + ".runs")
-    if folder.exists() and not folder.is_dir():
-        raise click.BadParameter(
-            f"{folder} is a file; several runs need a folder", param_hint="--output"
+        plan = foresee(plan, store.root)
+    progress = Progress(plan)
+    with progress.bars:
+        outcomes = launch(plan, options, "local", progress.hear).wait()
+    if len(plan.runs) == 1:
+        _say_run(notebook, outcomes[0], allow_errors, options.store_root)
+    else:
+        jobs_used = min(options.jobs, len(plan.runs))
+        _say_grid(notebook, plan, outcomes, jobs_used, allow_errors, options.store_root)
+
+
+class Progress:
+    """Progress bars drawn from a launch's events: per cell for one run; for a grid, runs
+    done / running / failed and a bar per running run."""
+
+    def __init__(self, plan: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
         )
-    _run_grid(notebook, injected, folder, options, allow_errors, jobs or os.cpu_count() or 1)
+        from rich.progress import Progress as Bars
+
+        self.plan = plan
+        self.bars = Bars(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[cell]}"),
+            console=console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.single = len(plan.runs) == 1
+        self.tasks: dict[int, Any] = {}
+        self.counts = {"running": 0, "done": 0, "failed": 0}
+        if self.single:
+            cells = len(plan.runs[0].notebook.code_cells)
+            self.tasks[1] = self.bars.add_task(plan.source.name, total=cells,
+                                               cell="starting kernel")  # fmt: skip
+        else:
+            self.overall = self.bars.add_task(f"{len(plan.runs)} runs", total=len(plan.runs),
+                                              cell="")  # fmt: skip
+            self._show_counts()
+
+    def _show_counts(self) -> None:
+        c = self.counts
+        text = f"{c['done']} done, {c['running']} running, {c['failed']} failed"
+        self.bars.update(self.overall, cell=text)
+
+    def hear(self, event: Any) -> None:
+        from nbcellar.runs.launch import CellDone, CellStarted, RunEnded, RunStarted
+        from nbcellar.runs.params import label
+
+        run = self.plan.runs[event.number - 1]
+        if isinstance(event, CellStarted) and self.single:
+            source = run.notebook.code_cells[event.index].source
+            shown = f"[{event.index + 1}] {source_summary(source, 40)}"
+            self.bars.update(self.tasks[1], cell=shown)
+        elif isinstance(event, CellDone) and event.number in self.tasks:
+            self.bars.advance(self.tasks[event.number])
+        elif isinstance(event, RunStarted) and not self.single:
+            varied = {k: run.params[k] for k in self.plan.varied if k in run.params}
+            shown = label(varied) or label(run.params)
+            self.tasks[event.number] = self.bars.add_task(
+                f"  run {event.number} {shown}", total=len(run.notebook.code_cells), cell=""
+            )
+            self.counts["running"] += 1
+            self._show_counts()
+        elif isinstance(event, RunEnded) and not self.single:
+            task = self.tasks.pop(event.number, None)
+            if task is not None:
+                self.bars.remove_task(task)
+            self.counts["running"] -= 1
+            self.counts["failed" if event.status == "failed" else "done"] += 1
+            self._show_counts()
+            self.bars.advance(self.overall)
 
 
-def _progress(err: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[cell]}"),
-        console=err,
-        transient=True,
-    )
-
-
-def _execute(nb: Any, description: str, options: dict[str, Any], run_id: str | None) -> Any:
-    """One run with a progress bar over its cells."""
-    from nbcellar.runs.execute import CellRun, execute_notebook
-
-    code_cells = nb.code_cells
-    progress = _progress(console(stderr=True))
-
-    def started(index: int) -> None:
-        progress.update(task, cell=f"[{index + 1}] {source_summary(code_cells[index].source, 40)}")
-
-    def done(run: CellRun) -> None:
-        progress.advance(task)
-
-    with progress:
-        task = progress.add_task(description, total=len(code_cells), cell="starting kernel")
-        return execute_notebook(
-            nb, on_cell_start=started, on_cell_done=done, run_id=run_id, **options
-        )
-
-
-def _kernel_name(options: dict[str, Any], nb: Any) -> str:
-    return str(options["kernel_name"] or nb.kernel_name or "python3")
-
-
-@contextmanager
-def _run_book(store_root: Path | None) -> Iterator[Any]:
-    """The store's run records (None when the run uses no store: --no-cache)."""
-    if store_root is None:
-        yield None
-        return
-    from nbcellar.runs.records import RunBook
-    from nbcellar.store import open_store
-
-    store = open_store(store_root)
-    try:
-        yield RunBook(store)
-    finally:
-        store.close()
-
-
-def _run_one(
-    notebook: Path,
-    run: tuple[dict[str, Any], Any],
-    target: Path,
-    options: dict[str, Any],
-    allow_errors: bool,
-) -> None:
-    from nbcellar.notebook import write_notebook
-
-    params, nb = run
-    with _run_book(options["store_root"]) as book:
-        record = None
-        if book is not None:
-            record = book.start(book.create(notebook, params, None, _kernel_name(options, nb)))
-        try:
-            result = _execute(nb, notebook.name, options, None if record is None else record.id)
-        except BaseException:
-            if book is not None and record is not None:
-                book.cancel([record])
-            raise
-        write_notebook(result.notebook, target)
-        if book is not None and record is not None:
-            record = book.finish(record, result, target)
-    code_cells = nb.code_cells
+def _say_run(notebook: Path, outcome: Any, allow_errors: bool, store_root: Any) -> None:
+    result, target, record = outcome.result, outcome.run.output, outcome.record
+    code_cells = outcome.run.notebook.code_cells
     out = console()
     out.print(cell_table(code_cells, result.cells))
     for cell in result.cells:
@@ -273,7 +231,7 @@ def _run_one(
         f"{where}; executed notebook: {target}{recorded}",
         soft_wrap=True,
     )
-    warn_store_failures(result.store_failures, options.get("store_root"))
+    warn_store_failures(result.store_failures, store_root)
     if errors and not allow_errors:
         click.echo(f"nbcellar: error: {failure_line(errors[0], notebook, target)}", err=True)
         sys.exit(1)
@@ -304,13 +262,6 @@ def warn_store_failures(failures: Sequence[str], store_root: Any) -> None:
     )
 
 
-def run_file_name(number: int, params: dict[str, Any]) -> str:
-    """``003-model=rf,n=10.ipynb``: sortable, readable, safe on every file system."""
-    text = ",".join(f"{k}={v}" for k, v in params.items())
-    safe = "".join(ch if ch.isalnum() or ch in "=,._-" else "_" for ch in text)[:80]
-    return f"{number:03d}-{safe}.ipynb" if safe else f"{number:03d}.ipynb"
-
-
 def shared_cells_summary(nb: Any, results: list[Any]) -> list[str]:
     """One line per cell: how often it ran, how often it was restored
     (``cell [4] features = embed(...)  ran 3 times, restored in 45 runs``)."""
@@ -330,134 +281,23 @@ def shared_cells_summary(nb: Any, results: list[Any]) -> list[str]:
     return lines
 
 
-def _run_grid(
+def _say_grid(
     notebook: Path,
-    runs: list[tuple[dict[str, Any], Any]],
-    folder: Path,
-    options: dict[str, Any],
-    allow_errors: bool,
+    plan: Any,
+    outcomes: list[Any],
     jobs: int,
+    allow_errors: bool,
+    store_root: Any,
 ) -> None:
-    """Run every parameter set, ``jobs`` at a time in kernels started ahead; one row per run,
-    then how much the cache shared."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
+    """One row per run, then how much the cache shared."""
     from rich.table import Table
 
-    from nbcellar.notebook import write_notebook
-    from nbcellar.runs.execute import ExecutionResult, kernel_env, served_without_kernel
-    from nbcellar.runs.params import label
-    from nbcellar.runs.pool import KernelPool, close_thread_loop
-    from nbcellar.runs.sharing import interleave, signatures
-
-    folder.mkdir(parents=True, exist_ok=True)
-    varied = [
-        name
-        for name in dict.fromkeys(n for params, _ in runs for n in params)
-        if len({repr(params.get(name)) for params, _ in runs}) > 1
-    ]
-    shared = signatures(runs, varied)
-    first = runs[0][1]
-    kernel_name = options["kernel_name"] or first.kernel_name or "python3"
-    jobs = min(jobs, len(runs))
-    cwd = Path(options["cwd"])
-    served = [False] * len(runs)
-    if options["store_root"] is not None:
-        served = [
-            served_without_kernel(nb, kernel_name, options["store_root"], cwd) for _, nb in runs
-        ]
-    need_kernel = served.count(False)
-    pool = KernelPool(  # kernels only for the runs the store cannot serve without one
-        kernel_name, cwd, kernel_env(options["store_root"]), min(jobs, need_kernel), need_kernel,
-        setup="%load_ext nbcellar" if options["store_root"] is not None else "",
-    )  # fmt: skip
-    progress = _progress(console(stderr=True))
-    overall = progress.add_task(f"{len(runs)} runs", total=len(runs), cell="")
-    counts = {"running": 0, "done": 0, "failed": 0}
-    lock = threading.Lock()
-
-    def show_counts() -> None:
-        text = f"{counts['done']} done, {counts['running']} running, {counts['failed']} failed"
-        progress.update(overall, cell=text)
-
-    def one(number: int, params: dict[str, Any], nb: Any) -> tuple[ExecutionResult, Path]:
-        with _run_book(store_root) as book:  # a connection of this thread's own
-            record = records[number - 1] if records else None
-            if book is not None and record is not None:
-                record = book.start(record)
-            result, target = execute_one(number, params, nb, None if record is None else record.id)
-            if book is not None and record is not None:
-                if stopping.is_set():  # its kernel was stopped under it: not a failure
-                    book.cancel([record])
-                else:
-                    book.finish(record, result, target)
-            return result, target
-
-    def execute_one(
-        number: int, params: dict[str, Any], nb: Any, run_id: str | None
-    ) -> tuple[ExecutionResult, Path]:
-        from nbcellar.runs.execute import CellRun, execute_notebook
-
-        shown = label({k: params[k] for k in varied if k in params}) or label(params)
-        task = progress.add_task(f"  run {number} {shown}", total=len(nb.code_cells), cell="")
-        with lock:
-            counts["running"] += 1
-            show_counts()
-
-        def done(run: CellRun) -> None:
-            progress.advance(task)
-
-        try:
-            result = execute_notebook(
-                nb, on_cell_done=done, kernel=pool.take, run_id=run_id, **options
-            )
-        finally:
-            progress.remove_task(task)
-            close_thread_loop()
-        if not result.kernel_started and not served[number - 1]:
-            pool.give_back_unused()  # foreseen to need a kernel, but served from the store
-        target = folder / run_file_name(number, params)
-        write_notebook(result.notebook, target)
-        with lock:
-            counts["running"] -= 1
-            counts["failed" if result.failed is not None else "done"] += 1
-            show_counts()
-        progress.advance(overall)
-        return result, target
-
-    store_root = options["store_root"]
-    records: list[Any] = []
-    with _run_book(store_root) as book:
-        if book is not None:
-            from nbcellar.runs.records import new_run_id
-
-            grid = "grid-" + new_run_id()
-            records = [book.create(notebook, params, grid, kernel_name) for params, _ in runs]
-    results: list[tuple[ExecutionResult, Path]] = []
-    executor = ThreadPoolExecutor(max_workers=jobs)
-    stopping = threading.Event()
-    try:
-        with progress:
-            show_counts()
-            futures = {
-                position: executor.submit(one, position + 1, *runs[position])
-                for position in interleave(shared)
-            }
-            results = [futures[position].result() for position in range(len(runs))]
-    except BaseException:  # Ctrl-C, or a run that could not start: stop the others now
-        stopping.set()
-        executor.shutdown(wait=False, cancel_futures=True)
-        pool.close()  # their kernels stop, so the runs in progress end at once
-        executor.shutdown(wait=True)
-        with _run_book(store_root) as book:
-            if book is not None:
-                book.cancel(records)
-        raise
-    finally:
-        executor.shutdown(wait=True)
-        pool.close()
-
+    runs = [(o.run.params, o.run.notebook) for o in outcomes]
+    results = [(o.result, o.run.output) for o in outcomes]
+    records = [o.record for o in outcomes if o.record is not None]
+    varied = list(plan.varied)
+    first = plan.runs[0].notebook
+    folder = plan.folder
     table = Table(title=f"{len(runs)} runs of {notebook}", title_justify="left")
     columns = ("run", *varied, "status", "ran", "restored", "seconds", "notebook")
     for column in (*columns, *(("record",) if records else ())):
@@ -483,7 +323,7 @@ def _run_grid(
             str(restored),
             f"{result.seconds:.1f}",
             str(target),
-            *((records[number - 1].id,) if records else ()),
+            *((outcomes[number - 1].record.id,) if records else ()),
         )
     out = console()
     out.print(table)
@@ -496,7 +336,7 @@ def _run_grid(
         soft_wrap=True,
     )
     failures = [f for result, _ in results for f in result.store_failures]
-    warn_store_failures(failures, options.get("store_root"))
+    warn_store_failures(failures, store_root)
     if failed and not allow_errors:
         number, status = failed[0]
         click.echo(f"nbcellar: error: run {number} of {notebook} {status}", err=True)

@@ -74,6 +74,7 @@ class CellCacheExtension:
         self.tell_failures = True
         self._failures: list[str] = []
         self._told: set[str] = set()
+        self._said: set[str] = set()
 
     # -- registration --------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class CellCacheExtension:
                         plan.key, plan.inputs, record=True,
                     )  # fmt: skip
         except Exception as exc:  # the cache must never stop a cell from running
-            warnings.warn(f"nbcellar: cache unavailable for this cell: {exc}", stacklevel=1)
+            self._cache_trouble("the cache is unavailable for this cell (it runs as usual)", exc)
             return
         self.plan = plan
         if plan.action == "run":
@@ -179,16 +180,33 @@ class CellCacheExtension:
             return
         found = take()
         self._failures += found
-        new = sorted({f.partition(": ")[2] for f in found} - self._told)
+        self._tell({f.partition(": ")[2] for f in found})
+
+    def _tell(self, reasons: set[str]) -> None:
+        new = sorted(reasons - self._told)
         if new and self.tell_failures:
             self._told.update(new)
-            print(
-                f"nbcellar: warning: the cache could not store what a cell made "
-                f"({'; '.join(new)[:300]}); such cells run again after a restart instead of "
-                f"being restored; free space in {getattr(self.cache.store, 'root', 'the store')}",
-                file=sys.stderr,
-            )
-            sys.stderr.flush()  # sent now: not part of what the cell about to run shows
+            where = getattr(self.cache.store, "root", "the store")
+            self._say(f"nbcellar: warning: the cache could not store what a cell made "
+                      f"({'; '.join(new)[:300]}); such cells run again after a restart instead "
+                      f"of being restored; free space in {where}")  # fmt: skip
+
+    def _cache_trouble(self, what: str, exc: Exception) -> None:
+        """The cache failed around a cell, which runs all the same: said once per reason (a
+        full disk as the failed saves are)."""
+        if _disk_full(exc):
+            self._failures.append(f"{what}: No space left on device")
+            self._tell({"No space left on device"})
+            return
+        text = f"nbcellar: warning: {what}: {exc}"
+        if text not in self._said:
+            self._said.add(text)
+            self._say(text)
+
+    @staticmethod
+    def _say(line: str) -> None:
+        print(line, file=sys.stderr)
+        sys.stderr.flush()  # sent now: not part of what the cell about to run shows
 
     def save_log(self, run_id: str) -> None:
         """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""
@@ -251,7 +269,7 @@ class CellCacheExtension:
                 if result.success:
                     self.cache.finish_replay(plan, self.shell.user_ns, seconds)
         except Exception as exc:  # recording failed: the cell ran all the same
-            warnings.warn(f"nbcellar: could not record this cell: {exc}", stacklevel=1)
+            self._cache_trouble("could not record this cell (it ran as usual)", exc)
         finally:
             if recorder is not None:
                 recorder.stop()
@@ -291,3 +309,12 @@ def unload(shell: Any) -> None:
     existing = getattr(shell, ATTRIBUTE, None)
     if isinstance(existing, CellCacheExtension):
         existing.unregister()
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """A full disk or quota, as the OS or SQLite says it."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "disk is full" in str(exc) or "No space left on device" in str(exc)

@@ -12,10 +12,12 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from nbcellar.errors import NbcellarWarning
+
 MAX_MESSAGE = 120  # characters of one schema problem in the warning line
 
 
-class NotebookFormatWarning(UserWarning):
+class NotebookFormatWarning(NbcellarWarning):
     """A notebook that Jupyter opens but that does not follow the nbformat schema."""
 
 

@@ -105,10 +105,16 @@ def read_grid(path: Path) -> list[Mapping[str, list[Any]]]:
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ParameterError(f"{path}: not valid YAML ({first})") from None
+    return grid_blocks(data, str(path))
+
+
+def grid_blocks(data: Any, source: str) -> list[Mapping[str, list[Any]]]:
+    """A grid (a mapping of names to lists of values, or a list of such mappings) checked:
+    each mapping gives every combination of its values."""
     blocks = data if isinstance(data, list) else [data]
     grids: list[Mapping[str, list[Any]]] = []
     for number, block in enumerate(blocks, start=1):
-        where = f"{path}" if len(blocks) == 1 else f"{path}, entry {number}"
+        where = source if len(blocks) == 1 else f"{source}, entry {number}"
         if not isinstance(block, dict) or not block:
             raise ParameterError(
                 f"{where}: expected a mapping of parameter names to lists of values"
@@ -151,18 +157,34 @@ def _expanded_size(root: Any) -> int:
 
 
 def expand(
-    assignments: Iterable[str], grid_file: Path | None = None, max_runs: int | None = None
+    assignments: Iterable[str] = (),
+    grid_file: Path | None = None,
+    max_runs: int | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    grid: Any = None,
 ) -> list[Params]:
-    """Every run's parameters, in order: the grid file's runs, each with the ``-p`` choices
-    crossed in; with neither, one run without parameters. More than ``max_runs`` runs is
-    refused before any is made."""
+    """Every run's parameters, in order: the grid's runs (``grid_file``, or ``grid``: a
+    mapping of names to lists, or a list of such mappings), each with the ``-p`` choices and
+    the fixed ``params`` (one value each, as papermill's) crossed in; with neither, one run
+    without parameters. More than ``max_runs`` runs is refused before any is made."""
     fixed: dict[str, list[Any]] = {}
     for text in assignments:
         name, choices = parse_assignment(text)
         if name in fixed:
             raise ParameterError(f"-p {name} is given twice")
         fixed[name] = choices
-    grids = read_grid(grid_file) if grid_file is not None else [{}]
+    for name, value in (params or {}).items():
+        _check_name(str(name), "params")
+        if name in fixed:
+            raise ParameterError(f"parameter {name} is given twice")
+        fixed[str(name)] = [value]
+    if grid_file is not None:
+        grids = read_grid(grid_file)
+    elif grid is not None:
+        grids = read_grid(Path(grid)) if isinstance(grid, str | Path) else grid_blocks(grid, "grid")
+    else:
+        grids = [{}]
     if max_runs is not None:
         count = sum(math.prod(len(v) for v in {**grid, **fixed}.values()) for grid in grids)
         if count > max_runs:
