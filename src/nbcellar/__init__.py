@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "RunFailed",
     "__version__",
     "artifacts",
     "collect",
@@ -19,6 +20,7 @@ __all__ = [
     "load_ipython_extension",
     "log",
     "logged",
+    "run",
     "runs",
     "unload_ipython_extension",
 ]
@@ -31,7 +33,21 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module("nbcellar.runs")
+    if name == "RunFailed":
+        from nbcellar.runs.api import RunFailed
+
+        return RunFailed
     raise AttributeError(f"module 'nbcellar' has no attribute {name!r}")
+
+
+def run(notebook: str | Path, params: Any = None, **options: Any) -> Any:
+    """Run a notebook or percent script with parameters, a grid of them, the cell cache and run
+    records, as ``nbcellar run`` does: ``nbcellar.run("train.ipynb", params={"alpha": 0.1})``,
+    ``grid={"model": ["rf", "svm"]}``, ``jobs=4``, ``executor="local"``, ``store=...``,
+    ``wait=False``... Returns the RunSet of its runs (see nbcellar.runs.api.run)."""
+    from nbcellar.runs.api import run as run_notebook
+
+    return run_notebook(notebook, params, **options)
 
 
 def collect(paths: Any, ids: Any = None) -> Any:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ENV = "NBCELLAR_ARTIFACTS"
+from nbcellar.kernel.protocol import ARTIFACTS_VARIABLE as ENV
+
 RESERVED_FILES = "nbcellar:files"  # the snapshot variable holding a cell's artifact files
 
 Listing = dict[str, tuple[int, int]]

@@ -50,6 +50,8 @@ CASES = {
     "store /dev/null, runs": ["--store", "/dev/null", "runs"],
     "an unknown option": ["run", "{nb}", "--bogus"],
     "jobs 0": ["run", "{nb}", "-j", "0"],
+    "an unknown executor": ["run", "{nb}", "--executor", "nope"],
+    "an address for local": ["run", "{nb}", "--executor", "local://far"],
 }
 
 

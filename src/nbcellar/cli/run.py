@@ -89,6 +89,12 @@ def _named_kernel(value: str | None) -> str | None:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Working directory of the kernel (default: the notebook's folder, as in Jupyter).",
 )
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    help="Where the runs execute: 'local' (kernels on this machine, -j at a time).",
+)
 @click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
 @store_option
 @click.pass_context
@@ -105,6 +111,7 @@ def run(
     max_runs: int,
     allow_errors: bool,
     cwd: Path | None,
+    executor: str,
     no_cache: bool,
 ) -> None:
     """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy.
@@ -114,9 +121,10 @@ def run(
     (-p, --grid) go into a cell tagged injected-parameters after the cell tagged parameters,
     as with papermill."""
     from nbcellar.runs import params as parameters
-    from nbcellar.runs.launch import RunOptions, launch, plan_runs
+    from nbcellar.runs.launch import RunOptions, executor_for, launch, plan_runs
 
     # Bad values stop here, before anything runs or the store is touched.
+    chosen = executor_for(executor)
     sets = parameters.expand(params, grid_file, max_runs=max_runs)
     options = RunOptions(
         kernel_name=kernel_name, timeout=timeout, allow_errors=allow_errors, cwd=cwd,
@@ -135,7 +143,7 @@ def run(
         plan = foresee(plan, store.root)
     progress = Progress(plan)
     with progress.bars:
-        outcomes = launch(plan, options, "local", progress.hear).wait()
+        outcomes = launch(plan, options, chosen, progress.hear).wait()
     if len(plan.runs) == 1:
         _say_run(notebook, outcomes[0], allow_errors, options.store_root)
     else:

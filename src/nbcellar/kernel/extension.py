@@ -28,6 +28,7 @@ from nbcellar.cache.engine import (
 from nbcellar.cache.versions import Fingerprint
 from nbcellar.kernel.iopub import recorder_for, sender_for, untap
 from nbcellar.kernel.outputs import Recording, needs_result_values, replay
+from nbcellar.kernel.protocol import REPLY_METADATA, cell_outcome
 from nbcellar.logbook import BOOK
 from nbcellar.runfiles import Listing, artifact_folder, changed, listing
 
@@ -281,14 +282,10 @@ class CellCacheExtension:
         metadata = self.shell.kernel._nbcellar_finish_metadata(parent, metadata, reply_content)
         outcome = self.cache.last_outcome
         if outcome is not None and isinstance(metadata, dict):
-            metadata["nbcellar"] = {
-                "status": outcome.status,
-                "key": outcome.key,
-                "seconds": round(outcome.seconds, 6),
-                "saved_seconds": round(outcome.saved_seconds, 6),
-            }
-            if outcome.status == "ran" and not outcome.recorded and outcome.reason:
-                metadata["nbcellar"]["reason"] = outcome.reason  # why it is not stored
+            reason = outcome.reason if outcome.status == "ran" and not outcome.recorded else ""
+            metadata[REPLY_METADATA] = cell_outcome(
+                outcome.status, outcome.key, outcome.seconds, outcome.saved_seconds, reason
+            )
         self.cache.last_outcome = None
         return metadata
 

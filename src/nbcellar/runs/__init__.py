@@ -18,4 +18,12 @@ class _CallablePackage(types.ModuleType):
         return runs(*args, **kwargs)
 
 
+def attach(launch_id: str, store: Any = None) -> Any:
+    """A launch of ``nbcellar.run(..., wait=False)`` found again by its id, from any process
+    (see nbcellar.runs.api.attach)."""
+    from nbcellar.runs.api import attach as attach_launch
+
+    return attach_launch(launch_id, store)
+
+
 sys.modules[__name__].__class__ = _CallablePackage

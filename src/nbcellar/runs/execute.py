@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nbcellar.errors import NbcellarError
+from nbcellar.kernel import protocol
 from nbcellar.notebook.model import Notebook, from_nbformat, to_nbformat
-from nbcellar.runfiles import ENV
 
 CellStatus = Literal["ran", "restored", "error", "not run"]
 
@@ -102,13 +102,10 @@ def _write_failures(kernel_client: Any) -> tuple[str, ...]:
 
     reply = run_sync(kernel_client.execute_interactive)(
         "", silent=True, store_history=False, timeout=60,
-        user_expressions={"failures": "get_ipython().nbcellar.write_failures()"},
+        user_expressions={"failures": protocol.write_failures()},
     )  # fmt: skip
-    found = reply["content"].get("user_expressions", {}).get("failures", {})
-    try:
-        return tuple(json.loads(ast.literal_eval(found["data"]["text/plain"])))
-    except (KeyError, ValueError, SyntaxError, TypeError):
-        return ()
+    found = protocol.expression_value(reply["content"], "failures")
+    return tuple(str(f) for f in found) if isinstance(found, list) else ()
 
 
 def _error_line(outputs: list[Any]) -> str | None:
@@ -140,7 +137,7 @@ def kernel_env(store_root: Path | None) -> dict[str, str]:
     """The environment of a run's kernel: ours, plus the store to cache in."""
     env = dict(os.environ)
     if store_root is not None:
-        env["NBCELLAR_STORE"] = str(store_root)
+        env[protocol.STORE_VARIABLE] = str(store_root)
     return env
 
 
@@ -184,7 +181,7 @@ class _Runner:
             return
         seconds = time.perf_counter() - self.started.get(cell_index, time.perf_counter())
         ok = execute_reply is not None and execute_reply["content"].get("status") == "ok"
-        cached = (execute_reply or {}).get("metadata", {}).get("nbcellar") or {}
+        cached = protocol.reply_outcome(execute_reply)
         status: CellStatus = "ran" if ok or self.allows_error(cell, execute_reply) else "error"
         if ok and cached.get("status") == "restored":
             status = "restored"
@@ -318,23 +315,23 @@ def execute_notebook(
 
                 if store_root is not None and run_id is not None:  # nbcellar.artifacts()
                     folder = str(artifact_folder_of(store_root, run_id, Path(cwd)))
-                    silently(f"__import__('os').environ[{ENV!r}] = {folder!r}")
+                    silently(protocol.set_artifacts(folder))
                 if store_root is not None:  # (quietly: a pooled kernel loaded it already)
-                    silently("get_ipython().extension_manager.load_extension('nbcellar')")
-                    silently("get_ipython().nbcellar.tell_failures = False")  # said here
+                    silently(protocol.load_extension())
+                    silently(protocol.parent_reports_failures())
                 for index, cell in enumerate(client.nb.cells):
                     if cell.cell_type != "code":
                         continue
                     tags = list(cell.get("metadata", {}).get("tags", []))
                     if store_root is not None and tags:  # (the kernel forgets them after a cell)
-                        silently(f"get_ipython().nbcellar.next_tags = {json.dumps(tags)}")
+                        silently(protocol.next_cell_tags(tags))
                     client.execute_cell(cell, index)
                 if store_root is not None and run_id is not None:
-                    silently(f"get_ipython().nbcellar.save_log({run_id!r})")
+                    silently(protocol.save_log(run_id))
                 if store_root is not None and save_final:
                     final = _final_state(kernel_client, store_root)
                 if store_root is not None:  # values still being written must land first
-                    silently("get_ipython().nbcellar.flush()")
+                    silently(protocol.flush())
                     store_failures = _write_failures(kernel_client)
                 completed = True
                 # Nothing left to wait for: stop the kernel at once rather than asking it to

@@ -356,6 +356,7 @@ class LocalLaunch:
     ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        from nbcellar.kernel import protocol
         from nbcellar.runs.execute import kernel_env
         from nbcellar.runs.pool import KernelPool
 
@@ -374,7 +375,7 @@ class LocalLaunch:
             need = plan.needs_kernel
             self.pool = KernelPool(
                 plan.kernel_name, plan.cwd, kernel_env(options.store_root), min(jobs, need),
-                need, setup="%load_ext nbcellar" if options.store_root is not None else "",
+                need, setup=protocol.load_extension() if options.store_root is not None else "",
             )  # fmt: skip
         self._threads = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nbcellar-run")
         self._futures = {
@@ -414,6 +415,10 @@ class LocalLaunch:
                 kernel=None if pool is None else pool.take, run_id=self.runs.id_of(run.number),
                 **self.options.execution(self.plan.cwd),
             )  # fmt: skip
+        except Exception:
+            if self._stopping.is_set():  # (waiting for a kernel when the pool closed)
+                raise _Cancelled() from None
+            raise
         finally:
             close_thread_loop()
         if pool is not None and not result.kernel_started and not run.served:
@@ -485,6 +490,7 @@ class Launched:
     """A plan being run: its launch, its records, its plan (see :func:`launch`)."""
 
     plan: Plan
+    options: RunOptions
     launch: Launch
     records: RunRecords
     executor: str
@@ -510,7 +516,7 @@ def launch(
     chosen = executor_for(executor)
     records = RunRecords(plan, options.store_root)
     started = chosen.start(plan, options, records, listener or (lambda event: None))
-    return Launched(plan, started, records, chosen.name)
+    return Launched(plan, options, started, records, chosen.name)
 
 
 def cpu_jobs() -> int:

@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from nbcellar.kernel.protocol import FORK_VARIABLE
+
 
 def close_thread_loop() -> None:
     """Close the event loop jupyter's synchronous calls made for this (non-main) thread: left
@@ -40,11 +42,15 @@ def _fork_server(cwd: Path, env: dict[str, str]) -> Any:
     import os
     import sys
 
-    if not hasattr(os, "fork") or sys.platform == "win32" or os.environ.get("NBCELLAR_FORK") == "0":
+    if not hasattr(os, "fork") or sys.platform == "win32" or os.environ.get(FORK_VARIABLE) == "0":
         return None
     from nbcellar.runs.forkserver import ForkServer
 
     return ForkServer(cwd, env)
+
+
+class PoolClosed(Exception):
+    """The pool was closed (the runs cancelled) while a run waited for a kernel."""
 
 
 class KernelPool:
@@ -159,10 +165,14 @@ class KernelPool:
             self._to_start = max(self._to_start - 1, 0)
 
     def close(self) -> None:
-        """Shut down every kernel still alive (unused, or running when interrupted)."""
+        """Shut down every kernel still alive (unused, or running when interrupted); a run
+        waiting for a kernel gets PoolClosed."""
         with self._lock:
             self._closed = True
             started, self._started = list(self._started), []
+            waiting = max(self._taken, 1)
+        for _ in range(waiting):
+            self._ready.put(PoolClosed("the runs were cancelled"))
         from jupyter_core.utils import run_sync
 
         for manager in started:
