@@ -107,3 +107,37 @@ def test_a_full_disk_is_said_in_a_notebook_once(small_disk: Path) -> None:
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_disk_with_no_byte_left_is_one_line_and_changes_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """Not even the index can open: said as what it is (not as a damaged index)."""
+    store = small_disk / ".nbcellar"
+    notebook = tmp_path / "nb.py"
+    notebook.write_text("# %%\nx = 41\n# %%\nprint(x + 1)\n")
+    first = CliRunner().invoke(cli, ["run", "--store", str(store), str(notebook)])
+    assert first.exit_code == 0, first.output
+    with open(small_disk / "filler", "wb") as filler:  # every byte left
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+
+    def files() -> list[tuple[str, int]]:  # (SQLite's own -wal and -shm files aside)
+        return sorted((p.name, p.stat().st_size) for p in store.rglob("*")
+                      if p.is_file() and not p.name.endswith(("-wal", "-shm")))  # fmt: skip
+
+    before = files()
+    notebook.write_text("# %%\nx = 1\n# %%\nprint(x + 1)\n")
+    again = CliRunner().invoke(cli, ["run", "--store", str(store), str(notebook)])
+    assert again.exit_code == 2, again.output
+    assert again.stderr.strip().splitlines() == [
+        f"nbcellar: error: no space left on the device of the store {store} (its index cannot "
+        "even open); free some space there, or run with --no-cache (nothing was changed)"
+    ]
+    assert files() == before
+    uncached = CliRunner().invoke(cli, ["run", "--no-cache", str(notebook)])
+    assert uncached.exit_code == 0, uncached.output

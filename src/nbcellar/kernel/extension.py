@@ -76,6 +76,7 @@ class CellCacheExtension:
         self._failures: list[str] = []
         self._told: set[str] = set()
         self._said: set[str] = set()
+        self._not_stored = ""  # why the cache could not keep the cell running now
 
     # -- registration --------------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class CellCacheExtension:
             self._nested += 1
             return
         self._running = True
+        self._not_stored = ""
         self._take_failures()
         tags = [*self.next_tags, *directives_in(info.raw_cell)]
         meta = getattr(info, "cell_meta", None)
@@ -195,6 +197,7 @@ class CellCacheExtension:
     def _cache_trouble(self, what: str, exc: Exception) -> None:
         """The cache failed around a cell, which runs all the same: said once per reason (a
         full disk as the failed saves are)."""
+        self._not_stored = "No space left on device" if _disk_full(exc) else str(exc)[:300]
         if _disk_full(exc):
             self._failures.append(f"{what}: No space left on device")
             self._tell({"No space left on device"})
@@ -281,11 +284,15 @@ class CellCacheExtension:
     def _finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
         metadata = self.shell.kernel._nbcellar_finish_metadata(parent, metadata, reply_content)
         outcome = self.cache.last_outcome
-        if outcome is not None and isinstance(metadata, dict):
+        if isinstance(metadata, dict) and outcome is not None:
             reason = outcome.reason if outcome.status == "ran" and not outcome.recorded else ""
             metadata[REPLY_METADATA] = cell_outcome(
-                outcome.status, outcome.key, outcome.seconds, outcome.saved_seconds, reason
-            )
+                outcome.status, outcome.key, outcome.seconds, outcome.saved_seconds, reason,
+                not_stored=self._not_stored,
+            )  # fmt: skip
+        elif isinstance(metadata, dict) and self._not_stored:  # (the cache failed to plan it)
+            metadata[REPLY_METADATA] = cell_outcome("ran", None, 0.0, 0.0,
+                                                    not_stored=self._not_stored)  # fmt: skip
         self.cache.last_outcome = None
         return metadata
 

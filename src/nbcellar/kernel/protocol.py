@@ -90,11 +90,18 @@ def expression_value(content: Mapping[str, Any], name: str) -> Any:
 
 
 def cell_outcome(
-    status: str, key: str | None, seconds: float, saved_seconds: float, reason: str = ""
+    status: str,
+    key: str | None,
+    seconds: float,
+    saved_seconds: float,
+    reason: str = "",
+    *,
+    not_stored: str = "",
 ) -> dict[str, Any]:
     """What an execute_reply's ``metadata["nbcellar"]`` holds for one cell: ``status`` (ran or
-    restored), ``key`` (its cache key), ``seconds``, ``saved_seconds``, and ``reason``: why a
-    cell that ran was not stored (it always runs)."""
+    restored), ``key`` (its cache key), ``seconds``, ``saved_seconds``, ``reason``: why a
+    cell that ran was not stored (it always runs), and ``not_stored``: why the cache failed to
+    keep it this time (a full disk)."""
     found: dict[str, Any] = {
         "status": status,
         "key": key,
@@ -103,6 +110,8 @@ def cell_outcome(
     }
     if reason:
         found["reason"] = reason
+    if not_stored:
+        found["not_stored"] = not_stored
     return found
 
 

@@ -202,6 +202,10 @@ class _Runner:
                 "saved_seconds": round(run.saved_seconds, 3),
                 **({"reason": run.reason} if run.reason else {}),
             }
+            if cached.get("not_stored"):  # (the cache failed around it: a full disk)
+                cell["metadata"]["nbcellar"].update(
+                    stored=False, not_stored=str(cached["not_stored"])
+                )
         self.runs[cell_index] = run
         if self.on_cell_done is not None:
             self.on_cell_done(run)

@@ -228,6 +228,16 @@ class StoreIndexError(NbcellarError):
     """The store's index is missing, unreadable, or not the one its objects were indexed by."""
 
 
+def _device_full(root: Path) -> bool:
+    """Whether the file system holding ``root`` has (next to) no byte left for us."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(root).free < 1 << 16
+    except OSError:
+        return False
+
+
 def open_index(root: Path, blobs: BlobStore) -> Index:
     """The store's index, checked to be the one its objects belong to.
 
@@ -264,6 +274,11 @@ def open_index(root: Path, blobs: BlobStore) -> Index:
             raise StoreIndexError(
                 f"the store {root} is read-only here ({exc}); nbcellar writes to its store: "
                 "copy it somewhere you can write to and give that to --store"
+            ) from None
+        if _device_full(root):
+            raise StoreIndexError(
+                f"no space left on the device of the store {root} (its index cannot even "
+                "open); free some space there, or run with --no-cache (nothing was changed)"
             ) from None
         raise StoreIndexError(
             f"{path} cannot be read as a store index ({exc}); put it back from a backup, or "
