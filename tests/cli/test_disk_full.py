@@ -4,6 +4,7 @@ store stays sound (the cells whose values were lost run again next time)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -47,7 +48,9 @@ def test_a_full_disk_is_said_once_and_the_store_stays_sound(
     warnings = [ln for ln in first.stderr.splitlines() if ln.startswith("nbcellar: warning:")]
     assert len(warnings) == 1, first.stderr
     assert "No space left on device" in warnings[0]
-    assert "could not store what 1 cell made" in warnings[0]
+    # The big value's save fails; whether the next cell's entry fails too depends on when the
+    # failed save's partial file is gone (it is written in the background).
+    assert re.search(r"could not store what (1 cell|2 cells) made", warnings[0]), warnings[0]
     verify = CliRunner().invoke(cli, ["store", "verify", "--store", str(store)])
     assert verify.exit_code == 0, verify.output
     again = CliRunner().invoke(cli, ["run", "--store", str(store), str(notebook)])
