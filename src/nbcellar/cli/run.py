@@ -93,7 +93,8 @@ def _named_kernel(value: str | None) -> str | None:
     "--executor",
     default="local",
     show_default=True,
-    help="Where the runs execute: 'local' (kernels on this machine, -j at a time).",
+    help="Where the runs execute: 'local' (kernels on this machine, -j at a time), 'dask' (a "
+    "Dask LocalCluster of -j workers) or dask://HOST:PORT (a running Dask scheduler).",
 )
 @click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
 @store_option
@@ -131,6 +132,7 @@ def run(
         jobs=jobs or os.cpu_count() or 1,
     )  # fmt: skip
     plan = plan_runs(notebook, sets, options, output=output, strict=strict)
+    chosen.prepare(plan, options)  # (a scheduler that cannot be reached: nothing written)
     if not no_cache:
         from dataclasses import replace
 

@@ -71,6 +71,7 @@ def run(
     )  # fmt: skip
     target = None if output is None else Path(output)
     plan = plan_runs(path, sets, options, output=target, strict=strict)
+    chosen.prepare(plan, options)  # (a scheduler that cannot be reached: nothing written)
     if cache:
         from nbcellar.store import open_store
         from nbcellar.store.location import store_for_notebook

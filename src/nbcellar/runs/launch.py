@@ -237,6 +237,11 @@ class Launch(Protocol):
 class Executor(Protocol):
     name: str
 
+    def prepare(self, plan: Plan, options: RunOptions) -> None:
+        """Reach what runs the plan (a cluster's scheduler): a failure here is one error and
+        nothing is written (no run record yet)."""
+        ...
+
     def start(
         self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
     ) -> Launch:
@@ -343,6 +348,9 @@ class LocalExecutor:
         if address not in ("local", "local://"):
             raise NbcellarError(f"executor {address!r}: 'local' takes no address")
         return cls()
+
+    def prepare(self, plan: Plan, options: RunOptions) -> None:
+        pass
 
     def start(
         self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
@@ -482,6 +490,18 @@ class _Cancelled(Exception):
 register_executor("local", LocalExecutor.at)
 
 
+def _dask(address: str) -> Executor:
+    try:
+        from nbcellar.runs.on_dask import DaskExecutor
+    except ImportError:
+        raise NbcellarError(f"executor {address!r} needs Dask: pip install 'nbcellar[dask]' "
+                            "(dask[distributed])") from None  # fmt: skip
+    return DaskExecutor.at(address)
+
+
+register_executor("dask", _dask)
+
+
 # -- the entry point -----------------------------------------------------------------------
 
 
@@ -514,6 +534,7 @@ def launch(
     """Start ``plan`` on ``executor`` (default ``local``): its runs recorded in the store of
     ``options``, events to ``listener``."""
     chosen = executor_for(executor)
+    chosen.prepare(plan, options)
     records = RunRecords(plan, options.store_root)
     started = chosen.start(plan, options, records, listener or (lambda event: None))
     return Launched(plan, options, started, records, chosen.name)

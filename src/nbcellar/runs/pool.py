@@ -12,6 +12,7 @@ started that is still alive.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import tempfile
 import threading
@@ -114,17 +115,24 @@ class KernelPool:
         with open(folder / "kernel.log", "ab") as log:
             try:
                 run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env, stderr=log)
-                run_sync(self._wait_until_ready)(manager, self.setup)
             except Exception as exc:  # handed to the run that takes it, which reports it
                 self._ready.put(exc)
-                return
-            finally:
                 close_thread_loop()
-        with self._lock:
+                return
+        with self._lock:  # from now on, close() stops it too
             self._started.append(manager)
+        try:
+            run_sync(self._wait_until_ready)(manager, self.setup)
+        except Exception as exc:
+            _stop(manager)  # (it never answered: no run gets it)
+            self._ready.put(exc)
+            return
+        finally:
+            close_thread_loop()
+        with self._lock:
             closed = self._closed
         if closed:
-            run_sync(manager.shutdown_kernel)(now=True)
+            _stop(manager)
             close_thread_loop()
             return
         self._ready.put(manager)
@@ -149,6 +157,8 @@ class KernelPool:
     def take(self) -> Any:
         """A started kernel's manager, for one run; another starts if more runs may come."""
         with self._lock:
+            if self._closed:  # (the runs were cancelled before this one took its kernel)
+                raise PoolClosed("the runs were cancelled")
             none_coming = self._count == self._taken
             self._taken += 1
         if none_coming:  # more runs needed a kernel than foreseen
@@ -173,14 +183,22 @@ class KernelPool:
             waiting = max(self._taken, 1)
         for _ in range(waiting):
             self._ready.put(PoolClosed("the runs were cancelled"))
-        from jupyter_core.utils import run_sync
-
         for manager in started:
-            try:
-                if run_sync(manager.is_alive)():
-                    run_sync(manager.shutdown_kernel)(now=True)
-            except Exception:  # already gone
-                pass
+            _stop(manager)
         if self._forks is not None:
             self._forks.close()
         self._sockets.cleanup()
+
+
+def _stop(manager: Any) -> None:
+    """Stop a kernel now if it runs, and release its sockets and ZMQ context either way."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(manager.is_alive)():
+            run_sync(manager.shutdown_kernel)(now=True)  # (its resources with it)
+            return
+    except Exception:  # already gone
+        pass
+    with contextlib.suppress(Exception):  # (nothing left to release)
+        run_sync(manager.cleanup_resources)(restart=False)

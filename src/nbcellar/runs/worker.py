@@ -1,0 +1,165 @@
+"""What a worker of a cluster executor runs for one run: nbcellar's own entry point and a spec.
+
+A spec is JSON: the run's notebook (its parameters injected, as nbformat JSON), the kernel's
+working directory and name, the cell time limit, whether errors are allowed, the store and the
+run's record id. The worker runs the notebook in a kernel of its own machine with the cell cache
+on the store (:func:`nbcellar.runs.execute.execute_notebook`) and answers JSON too: the executed
+notebook, what happened to each cell, its timings. No user code is pickled on the way, so what
+works in ``nbcellar run`` works on the cluster.
+
+While it runs, the worker reports each cell started and done as events on the cluster's own
+channel (Dask's ``log_event`` topics), and stops its kernel when the launch is cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def make_spec(run: Any, plan: Any, options: Any, run_id: str | None) -> dict[str, Any]:
+    """The spec of one planned run (see the module)."""
+    import nbformat
+
+    from nbcellar.notebook.model import to_nbformat
+
+    return {
+        "number": run.number,
+        "notebook": nbformat.writes(to_nbformat(run.notebook)),
+        "cwd": str(plan.cwd),
+        "kernel_name": plan.kernel_name,
+        "timeout": options.timeout,
+        "allow_errors": options.allow_errors,
+        "store_root": None if options.store_root is None else str(options.store_root),
+        "run_id": run_id,
+    }
+
+
+def execute_spec(
+    spec: Mapping[str, Any],
+    report: Report | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run one spec here; ``report`` hears ``{"number", "event": "cell-started" | "cell-done",
+    ...}``; ``cancelled`` is asked twice a second whether to stop the kernel now."""
+    from nbcellar.runs.execute import CellRun, execute_notebook, kernel_env
+    from nbcellar.runs.pool import KernelPool, close_thread_loop
+
+    nb = _notebook(str(spec["notebook"]))
+    number = int(spec["number"])
+    store_root = None if spec.get("store_root") is None else Path(str(spec["store_root"]))
+    cwd = Path(str(spec["cwd"]))
+    say = report or (lambda message: None)
+
+    def started(index: int) -> None:
+        say({"number": number, "event": "cell-started", "index": index})
+
+    def done(cell: CellRun) -> None:
+        say({"number": number, "event": "cell-done", "cell": asdict(cell)})
+
+    from nbcellar.kernel import protocol
+
+    pools: list[Any] = []  # the kernel's, once one is needed (none if the store serves the run)
+
+    def kernel() -> Any:
+        pool = KernelPool(
+            str(spec["kernel_name"]), cwd, kernel_env(store_root), 1, 1,
+            setup=protocol.load_extension() if store_root is not None else "",
+        )  # fmt: skip
+        pools.append(pool)
+        return pool.take()
+
+    stop = threading.Event()
+    if cancelled is not None:
+        threading.Thread(target=_watch, args=(cancelled, stop, pools), daemon=True,
+                         name="nbcellar-cancel-watch").start()  # fmt: skip
+    try:
+        result = execute_notebook(
+            nb, cwd=cwd, kernel_name=str(spec["kernel_name"]), timeout=spec.get("timeout"),
+            allow_errors=bool(spec.get("allow_errors")), store_root=store_root,
+            on_cell_start=started, on_cell_done=done, kernel=kernel,
+            run_id=spec.get("run_id"),
+        )  # fmt: skip
+    finally:
+        stop.set()
+        for pool in pools:
+            pool.close()
+        close_thread_loop()
+    return answer_of(result)
+
+
+def _watch(cancelled: Callable[[], bool], stop: threading.Event, pools: list[Any]) -> None:
+    while not stop.wait(0.5):
+        try:
+            if cancelled():
+                for pool in list(pools):
+                    pool.close()  # the kernel stops; the run ends at once
+                return
+        except Exception:  # the scheduler is gone: the run goes on where it is
+            return
+
+
+def answer_of(result: Any) -> dict[str, Any]:
+    import nbformat
+
+    from nbcellar.notebook.model import to_nbformat
+
+    return {
+        "notebook": nbformat.writes(to_nbformat(result.notebook)),
+        "cells": [asdict(c) for c in result.cells],
+        "kernel_name": result.kernel_name,
+        "seconds": result.seconds,
+        "cached": result.cached,
+        "kernel_started": result.kernel_started,
+        "store_failures": list(result.store_failures),
+    }
+
+
+def result_of(answer: Mapping[str, Any]) -> Any:
+    """The ExecutionResult a worker's answer describes."""
+    from nbcellar.runs.execute import CellRun, ExecutionResult
+
+    return ExecutionResult(
+        notebook=_notebook(str(answer["notebook"])),
+        cells=tuple(CellRun(**c) for c in answer["cells"]),
+        kernel_name=str(answer["kernel_name"]),
+        seconds=float(answer["seconds"]),
+        cached=bool(answer["cached"]),
+        kernel_started=bool(answer["kernel_started"]),
+        store_failures=tuple(answer["store_failures"]),
+    )
+
+
+def _notebook(text: str) -> Any:
+    import nbformat
+
+    from nbcellar.notebook.model import from_nbformat
+
+    return from_nbformat(nbformat.reads(text, as_version=4))
+
+
+# -- on a Dask worker ----------------------------------------------------------------------
+
+
+def dask_task(spec_text: str, topic: str, cancel_event: str) -> str:
+    """The task a Dask worker runs: JSON in, JSON out (see :func:`execute_spec`)."""
+    import importlib
+
+    distributed: Any = importlib.import_module("distributed")
+    worker = distributed.get_worker()
+    spec = json.loads(spec_text)
+
+    def report(message: dict[str, Any]) -> None:
+        worker.log_event(topic, message)
+
+    event = distributed.Event(cancel_event)
+    report({"number": spec["number"], "event": "run-started", "worker": worker.address})
+    answer = execute_spec(spec, report, lambda: bool(event.is_set()))
+    answer["worker"] = worker.address
+    return json.dumps(answer)

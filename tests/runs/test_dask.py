@@ -1,0 +1,106 @@
+"""Runs on a real Dask cluster: a LocalCluster of our own (``executor="dask"``), or a running
+scheduler (``dask://HOST:PORT``), as on any Dask cluster."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import nbcellar
+from nbcellar.cli.main import cli
+from nbcellar.errors import NbcellarError
+
+pytestmark = pytest.mark.slow
+distributed = pytest.importorskip("distributed", reason="the Dask executor needs distributed")
+
+NOTEBOOK = """\
+# %% tags=["parameters"]
+x = 1
+
+# %%
+import os
+import nbcellar
+shared = sum(range(1000))
+
+# %%
+y = x * shared
+nbcellar.log(y=y, pid=os.getpid())
+"""
+
+
+@pytest.fixture
+def scheduler() -> Iterator[str]:
+    """A running Dask scheduler with two worker processes, on loopback."""
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
+    try:
+        yield str(cluster.scheduler_address).removeprefix("tcp://")
+    finally:
+        cluster.close()
+
+
+def notebook(folder: Path) -> Path:
+    path = folder / "calc.py"
+    path.write_text(NOTEBOOK)
+    return path
+
+
+def test_a_grid_on_a_local_dask_cluster_shares_its_common_cells(
+    tmp_path: Path, private_store: Path
+) -> None:
+    path = notebook(tmp_path)
+    heard: list[Any] = []
+    runset = nbcellar.run(path, grid={"x": [1, 2, 3, 4]}, jobs=2, executor="dask",
+                          progress=heard.append)  # fmt: skip
+    assert runset.values["y"].tolist() == [499500 * x for x in (1, 2, 3, 4)]
+    assert [r.status for r in runset.records] == ["ok"] * 4
+    # The cell every run shares ran once cluster-wide; the others restored it.
+    shared = [json.loads((Path(r.output)).read_text())["cells"] for r in runset.records]
+    statuses = [next(c["metadata"]["nbcellar"]["status"] for c in cells
+                     if "shared = sum" in "".join(c["source"])) for cells in shared]  # fmt: skip
+    assert statuses.count("ran") == 1, statuses
+    kernels = set(runset.values["pid"])
+    assert len(kernels) == 4  # a kernel of its own per run
+    kinds = [type(e).__name__ for e in heard]
+    assert kinds.count("RunStarted") == 4
+    assert kinds.count("RunEnded") == 4
+    assert kinds.count("CellDone") == 16  # (with the injected cell: four code cells a run)
+
+
+def test_runs_on_a_running_scheduler_as_on_any_dask_cluster(
+    tmp_path: Path, private_store: Path, scheduler: str
+) -> None:
+    path = notebook(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "-p", "x=5,6", "--executor", f"dask://{scheduler}"],
+        terminal_width=200,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 runs ok" in result.stdout
+    assert nbcellar.runs(grid="last").values["y"].tolist() == [499500 * 5, 499500 * 6]
+
+
+def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(
+    tmp_path: Path, private_store: Path
+) -> None:
+    path = notebook(tmp_path)
+    result = CliRunner().invoke(cli, ["run", str(path), "--executor", "dask://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nbcellar: error: cannot reach the Dask scheduler at 127.0.0.1:9")
+    assert not (tmp_path / "calc.out.ipynb").exists()
+    assert nbcellar.runs().records == []
+
+
+@pytest.mark.parametrize("address", ["dask://", "dask://host", "dask://host:port"])
+def test_a_malformed_scheduler_address_is_one_error(address: str, tmp_path: Path) -> None:
+    with pytest.raises(NbcellarError, match="a scheduler is dask://HOST:PORT"):
+        nbcellar.run(notebook(tmp_path), executor=address, cache=False)
