@@ -1,0 +1,102 @@
+"""The same grids on each executor: ``--executor dask`` (a LocalCluster of 2 workers) against
+``--executor local -j 2`` and a papermill loop, in one run.
+
+1. The demo project's grid (``src/nbcellar/demo/project``, 12 runs of ``digits.ipynb``: a
+   preprocessing cell of about 8 s shared by every run, then a model, metrics and a plot), each
+   tool on a fresh copy with an empty store, wall clock of the whole command (the cluster's
+   start-up included for Dask). Targets: Dask within 1.25x of local on the same cores, and at
+   least 5x the papermill loop. The accuracy each run shows must be the same everywhere.
+2. The per-run overhead of a trivial parameterised notebook (20 runs of ``x = 1; y = x * 2``)
+   on each executor: the command's wall time divided by the runs (target <= 0.5 s on Dask).
+
+    python benchmarks/bench_executors.py            # 12-run grid, papermill loop included
+    python benchmarks/bench_executors.py --quick    # 4-run grid, 6 trivial runs, no papermill
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_demo import WARM_UP, fresh_copy, grid_runs, papermill_grid, shown_accuracy
+from common import machine, scratch
+
+JOBS = 2
+TRIVIAL = "# %% tags=['parameters']\nx = 1\n# %%\ny = x * 2\nprint(y)\n"
+
+
+def nbcellar_grid(folder: Path, executor: str, *grid: str) -> tuple[float, list[Path]]:
+    """Seconds of ``nbcellar run`` of ``digits.ipynb`` (or ``grid``) on ``executor``."""
+    exe = Path(sys.executable).with_name("nbcellar")
+    arguments = list(grid) or ["digits.ipynb", "--grid", "grid.yaml"]
+    command = [str(exe), "run", *arguments, "-j", str(JOBS), "--executor", executor,
+               "--store", str(folder / ".nbcellar")]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"nbcellar run --executor {executor} failed:\n{proc.stdout}\n{proc.stderr}"
+        )
+    notebook = Path(arguments[0])
+    return seconds, sorted((folder / f"{notebook.stem}.runs").glob("*.ipynb"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a 4-run grid, no papermill loop")
+    parser.add_argument("--dir", default=None, help="parent of the temporary working folder")
+    options = parser.parse_args()
+    print(f"machine: {machine()}")
+    with scratch(options.dir, "bench-executors-") as parent:
+        subprocess.run([sys.executable, "-c", WARM_UP], check=True)
+        runs = grid_runs(fresh_copy(parent, "plan", options.quick))
+        print(f"1. the demo grid: {len(runs)} runs, -j {JOBS}")
+        times: dict[str, float] = {}
+        accuracies: dict[str, list[str]] = {}
+        for executor in ("local", "dask"):
+            seconds, notebooks = nbcellar_grid(
+                fresh_copy(parent, executor, options.quick), executor
+            )
+            times[executor] = seconds
+            accuracies[executor] = [shown_accuracy(p) for p in notebooks]
+        if not options.quick:
+            seconds, notebooks = papermill_grid(fresh_copy(parent, "papermill", False), 1)
+            times["papermill loop"] = seconds
+            accuracies["papermill loop"] = [shown_accuracy(p) for p in notebooks]
+        shown = list(accuracies.values())
+        if any(a != shown[0] for a in shown):
+            print("accuracies differ between tools:", accuracies, file=sys.stderr)
+            return 1
+        for name, seconds in times.items():
+            print(f"   {name:16s} {seconds:7.2f} s  ({seconds / len(runs):.2f} s a run)")
+        ratio = times["dask"] / times["local"]
+        met = "yes" if ratio <= 1.25 else "NO"
+        print(f"   ratio dask / local: {ratio:.2f}x (target <= 1.25x: {met})")
+        if "papermill loop" in times:
+            speedup = times["papermill loop"] / times["dask"]
+            met = "yes" if speedup >= 5 else "NO"
+            print(f"   ratio papermill loop / dask: {speedup:.2f}x (target >= 5x: {met})")
+
+        count = 6 if options.quick else 20
+        values = ",".join(str(n) for n in range(count))
+        print(f"2. per-run overhead: {count} runs of a trivial notebook, -j {JOBS}")
+        per_run: dict[str, float] = {}
+        for executor in ("local", "dask"):
+            folder = parent / f"trivial-{executor}"
+            folder.mkdir()
+            (folder / "trivial.py").write_text(TRIVIAL)
+            seconds, _ = nbcellar_grid(folder, executor, "trivial.py", "-p", f"x={values}")
+            per_run[executor] = seconds / count
+            print(f"   {executor:16s} {seconds:7.2f} s  ({per_run[executor]:.3f} s a run)")
+        met = "yes" if per_run["dask"] <= 0.5 else "NO"
+        print(f"   ratio dask / local per run: {per_run['dask'] / per_run['local']:.2f}x; "
+              f"dask {per_run['dask']:.3f} s a run (target <= 0.5 s: {met})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
