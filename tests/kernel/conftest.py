@@ -102,7 +102,13 @@ class Session:
 
 @pytest.fixture(scope="session")
 def ipython() -> Any:
-    return InteractiveShell.instance()
+    real_main = sys.modules["__main__"]
+    shell = InteractiveShell.instance()
+    # The shell makes its user namespace the process's __main__ (as a kernel does): only while
+    # a session uses it, or later tests that start processes (multiprocessing's spawn reads
+    # __main__) would meet a module that is not one.
+    sys.modules["__main__"] = real_main
+    return shell
 
 
 @pytest.fixture
@@ -113,6 +119,8 @@ def session(ipython: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     # it (a restarted kernel is a new process, with none of them), or each reset would walk
     # them all (most of the promise test's time, late in a full run).
     gc.freeze()
+    real_main = sys.modules["__main__"]
+    sys.modules["__main__"] = ipython.user_module
     current = Session(ipython, tmp_path / ".nbcellar", tmp_path)
     try:
         current.start()
@@ -123,6 +131,7 @@ def session(ipython: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         if current.process is not None:
             current.process.reset()
     finally:
+        sys.modules["__main__"] = real_main
         gc.unfreeze()
 
 
