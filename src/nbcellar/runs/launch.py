@@ -333,6 +333,63 @@ class RunRecords:
                 book.cancel(chosen)
 
 
+# -- what every launch keeps --------------------------------------------------------------
+
+
+class LaunchBook:
+    """What every launch keeps of its runs, whatever executes them: each run's status, its
+    outcome once it ended, its record in the store, and the events the caller hears."""
+
+    def __init__(
+        self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.runs = runs
+        self.listener = listener
+        self._status = {r.number: "queued" for r in plan.runs}
+        self._lock = threading.Lock()
+        self._outcomes: dict[int, RunOutcome] = {}
+
+    def status(self) -> dict[int, str]:
+        with self._lock:
+            return dict(self._status)
+
+    def _started(self, number: int) -> None:
+        self.runs.started(number)
+        with self._lock:
+            self._status[number] = "running"
+        self.listener(RunStarted(number, self.runs.id_of(number)))
+
+    def _ended(self, run: PlannedRun, result: Any) -> RunOutcome:
+        """A run's result: its executed notebook written, its record finished, the caller
+        told."""
+        from nbcellar.notebook import write_notebook
+
+        run.output.parent.mkdir(parents=True, exist_ok=True)
+        write_notebook(result.notebook, run.output)
+        record = self.runs.finished(run.number, result, run.output)
+        outcome = RunOutcome(run, result, record)
+        with self._lock:
+            self._outcomes[run.number] = outcome
+            self._status[run.number] = outcome.status
+        self.listener(RunEnded(run.number, outcome.status, outcome))
+        return outcome
+
+    def _cancel_left(self) -> None:
+        """The runs that had not ended: cancelled, in their records too."""
+        left = [n for n, s in self.status().items() if s not in ("ok", "failed")]
+        self.runs.cancelled(left)
+        with self._lock:
+            for number in left:
+                self._status[number] = "cancelled"
+
+    def _outcomes_in_order(self) -> list[RunOutcome]:
+        with self._lock:
+            found = [self._outcomes.get(r.number) for r in self.plan.runs]
+        return [o for o in found if o is not None]
+
+
 # -- the local executor --------------------------------------------------------------------
 
 
@@ -358,7 +415,7 @@ class LocalExecutor:
         return LocalLaunch(plan, options, runs, listener)
 
 
-class LocalLaunch:
+class LocalLaunch(LaunchBook):
     def __init__(
         self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
     ) -> None:
@@ -368,14 +425,8 @@ class LocalLaunch:
         from nbcellar.runs.execute import kernel_env
         from nbcellar.runs.pool import KernelPool
 
-        self.plan = plan
-        self.options = options
-        self.runs = runs
-        self.listener = listener
-        self._status = {r.number: "queued" for r in plan.runs}
-        self._lock = threading.Lock()
+        super().__init__(plan, options, runs, listener)
         self._stopping = threading.Event()
-        self._outcomes: dict[int, RunOutcome] = {}
         jobs = max(1, min(options.jobs, len(plan.runs)))
         self.jobs = jobs
         self.pool: KernelPool | None = None
@@ -391,24 +442,13 @@ class LocalLaunch:
             for position in plan.order
         }
 
-    def status(self) -> dict[int, str]:
-        with self._lock:
-            return dict(self._status)
-
-    def _set(self, number: int, status: str) -> None:
-        with self._lock:
-            self._status[number] = status
-
     def _one(self, run: PlannedRun) -> RunOutcome:
-        from nbcellar.notebook import write_notebook
         from nbcellar.runs.execute import CellRun, execute_notebook
         from nbcellar.runs.pool import close_thread_loop
 
         if self._stopping.is_set():
             raise _Cancelled()
-        self.runs.started(run.number)
-        self._set(run.number, "running")
-        self.listener(RunStarted(run.number, self.runs.id_of(run.number)))
+        self._started(run.number)
 
         def started(index: int) -> None:
             self.listener(CellStarted(run.number, index))
@@ -433,15 +473,7 @@ class LocalLaunch:
             pool.give_back_unused()  # foreseen to need a kernel, but served from the store
         if self._stopping.is_set():  # its kernel was stopped under it: not a failure
             raise _Cancelled()
-        run.output.parent.mkdir(parents=True, exist_ok=True)
-        write_notebook(result.notebook, run.output)
-        record = self.runs.finished(run.number, result, run.output)
-        outcome = RunOutcome(run, result, record)
-        with self._lock:
-            self._outcomes[run.number] = outcome
-        self._set(run.number, outcome.status)
-        self.listener(RunEnded(run.number, outcome.status, outcome))
-        return outcome
+        return self._ended(run, result)
 
     def cancel(self) -> None:
         """Stop everything now: queued runs never start, running kernels are stopped."""
@@ -450,14 +482,7 @@ class LocalLaunch:
         if self.pool is not None:
             self.pool.close()  # their kernels stop, so the runs in progress end at once
         self._threads.shutdown(wait=True)
-        self._finish_cancelled()
-
-    def _finish_cancelled(self) -> None:
-        ended = {n for n, s in self.status().items() if s in ("ok", "failed")}
-        left = [r.number for r in self.plan.runs if r.number not in ended]
-        self.runs.cancelled(left)
-        for number in left:
-            self._set(number, "cancelled")
+        self._cancel_left()
 
     def wait(self) -> list[RunOutcome]:
         """The outcomes of the runs that ended, in plan order (after a cancel, those that
@@ -478,9 +503,7 @@ class LocalLaunch:
             self._threads.shutdown(wait=True)
             if self.pool is not None:
                 self.pool.close()
-        with self._lock:
-            found = [self._outcomes.get(r.number) for r in self.plan.runs]
-        return [o for o in found if o is not None]
+        return self._outcomes_in_order()
 
 
 class _Cancelled(Exception):

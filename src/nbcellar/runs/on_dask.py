@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from typing import Any
 
 from nbcellar.errors import NbcellarError
 from nbcellar.runs.launch import (
     CellDone,
     CellStarted,
+    LaunchBook,
     Listener,
     Plan,
-    RunEnded,
     RunOptions,
     RunOutcome,
     RunRecords,
-    RunStarted,
 )
 
 
@@ -79,7 +77,7 @@ class DaskExecutor:
         return DaskLaunch(self, plan, options, runs, listener)
 
 
-class DaskLaunch:
+class DaskLaunch(LaunchBook):
     def __init__(
         self,
         executor: DaskExecutor,
@@ -92,13 +90,7 @@ class DaskLaunch:
 
         from nbcellar.runs.worker import dask_task, make_spec
 
-        self.plan = plan
-        self.options = options
-        self.runs = runs
-        self.listener = listener
-        self._status = {r.number: "queued" for r in plan.runs}
-        self._lock = threading.Lock()
-        self._outcomes: dict[int, RunOutcome] = {}
+        super().__init__(plan, options, runs, listener)
         if executor.client is None:
             executor.prepare(plan, options)
         self.client = executor.client
@@ -127,40 +119,16 @@ class DaskLaunch:
         number = int(message["number"])
         kind = message.get("event")
         if kind == "run-started":
-            self.runs.started(number)
-            self._set(number, "running")
-            self.listener(RunStarted(number, self.runs.id_of(number)))
+            self._started(number)
         elif kind == "cell-started":
             self.listener(CellStarted(number, int(message["index"])))
         elif kind == "cell-done":
             self.listener(CellDone(number, CellRun(**message["cell"])))
 
-    def _set(self, number: int, status: str) -> None:
-        with self._lock:
-            if self._status.get(number) not in ("ok", "failed", "cancelled"):
-                self._status[number] = status
-
-    def status(self) -> dict[int, str]:
-        with self._lock:
-            return dict(self._status)
-
-    # -- ending ----------------------------------------------------------------------------
-
-    def _ended(self, number: int, answer_text: str) -> RunOutcome:
-        from nbcellar.notebook import write_notebook
+    def _answered(self, number: int, answer_text: str) -> RunOutcome:
         from nbcellar.runs.worker import result_of
 
-        run = self.plan.runs[number - 1]
-        result = result_of(json.loads(answer_text))
-        run.output.parent.mkdir(parents=True, exist_ok=True)
-        write_notebook(result.notebook, run.output)
-        record = self.runs.finished(number, result, run.output)
-        outcome = RunOutcome(run, result, record)
-        with self._lock:
-            self._outcomes[number] = outcome
-            self._status[number] = outcome.status
-        self.listener(RunEnded(number, outcome.status, outcome))
-        return outcome
+        return self._ended(self.plan.runs[number - 1], result_of(json.loads(answer_text)))
 
     def wait(self) -> list[RunOutcome]:
         as_completed = _distributed().as_completed
@@ -169,15 +137,13 @@ class DaskLaunch:
             for future in as_completed(list(self.futures.values())):
                 if future.cancelled():
                     continue
-                self._ended(numbers[future.key], future.result())
+                self._answered(numbers[future.key], future.result())
         except BaseException:
             self.cancel()
             raise
         finally:
             self._close()
-        with self._lock:
-            found = [self._outcomes.get(r.number) for r in self.plan.runs]
-        return [o for o in found if o is not None]
+        return self._outcomes_in_order()
 
     def cancel(self) -> None:
         """Runs not started never start; running ones stop their kernels."""
@@ -186,11 +152,7 @@ class DaskLaunch:
             self.client.cancel(list(self.futures.values()), force=True)
         except Exception:  # the scheduler is gone already
             pass
-        left = [n for n, s in self.status().items() if s not in ("ok", "failed")]
-        self.runs.cancelled(left)
-        with self._lock:
-            for number in left:
-                self._status[number] = "cancelled"
+        self._cancel_left()
         self._close()
 
     def _close(self) -> None:
