@@ -242,3 +242,19 @@ def test_a_backend_chosen_by_a_cell_is_chosen_again_on_restore(kernel: DictKerne
         assert matplotlib.get_backend().lower() == other
     finally:
         matplotlib.use(chosen)
+
+
+def test_a_seed_first_met_where_it_changes_nothing_is_still_a_seed_elsewhere(
+    kernel: DictKernel,
+) -> None:
+    # The last cell's key is new (an environment change above it joins its key), and the first
+    # time it runs the generator is seeded alike already: its entry must still seed ...
+    kernel.run_all(["import os, random", "random.seed(5)", "os.environ['NB_SEEDED'] = '1'",
+                    "random.seed(5)"])  # fmt: skip
+    kernel.restart()
+    # ... where the generator is not: after a restart, without the seed above.
+    random.seed(11)  # (the generator as this "new kernel" finds it)
+    kernel.run_all(["import os, random", "os.environ['NB_SEEDED'] = '1'", "random.seed(5)"])
+    after = random.getstate()
+    random.seed(5)
+    assert after == random.getstate()

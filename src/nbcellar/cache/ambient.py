@@ -197,8 +197,8 @@ class Ambient:
                     continue
                 if self.initial.get(name) is None:
                     self.initial[name] = old
-            if old == new:
-                continue
+            if old == new and not (provider.drawn and _SEEDING.search(before.source)):
+                continue  # (a seed that changed nothing here sets the generator elsewhere)
             if provider.drawn:
                 drawn[name] = self.versions.get(name, "initial")
             try:
