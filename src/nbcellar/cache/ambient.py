@@ -197,8 +197,13 @@ class Ambient:
                     continue
                 if self.initial.get(name) is None:
                     self.initial[name] = old
-            if old == new and not (provider.drawn and _SEEDING.search(before.source)):
-                continue  # (a seed that changed nothing here sets the generator elsewhere)
+            if old == new:
+                if provider.drawn and _SEEDING.search(before.source):
+                    # It may have seeded the generator to the state it had: nothing to apply
+                    # here, but from another state it would do something, so its entry is
+                    # kept by the state before it (restored only from that state).
+                    drawn[name] = self.versions.get(name, "initial")
+                continue
             if provider.drawn:
                 drawn[name] = self.versions.get(name, "initial")
             try:
