@@ -106,6 +106,7 @@ def _register() -> None:
     from nbcellar.cli.compare import compare
     from nbcellar.cli.demo import demo
     from nbcellar.cli.diff import diff
+    from nbcellar.cli.jobs import jobs
     from nbcellar.cli.report import report
     from nbcellar.cli.run import run
     from nbcellar.cli.runs import runs
@@ -116,6 +117,7 @@ def _register() -> None:
     cli.add_command(demo)
     cli.add_command(run)
     cli.add_command(runs)
+    cli.add_command(jobs)
     cli.add_command(show)
     cli.add_command(compare)
     cli.add_command(diff)

@@ -94,7 +94,16 @@ def _named_kernel(value: str | None) -> str | None:
     default="local",
     show_default=True,
     help="Where the runs execute: 'local' (kernels on this machine, -j at a time), 'dask' (a "
-    "Dask LocalCluster of -j workers) or dask://HOST:PORT (a running Dask scheduler).",
+    "Dask LocalCluster of -j workers) or dask://HOST:PORT (a running Dask scheduler: the runs "
+    "go on if this command stops; 'nbcellar jobs' follows them).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="On a cluster: how many lost workers a run survives (it starts again on another "
+    "worker, its completed cells restored from the cache).",
 )
 @click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
 @store_option
@@ -113,6 +122,7 @@ def run(
     allow_errors: bool,
     cwd: Path | None,
     executor: str,
+    retries: int,
     no_cache: bool,
 ) -> None:
     """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy.
@@ -129,7 +139,7 @@ def run(
     sets = parameters.expand(params, grid_file, max_runs=max_runs)
     options = RunOptions(
         kernel_name=kernel_name, timeout=timeout, allow_errors=allow_errors, cwd=cwd,
-        jobs=jobs or os.cpu_count() or 1,
+        jobs=jobs or os.cpu_count() or 1, retries=retries,
     )  # fmt: skip
     plan = plan_runs(notebook, sets, options, output=output, strict=strict)
     chosen.prepare(plan, options)  # (a scheduler that cannot be reached: nothing written)
@@ -200,6 +210,12 @@ class Progress:
             self.bars.update(self.tasks[1], cell=shown)
         elif isinstance(event, CellDone) and event.number in self.tasks:
             self.bars.advance(self.tasks[event.number])
+        elif isinstance(event, RunStarted) and event.attempt > 1:
+            task = self.tasks.get(event.number)
+            if task is not None and not self.single:  # its worker was lost: it starts again
+                self.bars.reset(task, description=self.bars.tasks[task].description + " (retry)")
+            elif self.single:
+                self.bars.update(self.tasks[1], cell="worker lost: starting again")
         elif isinstance(event, RunStarted) and not self.single:
             varied = {k: run.params[k] for k in self.plan.varied if k in run.params}
             shown = label(varied) or label(run.params)
@@ -249,7 +265,11 @@ def _say_run(notebook: Path, outcome: Any, allow_errors: bool, store_root: Any) 
 
 def failure_line(cell: Any, notebook: Path, target: Path) -> str:
     """Why a run stopped at ``cell``, as a user reads it."""
+    from nbcellar.runs.launch import LOST
+
     where = f"cell [{cell.index + 1}] of {notebook}"
+    if str(cell.error).startswith(LOST):
+        return f"the run ended at {where}: {cell.error.removeprefix(LOST)}"
     if cell.error == "kernel died":
         return (f"the kernel died while {where} ran (killed, or out of memory); what ran before "
                 f"it is in {target}")  # fmt: skip

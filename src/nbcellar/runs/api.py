@@ -37,6 +37,7 @@ def run(
     grid: Any = None,
     jobs: int | None = None,
     executor: Any = None,
+    retries: int = 1,
     store: str | Path | None = None,
     cache: bool = True,
     output: str | Path | None = None,
@@ -63,11 +64,14 @@ def run(
                             "for no limit)")  # fmt: skip
     if jobs is not None and jobs < 1:
         raise NbcellarError(f"jobs={jobs!r}: at least 1")
+    if not isinstance(retries, int) or retries < 0:
+        raise NbcellarError(f"retries={retries!r}: a whole number, 0 or more")
     chosen = executor_for(executor)  # an unknown one stops here, before anything is written
     sets = parameters.expand((), None, max_runs, params=params, grid=grid)
     options = RunOptions(
         kernel_name=kernel, timeout=timeout, allow_errors=allow_errors,
         cwd=None if cwd is None else Path(cwd), jobs=jobs or os.cpu_count() or 1,
+        retries=retries,
     )  # fmt: skip
     target = None if output is None else Path(output)
     plan = plan_runs(path, sets, options, output=target, strict=strict)
@@ -126,17 +130,17 @@ class RunHandle:
         return {r.id: r.status for r in self._records()}
 
     def cancel(self) -> None:
-        """Stop the runs not ended (a launch of this process; one of another process stops
-        with that process: Ctrl-C it)."""
+        """Stop the runs not ended: a launch of this process, or one on a cluster's scheduler
+        (see nbcellar.runs.jobs.cancel); one whose runs live in another process stops with
+        that process (Ctrl-C it)."""
         if self._launched is not None:
             self._launched.launch.cancel()
             return
         running = [r for r in self._records() if r.status in ("queued", "running")]
-        if running:
-            from nbcellar.owners import describe
+        if running and self.id is not None:
+            from nbcellar.runs.jobs import cancel
 
-            raise NbcellarError(f"launch {self.id} runs in {describe(running[0].owner)}: stop "
-                                "it there")  # fmt: skip
+            cancel(self.id, self.store_root)
 
     def wait(self, poll: float = 0.5) -> Any:
         """Until every run ended: the RunSet of the runs (RunFailed if one failed and the

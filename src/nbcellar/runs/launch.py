@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from typing import Any, Protocol
 
 from nbcellar.errors import NbcellarError, NbcellarWarning
 from nbcellar.notebook.model import Notebook
+
+LOST = "lost: "
+"""How the error of a run that ended without an answer begins (see LaunchBook._lost)."""
 
 
 class ParameterWarning(NbcellarWarning):
@@ -43,6 +47,7 @@ class RunOptions:
     cwd: Path | None = None  # the kernel's working directory; default: the notebook's folder
     store_root: Path | None = None  # the cell cache and the run records; None: neither
     jobs: int = 1  # runs side by side
+    retries: int = 1  # on a cluster: lost workers a run survives (it starts again elsewhere)
 
     def execution(self, cwd: Path) -> dict[str, Any]:
         """Keyword arguments of execute_notebook for one run."""
@@ -86,6 +91,8 @@ class Plan:
 class RunStarted:
     number: int
     record_id: str | None
+    attempt: int = 1  # 2, 3...: started again, its worker lost
+    worker: str | None = None  # on a cluster
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,11 @@ class Launch(Protocol):
         """Each run's status by number: queued, running, ok, failed or cancelled."""
         ...
 
+    def reach(self) -> dict[str, Any]:
+        """How another process reaches these runs (a scheduler's address, task keys), kept in
+        the launch's record; empty: they live and die with this process."""
+        ...
+
     def cancel(self) -> None:
         """Stop every run not ended (their kernels stop; their records say cancelled)."""
         ...
@@ -278,9 +290,10 @@ def executor_for(address: str | Executor | None) -> Executor:
 
 class RunRecords:
     """The run records of a plan's runs in the store (nothing without a store). Each thread
-    uses a store connection of its own."""
+    uses a store connection of its own. ``owned``: the runs live and die with this process
+    (not so on a cluster's own scheduler: there they go on when this process is gone)."""
 
-    def __init__(self, plan: Plan, store_root: Path | None) -> None:
+    def __init__(self, plan: Plan, store_root: Path | None, owned: bool = True) -> None:
         self.plan = plan
         self.store_root = store_root
         self.records: dict[int, Any] = {}
@@ -294,7 +307,7 @@ class RunRecords:
                 self.grid = "grid-" + new_run_id()
             for run in plan.runs:
                 self.records[run.number] = book.create(
-                    plan.source, run.params, self.grid, plan.kernel_name
+                    plan.source, run.params, self.grid, plan.kernel_name, owned
                 )
 
     @contextmanager
@@ -318,6 +331,16 @@ class RunRecords:
             with self.book() as book:
                 self.records[number] = book.start(self.records[number])
 
+    def reload(self, number: int) -> Any:
+        """A run's record as its worker left it (cluster runs keep their own records)."""
+        if number not in self.records:
+            return None
+        with self.book() as book:
+            found = book.get(self.records[number].id)
+        if found is not None:
+            self.records[number] = found
+        return self.records[number]
+
     def finished(self, number: int, result: Any, output: Path) -> Any:
         if number not in self.records:
             return None
@@ -338,7 +361,11 @@ class RunRecords:
 
 class LaunchBook:
     """What every launch keeps of its runs, whatever executes them: each run's status, its
-    outcome once it ended, its record in the store, and the events the caller hears."""
+    outcome once it ended, its record in the store, and the events the caller hears.
+    ``workers_keep_records``: the runs' workers write their records (cluster executors), so
+    this keeps only what it hears."""
+
+    workers_keep_records = False
 
     def __init__(
         self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
@@ -355,11 +382,17 @@ class LaunchBook:
         with self._lock:
             return dict(self._status)
 
-    def _started(self, number: int) -> None:
-        self.runs.started(number)
+    def reach(self) -> dict[str, Any]:
+        return {}
+
+    def _started(self, number: int, attempt: int = 1, worker: str | None = None) -> None:
+        if not self.workers_keep_records:
+            self.runs.started(number)
         with self._lock:
+            if self._status[number] in ("ok", "failed", "cancelled"):
+                return  # (a late event of a run that ended)
             self._status[number] = "running"
-        self.listener(RunStarted(number, self.runs.id_of(number)))
+        self.listener(RunStarted(number, self.runs.id_of(number), attempt, worker))
 
     def _ended(self, run: PlannedRun, result: Any) -> RunOutcome:
         """A run's result: its executed notebook written, its record finished, the caller
@@ -368,12 +401,47 @@ class LaunchBook:
 
         run.output.parent.mkdir(parents=True, exist_ok=True)
         write_notebook(result.notebook, run.output)
-        record = self.runs.finished(run.number, result, run.output)
+        if self.workers_keep_records:
+            record = self.runs.reload(run.number)
+        else:
+            record = self.runs.finished(run.number, result, run.output)
         outcome = RunOutcome(run, result, record)
         with self._lock:
             self._outcomes[run.number] = outcome
             self._status[run.number] = outcome.status
         self.listener(RunEnded(run.number, outcome.status, outcome))
+        return outcome
+
+    def _lost(self, run: PlannedRun, why: str) -> RunOutcome:
+        """A run that ended without an answer (its workers lost, the scheduler gone): failed
+        at the cell it had reached, its record saying why (if its worker did not already)."""
+        from nbcellar.runs.execute import CellRun, ExecutionResult
+
+        record = self.runs.reload(run.number)
+        cell = 0 if record is None or record.cell is None else int(record.cell)
+        if record is not None and record.status not in ("ok", "failed", "cancelled"):
+            with self.runs.book() as book:
+                book.save(replace(record, status="failed", error=why, ended=time.time()))
+                record = book.get(record.id)
+                self.runs.records[run.number] = record
+        elif record is not None and record.error:
+            why = str(record.error)
+        code = run.notebook.code_cells
+        cell = min(cell, max(len(code) - 1, 0))
+        cells = tuple(  # (what its lost attempts did is in the cache, not in this result)
+            CellRun(index=i, cell_id=c.id, status="error" if i == cell else "not run",
+                    seconds=0.0, error=LOST + why if i == cell else None)
+            for i, c in enumerate(code)
+        )  # fmt: skip
+        result = ExecutionResult(
+            notebook=run.notebook, cells=cells, kernel_name=self.plan.kernel_name,
+            seconds=0.0, cached=False, kernel_started=False,
+        )  # fmt: skip
+        outcome = RunOutcome(run, result, record)
+        with self._lock:
+            self._outcomes[run.number] = outcome
+            self._status[run.number] = "failed"
+        self.listener(RunEnded(run.number, "failed", outcome))
         return outcome
 
     def _cancel_left(self) -> None:
@@ -558,8 +626,14 @@ def launch(
     ``options``, events to ``listener``."""
     chosen = executor_for(executor)
     chosen.prepare(plan, options)
-    records = RunRecords(plan, options.store_root)
+    records = RunRecords(plan, options.store_root, owned=not getattr(chosen, "detached", False))
+    if plan.folder is not None:  # (workers on a shared file system write there too)
+        plan.folder.mkdir(parents=True, exist_ok=True)
     started = chosen.start(plan, options, records, listener or (lambda event: None))
+    if options.store_root is not None:
+        from nbcellar.runs.jobs import record_launch
+
+        record_launch(options.store_root, plan, records, chosen, started.reach())
     return Launched(plan, options, started, records, chosen.name)
 
 

@@ -8,7 +8,16 @@ and the run's JSON spec, submitted in the plan's order with matching priorities;
 the notebook in a kernel of its own with the cell cache on the store, so cells that runs share
 run once cluster-wide. Cells started and done come back as events on a topic of the scheduler
 (``log_event``); a cancel sets a ``distributed.Event`` that the workers' runs watch and stop
-their kernels for. The parent writes each executed notebook and keeps the run records.
+their kernels for.
+
+The workers keep the runs' records (running on which worker, the cell reached, how it ended),
+so on a scheduler of the user's (``dask://``) the tasks are fire-and-forget: the runs go on,
+and are recorded, after the client is gone (``nbcellar jobs`` lists them). A worker lost in
+the middle of a run (killed, out of memory, a machine gone) has the scheduler start its task
+on another worker: that attempt finds the run's record already started and counts it; past
+``retries`` lost workers the run fails instead. Its cells completed before are restored from
+the store, not run again. A scheduler that goes away ends the launch with one line, the runs
+not ended marked failed.
 """
 
 from __future__ import annotations
@@ -38,6 +47,15 @@ class DaskExecutor:
         self.client: Any = None
         self.cluster: Any = None
 
+    @property
+    def detached(self) -> bool:
+        """Runs go on without their client (a scheduler of the user's)."""
+        return self.address is not None
+
+    @property
+    def address_text(self) -> str:
+        return "dask" if self.address is None else "dask://" + self.address.removeprefix("tcp://")
+
     def prepare(self, plan: Plan, options: RunOptions) -> None:
         """Start the LocalCluster, or reach the scheduler (one error if it cannot be)."""
         import logging
@@ -46,11 +64,17 @@ class DaskExecutor:
             return
         distributed = _distributed()
         if self.address is None:
+            import dask
+
             workers = max(1, min(options.jobs, len(plan.runs)))
-            self.cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR,
-            )  # fmt: skip
+            # A task whose worker dies is started again elsewhere up to this many times; one
+            # more than the retries, so that the last attempt can record that the run failed.
+            failures = {"distributed.scheduler.allowed-failures": options.retries + 1}
+            with dask.config.set(failures):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                )  # fmt: skip
             self.client = distributed.Client(self.cluster)
             return
         try:
@@ -95,6 +119,8 @@ class DaskLaunch(LaunchBook):
             executor.prepare(plan, options)
         self.client = executor.client
         self._cluster = executor.cluster
+        self._detached = executor.detached
+        self._scheduler = executor.address
         self._closed = False
         tag = uuid.uuid4().hex[:12]
         self.topic = f"nbcellar-{tag}"
@@ -104,11 +130,22 @@ class DaskLaunch(LaunchBook):
         for priority, position in enumerate(reversed(plan.order)):
             run = plan.runs[position]
             spec = make_spec(run, plan, options, runs.id_of(run.number))
+            spec["write_output"] = self._detached
             self.futures[run.number] = self.client.submit(
                 dask_task, json.dumps(spec), self.topic, self.cancel_name,
                 key=f"nbcellar-run-{runs.id_of(run.number) or tag}-{run.number}", pure=False,
                 priority=priority,
             )  # fmt: skip
+        if self._detached and runs.store_root is not None:  # (without a store, nothing to see)
+            _distributed().fire_and_forget(list(self.futures.values()))
+
+    workers_keep_records = True
+
+    def reach(self) -> dict[str, Any]:
+        if not self._detached:
+            return {}
+        return {"scheduler": self._scheduler, "cancel": self.cancel_name,
+                "keys": [f.key for f in self.futures.values()]}  # fmt: skip
 
     # -- events from the workers -----------------------------------------------------------
 
@@ -119,25 +156,40 @@ class DaskLaunch(LaunchBook):
         number = int(message["number"])
         kind = message.get("event")
         if kind == "run-started":
-            self._started(number)
+            self._started(number, int(message.get("attempt", 1)), message.get("worker"))
         elif kind == "cell-started":
             self.listener(CellStarted(number, int(message["index"])))
         elif kind == "cell-done":
             self.listener(CellDone(number, CellRun(**message["cell"])))
 
-    def _answered(self, number: int, answer_text: str) -> RunOutcome:
+    def _answered(self, number: int, answer_text: str) -> RunOutcome | None:
         from nbcellar.runs.worker import result_of
 
-        return self._ended(self.plan.runs[number - 1], result_of(json.loads(answer_text)))
+        answer = json.loads(answer_text)
+        run = self.plan.runs[number - 1]
+        if answer.get("status") == "skipped":  # its record said not to start
+            record = answer.get("record") or {}
+            if record.get("status") == "cancelled":
+                return None
+            return self._lost(run, str(record.get("error") or "it did not start"))
+        if answer.get("status") == "cancelled":
+            return None
+        return self._ended(run, result_of(answer))
 
     def wait(self) -> list[RunOutcome]:
-        as_completed = _distributed().as_completed
+        distributed = _distributed()
         numbers = {future.key: number for number, future in self.futures.items()}
         try:
-            for future in as_completed(list(self.futures.values())):
-                if future.cancelled():
-                    continue
-                self._answered(numbers[future.key], future.result())
+            for future in distributed.as_completed(list(self.futures.values())):
+                number = numbers[future.key]
+                if future.status == "error":
+                    self._failed(number, future.exception())
+                elif future.cancelled():
+                    if not self._cancelling:  # not by us: the scheduler went away
+                        self._scheduler_lost()
+                        break
+                else:
+                    self._answered(number, future.result())
         except BaseException:
             self.cancel()
             raise
@@ -145,8 +197,31 @@ class DaskLaunch(LaunchBook):
             self._close()
         return self._outcomes_in_order()
 
+    _cancelling = False
+
+    def _failed(self, number: int, error: BaseException) -> None:
+        """A task that raised: its workers were lost (KilledWorker), or nbcellar failed."""
+        run = self.plan.runs[number - 1]
+        if type(error).__name__ == "KilledWorker":
+            lost = self.options.retries + 1
+            self._lost(run, f"its worker was lost {lost} time{'s' * (lost > 1)} (the scheduler "
+                            "gave up on it)")  # fmt: skip
+            return
+        self._lost(run, f"its task failed on the worker: {type(error).__name__}: {error}")
+
+    def _scheduler_lost(self) -> None:
+        where = (self._scheduler or "").removeprefix("tcp://") or "of the launch"
+        for number, status in self.status().items():
+            if status in ("queued", "running"):
+                self._lost(self.plan.runs[number - 1], f"the Dask scheduler {where} went away")
+        raise NbcellarError(
+            f"the Dask scheduler {where} went away before the runs ended; "
+            "runs not ended are marked failed ('nbcellar jobs' shows them)"
+        )
+
     def cancel(self) -> None:
         """Runs not started never start; running ones stop their kernels."""
+        self._cancelling = True
         try:
             _distributed().Event(self.cancel_name, client=self.client).set()
             self.client.cancel(list(self.futures.values()), force=True)
@@ -164,6 +239,24 @@ class DaskLaunch(LaunchBook):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def cancel_on_scheduler(reach: dict[str, Any] | Any) -> None:
+    """Cancel a launch of another process on its scheduler (see nbcellar.runs.jobs.cancel):
+    queued tasks are dropped; running runs hear the cancel event and stop their kernels."""
+    distributed = _distributed()
+    where = str(reach["scheduler"]).removeprefix("tcp://")
+    try:
+        client = distributed.Client(reach["scheduler"], timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise NbcellarError(f"cannot reach the Dask scheduler at {where} ({exc}) to cancel "
+                            "the launch; is it still running?") from None  # fmt: skip
+    try:
+        distributed.Event(reach["cancel"], client=client).set()
+        futures = [distributed.Future(key, client=client) for key in reach.get("keys", [])]
+        client.cancel(futures, force=True)
+    finally:
+        client.close()
 
 
 def _distributed() -> Any:

@@ -53,6 +53,13 @@ class RunRecord:
     outputs: Mapping[str, Any] = field(default_factory=dict)  # tag -> what the cell showed
     artifacts: list[str] = field(default_factory=list)  # files in runs/<id>/artifacts/
     owner: str | None = None  # the nbcellar process running it (see nbcellar.owners)
+    worker: str | None = None  # on a cluster: the worker running it (its last attempt)
+    attempts: int = 0  # times it started: more than one means its worker was lost (retried)
+    cell: int | None = None  # on a cluster: the code cell running (0-based), while it runs
+
+    @property
+    def retried(self) -> bool:
+        return self.attempts > 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,8 +180,15 @@ class RunBook:
         return record
 
     def create(
-        self, notebook: Path, params: Mapping[str, Any], grid: str | None, kernel: str
+        self,
+        notebook: Path,
+        params: Mapping[str, Any],
+        grid: str | None,
+        kernel: str,
+        owned: bool = True,
     ) -> RunRecord:
+        """A queued run; ``owned``: it lives and dies with this process (not so for runs on a
+        cluster's scheduler, which go on when their client is gone)."""
         folder = notebook.resolve().parent
         if folder not in self._git:
             self._git[folder] = git_state(folder)
@@ -191,7 +205,7 @@ class RunBook:
 
         record = RunRecord(
             id=new_run_id(),
-            owner=me(),
+            owner=me() if owned else None,
             notebook=str(notebook.resolve()),
             params=dict(params),
             status="queued",
@@ -213,7 +227,34 @@ class RunBook:
         return self.save(record)
 
     def start(self, record: RunRecord) -> RunRecord:
-        return self.save(replace(record, status="running", started=time.time()))
+        return self.save(
+            replace(record, status="running", started=time.time(), attempts=record.attempts + 1)
+        )
+
+    def claim(self, run_id: str, worker: str, retries: int) -> RunRecord | None:
+        """A cluster worker starting the run ``run_id``: the record says running on
+        ``worker``, one attempt more. An earlier attempt that started and never ended lost its
+        worker; past ``retries`` such losses the run fails here instead. None: the run is not
+        to start (cancelled, or ended already)."""
+        record = self.get(run_id)
+        if record is None or record.status not in ("queued", "running", "died"):
+            return None
+        if record.attempts > retries:
+            lost = record.attempts
+            self.save(replace(
+                record, status="failed", ended=time.time(), worker=worker,
+                error=f"its worker was lost {lost} time{'s' * (lost > 1)} (retries: {retries})",
+            ))  # fmt: skip
+            return None
+        now = time.time()
+        return self.save(replace(
+            record, status="running", started=record.started or now, worker=worker,
+            attempts=record.attempts + 1, cell=None, ended=None, error=None,
+        ))  # fmt: skip
+
+    def at_cell(self, record: RunRecord, index: int) -> RunRecord:
+        """The cell a cluster run has reached (for ``nbcellar jobs``)."""
+        return self.save(replace(record, cell=index))
 
     def finish(self, record: RunRecord, result: Any, output: Path) -> RunRecord:
         """Record how an execution went, and keep a copy of its executed notebook."""
@@ -249,6 +290,7 @@ class RunBook:
                 },
                 error=None if failed is None else f"cell [{failed.index + 1}] {failed.error}",
                 output=str(output.resolve()),
+                cell=None,
             )
         )
 

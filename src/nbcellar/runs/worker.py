@@ -13,6 +13,7 @@ channel (Dask's ``log_event`` topics), and stops its kernel when the launch is c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -24,7 +25,9 @@ Report = Callable[[dict[str, Any]], None]
 
 
 def make_spec(run: Any, plan: Any, options: Any, run_id: str | None) -> dict[str, Any]:
-    """The spec of one planned run (see the module)."""
+    """The spec of one planned run (see the module): with a store, the worker keeps the run's
+    record (running, the cell it is at, how it ended), so a run goes on being recorded when
+    its client is gone; ``retries``: how many lost workers it survives."""
     import nbformat
 
     from nbcellar.notebook.model import to_nbformat
@@ -38,6 +41,9 @@ def make_spec(run: Any, plan: Any, options: Any, run_id: str | None) -> dict[str
         "allow_errors": options.allow_errors,
         "store_root": None if options.store_root is None else str(options.store_root),
         "run_id": run_id,
+        "retries": options.retries,
+        "output": str(run.output),
+        "write_output": False,  # (the executor says: True where the client may be gone)
     }
 
 
@@ -45,9 +51,13 @@ def execute_spec(
     spec: Mapping[str, Any],
     report: Report | None = None,
     cancelled: Callable[[], bool] | None = None,
+    worker: str = "",
 ) -> dict[str, Any]:
-    """Run one spec here; ``report`` hears ``{"number", "event": "cell-started" | "cell-done",
-    ...}``; ``cancelled`` is asked twice a second whether to stop the kernel now."""
+    """Run one spec here (on ``worker``); ``report`` hears ``{"number", "event":
+    "run-started" | "cell-started" | "cell-done", ...}``; ``cancelled`` is asked twice a
+    second whether to stop the kernel now. The answer's ``status`` is ``ok``, ``failed``,
+    ``cancelled``, or ``skipped`` (the record says the run is not to start: cancelled, ended,
+    or its worker was lost more times than ``retries``)."""
     from nbcellar.runs.execute import CellRun, execute_notebook, kernel_env
     from nbcellar.runs.pool import KernelPool, close_thread_loop
 
@@ -56,8 +66,15 @@ def execute_spec(
     store_root = None if spec.get("store_root") is None else Path(str(spec["store_root"]))
     cwd = Path(str(spec["cwd"]))
     say = report or (lambda message: None)
+    book = _Book(store_root, spec.get("run_id"))
+    record = book.claim(worker, int(spec.get("retries", 1)))
+    if book.keeps and record is None:
+        return {"status": "skipped", "record": book.current()}
+    say({"number": number, "event": "run-started", "worker": worker,
+         "attempt": 1 if record is None else record.attempts})  # fmt: skip
 
     def started(index: int) -> None:
+        book.at_cell(index)
         say({"number": number, "event": "cell-started", "index": index})
 
     def done(cell: CellRun) -> None:
@@ -91,7 +108,85 @@ def execute_spec(
         for pool in pools:
             pool.close()
         close_thread_loop()
-    return answer_of(result)
+    answer = answer_of(result)
+    if cancelled is not None and _asked(cancelled):  # its kernel was stopped under it
+        book.cancelled()
+        answer["status"] = "cancelled"
+    else:
+        answer["status"] = "ok" if result.failed is None else "failed"
+        book.finish(result, Path(str(spec["output"])), bool(spec.get("write_output")))
+    answer["record"] = book.current()
+    return answer
+
+
+def _asked(cancelled: Callable[[], bool]) -> bool:
+    try:
+        return bool(cancelled())
+    except Exception:  # the scheduler is gone: nobody asked
+        return False
+
+
+class _Book:
+    """The record of the run a worker executes, kept by the worker (nothing without a store
+    or a record id)."""
+
+    def __init__(self, store_root: Path | None, run_id: Any) -> None:
+        self.store_root = store_root
+        self.run_id = None if run_id is None else str(run_id)
+        self.record: Any = None
+
+    @property
+    def keeps(self) -> bool:
+        return self.store_root is not None and self.run_id is not None
+
+    def _with(self, action: Callable[[Any], Any]) -> Any:
+        from nbcellar.runs.records import RunBook
+        from nbcellar.store import open_store
+
+        assert self.store_root is not None
+        store = open_store(self.store_root)
+        try:
+            return action(RunBook(store))
+        finally:
+            store.close()
+
+    def claim(self, worker: str, retries: int) -> Any:
+        if not self.keeps:
+            return None
+        assert self.run_id is not None
+        run_id = self.run_id
+        self.record = self._with(lambda book: book.claim(run_id, worker, retries))
+        return self.record
+
+    def current(self) -> dict[str, Any] | None:
+        if not self.keeps:
+            return None
+        run_id = self.run_id
+        found = self._with(lambda book: book.get(run_id))
+        return None if found is None else dict(found.to_json())
+
+    def at_cell(self, index: int) -> None:
+        if self.record is not None:
+            record = self.record
+            self.record = self._with(lambda book: book.at_cell(record, index))
+
+    def finish(self, result: Any, output: Path, write: bool) -> None:
+        """The run's record finished; with ``write``, its executed notebook written where the
+        client asked too, if that folder is here (the same machine, a shared file system)."""
+        if write and output.parent.is_dir():
+            from nbcellar.notebook import write_notebook
+
+            with contextlib.suppress(OSError):
+                write_notebook(result.notebook, output)
+        if self.record is None:
+            return
+        record = self.record
+        self.record = self._with(lambda book: book.finish(record, result, output))
+
+    def cancelled(self) -> None:
+        if self.record is not None:
+            record = self.record
+            self._with(lambda book: book.cancel([record]))
 
 
 def _watch(cancelled: Callable[[], bool], stop: threading.Event, pools: list[Any]) -> None:
@@ -158,8 +253,8 @@ def dask_task(spec_text: str, topic: str, cancel_event: str) -> str:
     def report(message: dict[str, Any]) -> None:
         worker.log_event(topic, message)
 
-    event = distributed.Event(cancel_event)
-    report({"number": spec["number"], "event": "run-started", "worker": worker.address})
-    answer = execute_spec(spec, report, lambda: bool(event.is_set()))
+    # (the event is asked from a thread of our own: it needs the worker's client named)
+    event = distributed.Event(cancel_event, client=distributed.get_client())
+    answer = execute_spec(spec, report, lambda: bool(event.is_set()), worker=worker.address)
     answer["worker"] = worker.address
     return json.dumps(answer)
