@@ -38,7 +38,7 @@ def scheduler() -> Iterator[str]:
     """A running Dask scheduler with two worker processes, on loopback."""
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )  # fmt: skip
     try:
         yield str(cluster.scheduler_address).removeprefix("tcp://")

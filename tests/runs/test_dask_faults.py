@@ -55,7 +55,7 @@ def cluster() -> Iterator[Any]:
     with a client of the test's own to find and kill workers."""
     local = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )  # fmt: skip
     client = distributed.Client(local)
     try:
@@ -193,23 +193,21 @@ def test_a_launch_on_a_scheduler_is_cancelled_from_another_process(
 
 
 @pytest.fixture
-def scheduler_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def scheduler_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A Dask scheduler and a worker as processes of their own (to kill the scheduler)."""
-    scheduler = subprocess.Popen(
-        ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
-        text=True, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    workers: list[subprocess.Popen[str]] = []
+    log = tmp_path / "scheduler.log"
+    with log.open("wb") as sink:
+        scheduler = subprocess.Popen(
+            ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+            stderr=sink, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    workers: list[subprocess.Popen[bytes]] = []
     try:
-        assert scheduler.stderr is not None
-        where = ""
-        while not where:
-            line = scheduler.stderr.readline()
-            assert line, "the scheduler stopped"
-            if "Scheduler at:" in line:
-                where = line.split("Scheduler at:")[1].strip()
+        found = until(lambda: [line for line in log.read_text().splitlines()
+                               if "Scheduler at:" in line])  # fmt: skip
+        where = found[0].split("Scheduler at:")[1].strip()
         workers.append(subprocess.Popen(
-            ["dask", "worker", where, "--nthreads", "1", "--no-dashboard"], text=True,
+            ["dask", "worker", where, "--nthreads", "1", "--no-dashboard"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
         yield scheduler, "dask://" + where.removeprefix("tcp://")
@@ -220,7 +218,7 @@ def scheduler_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def test_a_scheduler_that_goes_away_ends_the_launch_with_one_line(
-    tmp_path: Path, private_store: Path, scheduler_process: tuple[subprocess.Popen[str], str]
+    tmp_path: Path, private_store: Path, scheduler_process: tuple[subprocess.Popen[bytes], str]
 ) -> None:
     scheduler, where = scheduler_process
     path = notebook(tmp_path)

@@ -73,7 +73,7 @@ class DaskExecutor:
             with dask.config.set(failures):
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                 )  # fmt: skip
             self.client = distributed.Client(self.cluster)
             return
