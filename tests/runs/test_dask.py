@@ -4,6 +4,7 @@ scheduler (``dask://HOST:PORT``), as on any Dask cluster."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,18 @@ def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(
 def test_a_malformed_scheduler_address_is_one_error(address: str, tmp_path: Path) -> None:
     with pytest.raises(NbcellarError, match="a scheduler is dask://HOST:PORT"):
         nbcellar.run(notebook(tmp_path), executor=address, cache=False)
+
+
+def test_a_cluster_of_our_own_stops_when_the_launch_fails_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    import multiprocessing
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a store")
+    with pytest.raises(NbcellarError, match=r"cannot use .* as a store"):
+        nbcellar.run(notebook(tmp_path), executor="dask", jobs=2, store=blocked / ".nbcellar")
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not multiprocessing.active_children()  # the LocalCluster's workers stopped

@@ -132,7 +132,7 @@ def run(
     (-p, --grid) go into a cell tagged injected-parameters after the cell tagged parameters,
     as with papermill."""
     from nbcellar.runs import params as parameters
-    from nbcellar.runs.launch import RunOptions, executor_for, launch, plan_runs
+    from nbcellar.runs.launch import RunOptions, executor_for, launch, plan_runs, prepared
 
     # Bad values stop here, before anything runs or the store is touched.
     chosen = executor_for(executor)
@@ -142,19 +142,19 @@ def run(
         jobs=jobs or os.cpu_count() or 1, retries=retries,
     )  # fmt: skip
     plan = plan_runs(notebook, sets, options, output=output, strict=strict)
-    chosen.prepare(plan, options)  # (a scheduler that cannot be reached: nothing written)
-    if not no_cache:
-        from dataclasses import replace
-
-        from nbcellar.runs.launch import foresee
-        from nbcellar.store import open_store
-
-        store = open_store(context_store_root(ctx, notebook))
-        options = replace(options, store_root=store.root)
-        store.close()
-        plan = foresee(plan, store.root)
     progress = Progress(plan)
-    with progress.bars:
+    with prepared(chosen, plan, options):  # (a scheduler not reached: nothing written)
+        if not no_cache:
+            from dataclasses import replace
+
+            from nbcellar.runs.launch import foresee
+            from nbcellar.store import open_store
+
+            store = open_store(context_store_root(ctx, notebook))
+            options = replace(options, store_root=store.root)
+            store.close()
+            plan = foresee(plan, store.root)
+    with progress.bars:  # (launch releases the executor too if it fails)
         outcomes = launch(plan, options, chosen, progress.hear).wait()
     if len(plan.runs) == 1:
         _say_run(notebook, outcomes[0], allow_errors, options.store_root)

@@ -56,7 +56,14 @@ def run(
     from dataclasses import replace
 
     from nbcellar.runs import params as parameters
-    from nbcellar.runs.launch import RunOptions, executor_for, foresee, launch, plan_runs
+    from nbcellar.runs.launch import (
+        RunOptions,
+        executor_for,
+        foresee,
+        launch,
+        plan_runs,
+        prepared,
+    )
 
     path = Path(notebook)
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
@@ -75,16 +82,16 @@ def run(
     )  # fmt: skip
     target = None if output is None else Path(output)
     plan = plan_runs(path, sets, options, output=target, strict=strict)
-    chosen.prepare(plan, options)  # (a scheduler that cannot be reached: nothing written)
-    if cache:
-        from nbcellar.store import open_store
-        from nbcellar.store.location import store_for_notebook
+    with prepared(chosen, plan, options):  # (a scheduler not reached: nothing written)
+        if cache:
+            from nbcellar.store import open_store
+            from nbcellar.store.location import store_for_notebook
 
-        opened = open_store(store_for_notebook(store, path))
-        options = replace(options, store_root=opened.root)
-        opened.close()
-        plan = foresee(plan, opened.root)
-    launched = launch(plan, options, chosen, progress)
+            opened = open_store(store_for_notebook(store, path))
+            options = replace(options, store_root=opened.root)
+            opened.close()
+            plan = foresee(plan, opened.root)
+    launched = launch(plan, options, chosen, progress)  # (it releases the executor if it fails)
     handle = RunHandle(launched.grid or _only_id(launched), options.store_root, launched)
     return handle.wait() if wait else handle
 

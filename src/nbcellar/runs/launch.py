@@ -260,6 +260,11 @@ class Executor(Protocol):
         """Begin running ``plan``; ``runs`` keeps their records, ``listener`` hears events."""
         ...
 
+    def release(self) -> None:
+        """Let go of what ``prepare`` reached when no launch follows (a step between failed):
+        a cluster of its own stops."""
+        ...
+
 
 ExecutorFactory = Callable[[str], Executor]
 EXECUTORS: dict[str, ExecutorFactory] = {}
@@ -477,6 +482,9 @@ class LocalExecutor:
     def prepare(self, plan: Plan, options: RunOptions) -> None:
         pass
 
+    def release(self) -> None:
+        pass
+
     def start(
         self, plan: Plan, options: RunOptions, runs: RunRecords, listener: Listener
     ) -> LocalLaunch:
@@ -625,16 +633,28 @@ def launch(
     """Start ``plan`` on ``executor`` (default ``local``): its runs recorded in the store of
     ``options``, events to ``listener``."""
     chosen = executor_for(executor)
-    chosen.prepare(plan, options)
-    records = RunRecords(plan, options.store_root, owned=not getattr(chosen, "detached", False))
-    if plan.folder is not None:  # (workers on a shared file system write there too)
-        plan.folder.mkdir(parents=True, exist_ok=True)
-    started = chosen.start(plan, options, records, listener or (lambda event: None))
+    with prepared(chosen, plan, options):
+        records = RunRecords(plan, options.store_root,
+                             owned=not getattr(chosen, "detached", False))  # fmt: skip
+        if plan.folder is not None:  # (workers on a shared file system write there too)
+            plan.folder.mkdir(parents=True, exist_ok=True)
+        started = chosen.start(plan, options, records, listener or (lambda event: None))
     if options.store_root is not None:
         from nbcellar.runs.jobs import record_launch
 
         record_launch(options.store_root, plan, records, chosen, started.reach())
     return Launched(plan, options, started, records, chosen.name)
+
+
+@contextmanager
+def prepared(executor: Executor, plan: Plan, options: RunOptions) -> Iterator[None]:
+    """``executor`` prepared for ``plan``; released if what follows inside fails."""
+    executor.prepare(plan, options)
+    try:
+        yield
+    except BaseException:
+        executor.release()
+        raise
 
 
 def cpu_jobs() -> int:

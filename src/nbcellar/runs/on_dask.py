@@ -84,6 +84,14 @@ class DaskExecutor:
             raise NbcellarError(f"cannot reach the Dask scheduler at {where} ({exc}); is it "
                                 "running, and is the address right?") from None  # fmt: skip
 
+    def release(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
     @classmethod
     def at(cls, address: str) -> DaskExecutor:
         if address == "dask":
