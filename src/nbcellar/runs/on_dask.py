@@ -120,7 +120,7 @@ class DaskLaunch(LaunchBook):
     ) -> None:
         import uuid
 
-        from nbcellar.runs.worker import dask_task, make_spec
+        from nbcellar.runs.worker import dask_task, make_spec, project_files
 
         super().__init__(plan, options, runs, listener)
         if executor.client is None:
@@ -135,9 +135,10 @@ class DaskLaunch(LaunchBook):
         self.cancel_name = f"nbcellar-cancel-{tag}"
         self.client.subscribe_topic(self.topic, self._heard)
         self.futures: dict[int, Any] = {}
+        modules = project_files(plan)  # (for workers where the notebook's folder is not)
         for priority, position in enumerate(reversed(plan.order)):
             run = plan.runs[position]
-            spec = make_spec(run, plan, options, runs.id_of(run.number))
+            spec = make_spec(run, plan, options, runs.id_of(run.number), modules)
             spec["write_output"] = self._detached
             self.futures[run.number] = self.client.submit(
                 dask_task, json.dumps(spec), self.topic, self.cancel_name,

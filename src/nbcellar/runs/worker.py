@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,37 @@ from typing import Any
 Report = Callable[[dict[str, Any]], None]
 
 
-def make_spec(run: Any, plan: Any, options: Any, run_id: str | None) -> dict[str, Any]:
+def project_files(plan: Any) -> dict[str, str]:
+    """The sources of the project modules the plan's notebook imports (and those they import),
+    by path relative to the kernel's folder: what a worker on another machine needs to import
+    them as the notebook does here."""
+    from nbcellar.runs.records import project_modules
+
+    cwd = Path(plan.cwd).resolve()
+    found = [p.resolve() for p in project_modules(Path(plan.source), cwd).values()]
+    # A module of a package imports its package first: the packages' __init__ go too.
+    packages = {f / "__init__.py" for p in found for f in p.parents if cwd in f.parents}
+    files: dict[str, str] = {}
+    for path in sorted({*found, *(p for p in packages if p.is_file())}):
+        try:
+            files[path.relative_to(cwd).as_posix()] = path.read_text(encoding="utf-8")
+        except (ValueError, OSError, UnicodeDecodeError):  # (outside the folder: not shipped)
+            continue
+    return files
+
+
+def make_spec(
+    run: Any,
+    plan: Any,
+    options: Any,
+    run_id: str | None,
+    modules: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The spec of one planned run (see the module): with a store, the worker keeps the run's
     record (running, the cell it is at, how it ended), so a run goes on being recorded when
-    its client is gone; ``retries``: how many lost workers it survives."""
+    its client is gone; ``retries``: how many lost workers it survives; ``modules``: the
+    project's module sources (see project_files), for a worker where the kernel's folder is
+    not."""
     import nbformat
 
     from nbcellar.notebook.model import to_nbformat
@@ -44,6 +71,7 @@ def make_spec(run: Any, plan: Any, options: Any, run_id: str | None) -> dict[str
         "retries": options.retries,
         "output": str(run.output),
         "write_output": False,  # (the executor says: True where the client may be gone)
+        "modules": dict(modules or {}),
     }
 
 
@@ -58,13 +86,47 @@ def execute_spec(
     second whether to stop the kernel now. The answer's ``status`` is ``ok``, ``failed``,
     ``cancelled``, or ``skipped`` (the record says the run is not to start: cancelled, ended,
     or its worker was lost more times than ``retries``)."""
+    with _folder_for(spec) as cwd:
+        return _execute(spec, cwd, report, cancelled, worker)
+
+
+@contextlib.contextmanager
+def _folder_for(spec: Mapping[str, Any]) -> Iterator[Path]:
+    """The kernel's folder: the client's, where this machine has it (the same machine, a
+    shared file system); else a temporary one holding the project's modules."""
+    import shutil
+    import tempfile
+
+    cwd = Path(str(spec["cwd"]))
+    if cwd.is_dir():
+        yield cwd
+        return
+    folder = Path(tempfile.mkdtemp(prefix="nbcellar-run-"))
+    try:
+        for relative, source in dict(spec.get("modules") or {}).items():
+            target = folder / relative
+            if folder.resolve() not in target.resolve().parents:
+                continue  # (a path out of the folder: never written)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(source, encoding="utf-8")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _execute(
+    spec: Mapping[str, Any],
+    cwd: Path,
+    report: Report | None,
+    cancelled: Callable[[], bool] | None,
+    worker: str,
+) -> dict[str, Any]:
     from nbcellar.runs.execute import CellRun, execute_notebook, kernel_env
     from nbcellar.runs.pool import KernelPool, close_thread_loop
 
     nb = _notebook(str(spec["notebook"]))
     number = int(spec["number"])
     store_root = None if spec.get("store_root") is None else Path(str(spec["store_root"]))
-    cwd = Path(str(spec["cwd"]))
     say = report or (lambda message: None)
     book = _Book(store_root, spec.get("run_id"))
     record = book.claim(worker, int(spec.get("retries", 1)))
