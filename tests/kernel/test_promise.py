@@ -180,3 +180,19 @@ def test_cached_rerun_equals_fresh_run(
     # Cells before the first edit see the same inputs as in the first run: all restored.
     statuses = [r.outcome.status for r in cached[:unchanged_prefix] if r.outcome]
     assert statuses == ["restored"] * unchanged_prefix
+
+
+def test_a_path_entry_added_twice_keeps_the_cells_below_restored(session: Session) -> None:
+    """Found by the search above: the second ``sys.path.append`` of one entry, restored, gave
+    the path another version than the run that recorded it (the entries, read back from the
+    store, were two string objects where the cells had appended one), so every cell below it
+    ran again."""
+    notebook = ["import sys", "sys.path.append('extra1')", "i0 = 5",
+                "sys.path.append('extra1')", "class C0:\n    v = i0", "print(C0.v)"]  # fmt: skip
+    session.start(cached=True)
+    session.run_all(notebook)
+    session.start(cached=True)
+    session.runs.clear()
+    again = session.run_all(notebook)
+    assert [r.outcome.status for r in again if r.outcome] == ["restored"] * len(notebook)
+    assert again[-1].stdout == "5\n"

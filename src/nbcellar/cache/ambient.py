@@ -35,12 +35,20 @@ class Unrestorable(Exception):
 
 def digest(value: Any) -> str:
     """A short stable hash of a canonically ordered value (of its text where it cannot be
-    pickled)."""
+    pickled). Pickled without its memo: with one, equal values differ by the identity of their
+    parts (two entries of ``sys.path`` that are one string object when a cell appended them,
+    two strings when a restored cell's change was read back from the store)."""
+    import io
+
     import xxhash
 
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=4)
+    pickler.fast = True  # (no memo: every part written in full, whoever else holds it)
     try:
-        data = pickle.dumps(value, protocol=4)
-    except Exception:
+        pickler.dump(value)
+        data = buffer.getvalue()
+    except Exception:  # (not picklable, or cyclic)
         data = repr(value).encode("utf-8", "backslashreplace")
     return str(xxhash.xxh3_64_hexdigest(data))
 
