@@ -30,7 +30,9 @@ shared = sum(range(1000))
 
 # %%
 y = x * shared
-nbcellar.log(y=y, pid=os.getpid())
+with open(f"/proc/{os.getppid()}/cmdline", "rb") as parent:
+    started_by = b" ".join(parent.read().split(bytes(1))).decode()
+nbcellar.log(y=y, pid=os.getpid(), started_by=started_by)
 """
 
 
@@ -69,6 +71,8 @@ def test_a_grid_on_a_local_dask_cluster_shares_its_common_cells(
     assert statuses.count("ran") == 1, statuses
     kernels = set(runset.values["pid"])
     assert len(kernels) == 4  # a kernel of its own per run
+    # Forked from a server each worker keeps, rather than started from scratch every run.
+    assert all("nbcellar.runs.forkserver" in s for s in runset.values["started_by"])
     kinds = [type(e).__name__ for e in heard]
     assert kinds.count("RunStarted") == 4
     assert kinds.count("RunEnded") == 4

@@ -63,7 +63,10 @@ class KernelPool:
         size: int,
         total: int,
         setup: str = "",
+        forks: Any = None,
     ) -> None:
+        """``forks``: a fork server the caller keeps (a cluster worker's, for all its runs);
+        without it the pool starts one of its own for more than one kernel."""
         from nbcellar.runs.execute import local_kernel_config
 
         self.kernel_name = kernel_name
@@ -82,7 +85,8 @@ class KernelPool:
         self._to_start = total  # kernels that may still be wanted
         self._started: list[Any] = []
         self._closed = False
-        self._forks = _fork_server(cwd, env) if total > 1 else None
+        self._own_forks = forks is None
+        self._forks = forks if forks is not None else _fork_server(cwd, env) if total > 1 else None
         for _ in range(min(size, total)):
             self._start_one()
 
@@ -185,7 +189,7 @@ class KernelPool:
             self._ready.put(PoolClosed("the runs were cancelled"))
         for manager in started:
             _stop(manager)
-        if self._forks is not None:
+        if self._forks is not None and self._own_forks:
             self._forks.close()
         self._sockets.cleanup()
 

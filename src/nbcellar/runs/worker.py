@@ -146,10 +146,15 @@ def _execute(
 
     pools: list[Any] = []  # the kernel's, once one is needed (none if the store serves the run)
 
+    own_folder = str(cwd) == str(spec["cwd"])
+
     def kernel() -> Any:
+        env = kernel_env(store_root)
         pool = KernelPool(
-            str(spec["kernel_name"]), cwd, kernel_env(store_root), 1, 1,
+            str(spec["kernel_name"]), cwd, env, 1, 1,
             setup=protocol.load_extension() if store_root is not None else "",
+            # (not for a temporary folder: a server kept per run's folder would pile up)
+            forks=worker_fork_server(cwd, env) if worker and own_folder else None,
         )  # fmt: skip
         pools.append(pool)
         return pool.take()
@@ -179,6 +184,24 @@ def _execute(
         book.finish(result, Path(str(spec["output"])), bool(spec.get("write_output")))
     answer["record"] = book.current()
     return answer
+
+
+_FORK_SERVERS: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_FORK_LOCK = threading.Lock()
+
+
+def worker_fork_server(cwd: Path, env: Mapping[str, str]) -> Any:
+    """The fork server this worker process keeps for kernels started in ``cwd`` with ``env``
+    (see nbcellar.runs.forkserver): the kernel of every run after the first is forked from it
+    instead of importing its machinery again. It ends with the worker (its input closes);
+    None where kernels cannot be forked."""
+    from nbcellar.runs.pool import _fork_server
+
+    key = (str(cwd), tuple(sorted(env.items())))
+    with _FORK_LOCK:
+        if key not in _FORK_SERVERS:
+            _FORK_SERVERS[key] = _fork_server(cwd, dict(env))
+        return _FORK_SERVERS[key]
 
 
 def _asked(cancelled: Callable[[], bool]) -> bool:
