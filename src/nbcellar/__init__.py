@@ -15,11 +15,14 @@ __all__ = [
     "RunFailed",
     "__version__",
     "artifacts",
+    "checkpoint",
+    "checkpoints",
     "collect",
     "inherit",
     "load_ipython_extension",
     "log",
     "logged",
+    "resumable",
     "run",
     "runs",
     "unload_ipython_extension",
@@ -74,6 +77,31 @@ def inherit(
     from nbcellar.runs.inherit import inherit as inherit_state
 
     return inherit_state(notebook, names, exclude, timeout=timeout, run=run, store=store, into=into)
+
+
+def checkpoint(step: Any, state: Any = None, **metrics: Any) -> Any:
+    """Keep a long loop's state at ``step`` in the store, with its metrics:
+    ``nbcellar.checkpoint(epoch, loss=loss)``; a run started again goes on from the last one
+    through :func:`resumable` (see nbcellar.checkpointing)."""
+    from nbcellar.checkpointing import checkpoint as take
+
+    return take(step, state, **metrics)
+
+
+def resumable(steps: Any) -> Any:
+    """``for epoch in nbcellar.resumable(range(100)):`` — after a run was started again, the
+    last checkpoint is put back and the loop goes on from the step after it."""
+    from nbcellar.checkpointing import resumable as steps_from
+
+    return steps_from(steps)
+
+
+def checkpoints(run: str | None = None) -> Any:
+    """The checkpoints of this kernel's run (or of ``run``) as a DataFrame: step, time,
+    metrics."""
+    from nbcellar.checkpointing import checkpoints as listed
+
+    return listed(run)
 
 
 def log(**values: Any) -> None:

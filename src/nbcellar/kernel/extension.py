@@ -10,6 +10,7 @@ ran (``post_run_cell``). Tags reach the kernel from ``nbcellar run``; in a noteb
 from __future__ import annotations
 
 import ast
+import secrets
 import sys
 import time
 import warnings
@@ -77,6 +78,8 @@ class CellCacheExtension:
         self._told: set[str] = set()
         self._said: set[str] = set()
         self._not_stored = ""  # why the cache could not keep the cell running now
+        # The series of this kernel's checkpoints outside a recorded run (nbcellar.checkpoints).
+        self.session = "session-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
     # -- registration --------------------------------------------------------------------------
 

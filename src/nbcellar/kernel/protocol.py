@@ -9,6 +9,10 @@ run``, a worker of a cluster executor, ``nbcellar.inherit``) talks to the extens
   finds it as every nbcellar command does: see nbcellar.store.location);
 - ``NBCELLAR_ARTIFACTS`` (:data:`ARTIFACTS_VARIABLE`): the folder ``nbcellar.artifacts()``
   returns during a recorded run (set by a silent command, as the run's id is known then);
+- ``NBCELLAR_RUN`` (:data:`RUN_VARIABLE`): the id of the run being recorded, the series its
+  checkpoints belong to (see nbcellar.checkpointing); ``NBCELLAR_RESUME``
+  (:data:`RESUME_VARIABLE`): the run whose checkpoints a resumed run continues from (both set
+  by a silent command);
 - ``NBCELLAR_FORK=0`` (read by the parent only): start kernels without the fork server.
 
 **Silent commands**, executed with ``silent=True, store_history=False`` (no execution count,
@@ -31,6 +35,8 @@ from typing import Any
 STORE_VARIABLE = "NBCELLAR_STORE"
 ARTIFACTS_VARIABLE = "NBCELLAR_ARTIFACTS"
 FORK_VARIABLE = "NBCELLAR_FORK"
+RUN_VARIABLE = "NBCELLAR_RUN"
+RESUME_VARIABLE = "NBCELLAR_RESUME"
 REPLY_METADATA = "nbcellar"  # the key of execute_reply metadata the extension fills
 EXTENSION = "get_ipython().nbcellar"
 
@@ -46,6 +52,14 @@ def load_extension() -> str:
 def set_artifacts(folder: str) -> str:
     """Where ``nbcellar.artifacts()`` points during this run."""
     return f"__import__('os').environ[{ARTIFACTS_VARIABLE!r}] = {folder!r}"
+
+
+def set_run(run_id: str, resume_from: str | None = None) -> str:
+    """The run being recorded (and the one it resumes), for its checkpoints."""
+    code = f"__import__('os').environ[{RUN_VARIABLE!r}] = {run_id!r}"
+    if resume_from:
+        code += f"; __import__('os').environ[{RESUME_VARIABLE!r}] = {resume_from!r}"
+    return code
 
 
 def parent_reports_failures() -> str:

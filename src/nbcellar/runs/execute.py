@@ -249,6 +249,7 @@ def execute_notebook(
     kernel: Callable[[], Any] | None = None,
     run_id: str | None = None,
     save_final: bool = False,
+    resume_from: str | None = None,
 ) -> ExecutionResult:
     """Run every code cell of ``nb`` in a fresh kernel started in ``cwd``.
 
@@ -258,7 +259,8 @@ def execute_notebook(
     ``kernel`` gives an already started kernel's manager (see :class:`KernelPool`), called only
     if a kernel is needed; the run shuts that kernel down when it ends. ``save_final`` (with
     a store, never served without a kernel) saves the kernel's final namespace: the result's
-    ``final_snapshot``.
+    ``final_snapshot``. ``resume_from``: a run whose checkpoints this one's resumable loops
+    continue from (see nbcellar.checkpointing).
     """
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -320,6 +322,7 @@ def execute_notebook(
                 if store_root is not None and run_id is not None:  # nbcellar.artifacts()
                     folder = str(artifact_folder_of(store_root, run_id, Path(cwd)))
                     silently(protocol.set_artifacts(folder))
+                    silently(protocol.set_run(run_id, resume_from))
                 if store_root is not None:  # (quietly: a pooled kernel loaded it already)
                     silently(protocol.load_extension())
                     silently(protocol.parent_reports_failures())

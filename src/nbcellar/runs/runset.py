@@ -53,6 +53,18 @@ class RecordedRun:
     def names(self) -> list[str]:
         return list(dict.fromkeys([*self.record.values, *self.record.outputs]))
 
+    @property
+    def checkpoints(self) -> Any:
+        """The run's checkpoints (nbcellar.checkpoint) as a DataFrame: step, time, metrics."""
+        from nbcellar.checkpointing import checkpoints
+        from nbcellar.store import open_store
+
+        store = open_store(self.store_root)
+        try:
+            return checkpoints(self.id, store)
+        finally:
+            store.close()
+
     def history(self, key: str) -> list[Any]:
         if key in self.record.values:
             if self._log is _NOT_LOADED:
@@ -132,7 +144,11 @@ class RunSet:
         """Every logged name and output tag of these runs."""
         return list(dict.fromkeys(k for r in self.runs for k in r.names()))
 
-    def __getitem__(self, key: str) -> Comparison:
+    def __getitem__(self, key: str) -> Any:
+        """A logged name or tagged output compared across the runs; or one run, by its id."""
+        chosen = [r for r in self.runs if r.id == key]
+        if chosen and key not in self.names():
+            return chosen[0]
         if key not in self.names():
             known = sorted(self.names())
             raise KeyError(f"no run here logged {key!r}; logged: {', '.join(known) or 'nothing'}")

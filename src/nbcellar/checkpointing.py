@@ -1,0 +1,275 @@
+"""``nbcellar.checkpoint(step, **metrics)`` and ``nbcellar.resumable(steps)``: long loops that
+survive the loss of their kernel.
+
+A checkpoint is an incremental snapshot, in the store, of the variables the loop changes (the
+names the running cell uses, or ``state=[...]``), with the global random generators' states
+(``random``, numpy's, torch's when imported) and the step's metrics. The store is
+content-addressed, so only what changed since the last checkpoint is written (a model whose
+weights moved is; the dataset is not). The snapshot is written before its record: a kernel
+killed in between leaves no checkpoint pointing at missing values.
+
+Checkpoints belong to a *series*: during ``nbcellar run`` the run's record id (so a run started
+again on another worker after its worker was lost, or resumed with ``--resume RUN``, finds the
+checkpoints of the attempt before), in a notebook the kernel's session. ``resumable(steps)``
+yields the steps of a loop; when the series has a checkpoint of that loop it first puts back
+its variables and random generators and skips the steps done, so the loop ends with exactly
+the state an uninterrupted loop ends with.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nbcellar.errors import NbcellarError
+from nbcellar.kernel.protocol import RESUME_VARIABLE, RUN_VARIABLE
+
+KIND = "checkpoint"
+RNG = "nbcellar:rng"  # the snapshot variable holding the random generators' states
+
+
+class CheckpointError(NbcellarError):
+    """A checkpoint that cannot be taken or put back."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    series: str  # a run's id, or a notebook kernel's session
+    loop: str  # which loop of the series (see resumable)
+    position: int  # 0, 1, ...: how many steps of the loop came before
+    step: Any
+    time: float
+    snapshot: str
+    names: tuple[str, ...]
+    metrics: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        return record_key(self.series, self.loop, self.position)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"series": self.series, "loop": self.loop, "position": self.position,
+                "step": self.step, "time": self.time, "snapshot": self.snapshot,
+                "names": list(self.names), "metrics": dict(self.metrics)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
+        return cls(
+            str(data["series"]), str(data["loop"]), int(data["position"]), data["step"],
+            float(data["time"]), str(data["snapshot"]), tuple(data["names"]),
+            dict(data.get("metrics") or {}),
+        )  # fmt: skip
+
+
+def record_key(series: str, loop: str, position: int) -> str:
+    return f"{series}/{loop}/{position:010d}"
+
+
+# -- where a checkpoint goes --------------------------------------------------------------
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _extension() -> Any:
+    """This kernel's cell cache (``nbcellar run``, ``%load_ext nbcellar``): its store keeps
+    the checkpoints."""
+    from nbcellar.kernel.extension import ATTRIBUTE
+
+    extension = getattr(_shell(), ATTRIBUTE, None)
+    if extension is None:
+        raise CheckpointError(
+            "nbcellar.checkpoint() keeps checkpoints in the notebook's store, and this kernel "
+            "has none: run the notebook with 'nbcellar run', or '%load_ext nbcellar' in it first"
+        )
+    return extension
+
+
+def _store() -> Any:
+    return _extension().cache.store
+
+
+def series() -> str:
+    """This kernel's series: the run being recorded, else the kernel's session."""
+    return os.environ.get(RUN_VARIABLE) or str(_extension().session)
+
+
+def _cell_names(shell: Any) -> list[str]:
+    """The names the running cell uses (what a loop in it may change)."""
+    history = shell.user_ns.get("In") or [""]
+    try:
+        tree = ast.parse(str(history[-1]))
+    except SyntaxError:
+        return []
+    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+
+
+def _kept(value: Any) -> bool:
+    """Whether a variable is state a checkpoint keeps (not a module, function or class: the
+    cell's code makes those again)."""
+    import types
+
+    return not isinstance(value, types.ModuleType | types.FunctionType | type)
+
+
+def generator_states() -> dict[str, Any]:
+    """The global random generators' states: ``random``'s, numpy's and torch's (if imported)."""
+    import random
+
+    states: dict[str, Any] = {"random": random.getstate()}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        states["numpy"] = numpy.random.get_state()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        states["torch"] = torch.get_rng_state()
+    return states
+
+
+def set_generator_states(states: Mapping[str, Any]) -> None:
+    import random
+
+    if "random" in states:
+        random.setstate(states["random"])
+    if "numpy" in states:
+        import numpy
+
+        numpy.random.set_state(states["numpy"])
+    torch = sys.modules.get("torch")
+    if "torch" in states and torch is not None:  # (a checkpoint with it: imported before)
+        torch.set_rng_state(states["torch"])
+
+
+# -- taking one ----------------------------------------------------------------------------
+
+
+class _Loops:
+    """The resumable loops of this kernel: the one running and where it is."""
+
+    def __init__(self) -> None:
+        self.loop = "-"  # outside resumable(): one series of steps per kernel
+        self.position: int | None = None
+        self.counts: dict[str, int] = {}  # resumable loops started by the running cell
+        self.cell: Any = None  # the execution count of that cell
+        self.loose = 0  # checkpoints taken outside a resumable loop
+
+
+LOOPS = _Loops()
+
+
+def checkpoint(step: Any, state: Sequence[str] | None = None, **metrics: Any) -> Checkpoint:
+    """Keep the loop's state at ``step`` (see the module): the variables the running cell
+    uses, or those named in ``state``, the random generators, and the metrics."""
+    from nbcellar.logbook import display_form, plain
+
+    store = _store()
+    shell = _shell()
+    namespace = shell.user_ns
+    names = list(state) if state is not None else _cell_names(shell)
+    missing = [n for n in names if n not in namespace]
+    if state is not None and missing:
+        raise CheckpointError(f"nbcellar.checkpoint(state=...): no variable {missing[0]!r} "
+                              "in the notebook")  # fmt: skip
+    values = {n: namespace[n] for n in names if n in namespace and (state or _kept(namespace[n]))}
+    values = {n: v for n, v in values.items() if not n.startswith("_") and n not in ("In", "Out")}
+    values[RNG] = generator_states()
+    snapshot = store.save_namespace(values, label=f"checkpoint {series()} {step!r}")
+    position = LOOPS.position
+    if position is None:
+        position = LOOPS.loose
+        LOOPS.loose += 1
+    shown = {k: v if plain(v) else display_form(v) for k, v in metrics.items()}
+    taken = Checkpoint(series(), LOOPS.loop, position, step if plain(step) else repr(step),
+                       time.time(), snapshot.id, tuple(sorted(set(values) - {RNG})),
+                       shown)  # fmt: skip
+    payload = json.dumps(taken.to_json(), default=repr).encode("utf-8")
+    store.put_record(KIND, taken.key, payload, snapshot.id)  # (after its values: the commit)
+    return taken
+
+
+# -- resuming ------------------------------------------------------------------------------
+
+
+def checkpoints_of(store: Any, series_id: str, loop: str | None = None) -> list[Checkpoint]:
+    """The series' checkpoints (of one loop), in order."""
+    prefix = f"{series_id}/" if loop is None else f"{series_id}/{loop}/"
+    found = [Checkpoint.from_json(json.loads(r.payload)) for r in store.list_records(KIND)
+             if r.key.startswith(prefix)]  # fmt: skip
+    return sorted(found, key=lambda c: (c.loop, c.position))
+
+
+def _loop_id(shell: Any) -> str:
+    """Which loop of the series this is: the running cell's code and how many resumable loops
+    it started before (the same in every attempt of a run)."""
+    import xxhash
+
+    source = str((shell.user_ns.get("In") or [""])[-1])
+    base = xxhash.xxh3_64_hexdigest(source.encode())[:12]
+    running = getattr(shell, "execution_count", 0)
+    if LOOPS.cell != running:  # (counted again in each cell run: running it again resumes)
+        LOOPS.cell, LOOPS.counts = running, {}
+    count = LOOPS.counts.get(base, 0)
+    LOOPS.counts[base] = count + 1
+    return f"{base}.{count}"
+
+
+def resumable(steps: Iterable[Any]) -> Iterator[Any]:
+    """The steps of a loop; on a run started again (its worker lost, ``--resume``), the last
+    checkpoint this loop took is put back first and the steps done are skipped."""
+    shell = _shell()
+    store = _store()
+    loop = _loop_id(shell)
+    last = None
+    for source in (series(), os.environ.get(RESUME_VARIABLE) or ""):
+        if source:
+            found = checkpoints_of(store, source, loop)
+            if found:
+                last = found[-1]
+                break
+    start = 0
+    if last is not None:
+        restored = store.restore(last.snapshot, namespace=shell.user_ns)
+        if restored.missing:
+            name, why = next(iter(restored.missing.items()))
+            raise CheckpointError(f"the checkpoint at step {last.step!r} cannot be put back: "
+                                  f"{name}: {why}")  # fmt: skip
+        values = dict(restored.values)
+        set_generator_states(values.pop(RNG, {}))
+        shell.user_ns.update(values)
+        start = last.position + 1
+    previous = (LOOPS.loop, LOOPS.position)
+    LOOPS.loop = loop
+    try:
+        for position, step in enumerate(steps):
+            if position < start:
+                continue
+            LOOPS.position = position
+            yield step
+    finally:
+        LOOPS.loop, LOOPS.position = previous
+
+
+def checkpoints(run: str | None = None, store: Any = None) -> Any:
+    """The checkpoints of ``run`` (default: this kernel's series) as a DataFrame: step, time,
+    then one column per metric, by position."""
+    import pandas as pd
+
+    if store is None:
+        store = _store()
+    rows = [{"step": c.step, "time": c.time, **c.metrics} for c in
+            checkpoints_of(store, run or series())]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+__all__ = ["Checkpoint", "CheckpointError", "checkpoint", "checkpoints", "resumable"]

@@ -1,0 +1,73 @@
+"""``nbcellar.checkpoint`` / ``nbcellar.resumable`` in a notebook: a loop stopped in the middle
+and run again goes on from its last checkpoint, and ends as an uninterrupted loop ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kernel.conftest import Session
+
+pytest.importorskip("numpy", reason="the training loop uses numpy")
+
+SETUP = """\
+import numpy as np
+import nbcellar
+np.random.seed(1)
+X = np.random.default_rng(0).normal(size=(200, 3))
+target = X @ np.array([1.0, -2.0, 0.5])
+"""
+
+LOOP = """\
+w = np.zeros(3)
+losses = []
+for epoch in nbcellar.resumable(range(8)):
+    batch = np.random.randint(0, 200, size=32)
+    w = w - 0.1 * X[batch].T @ (X[batch] @ w - target[batch]) / 32
+    losses.append(float(((X @ w - target) ** 2).mean()))
+    nbcellar.checkpoint(epoch, loss=losses[-1])
+    if epoch == STOP:
+        raise KeyboardInterrupt
+"""
+
+
+def final(session: Session) -> tuple[list[float], list[float], int]:
+    return (
+        list(session.ns["w"]),
+        list(session.ns["losses"]),
+        int(session.ns["np"].random.randint(10**6)),
+    )
+
+
+def test_a_loop_run_again_goes_on_from_its_last_checkpoint(session: Session) -> None:
+    session.start(cached=True)
+    session.run_all([SETUP, "STOP = -1", LOOP])
+    uninterrupted = final(session)
+
+    session.start(cached=True)
+    session.run_all([SETUP, "STOP = 3"])
+    stopped = session.run(LOOP)
+    assert not stopped.success  # (stopped at epoch 3, as a Ctrl-C would)
+    session.run("STOP = -1")
+    again = session.run(LOOP)  # the same cell, run again
+    assert again.success
+    assert final(session) == uninterrupted  # weights, every loss, the random generator
+    steps = session.ns["nbcellar"].checkpoints()
+    assert steps["step"].tolist() == list(range(8))
+    assert steps["loss"].tolist() == uninterrupted[1]
+
+
+def test_an_edited_loop_starts_again(session: Session) -> None:
+    session.start(cached=True)
+    session.run_all([SETUP, "STOP = 2"])
+    session.run(LOOP)
+    edited = LOOP.replace("0.1 *", "0.05 *")
+    session.run("STOP = -1")
+    session.run(edited)
+    assert len(session.ns["losses"]) == 8  # from the first step: another loop
+
+
+def test_a_checkpoint_without_a_store_is_one_clear_error(session: Session) -> None:
+    session.start(cached=False)
+    found = session.run("import nbcellar\nnbcellar.checkpoint(0, loss=1.0)")
+    assert not found.success
+    assert "keeps checkpoints in the notebook's store" in found.stdout + str(found.result)
