@@ -231,12 +231,13 @@ def resumable(steps: Iterable[Any]) -> Iterator[Any]:
     store = _store()
     loop = _loop_id(shell)
     last = None
-    for source in (series(), os.environ.get(RESUME_VARIABLE) or ""):
-        if source:
-            found = checkpoints_of(store, source, loop)
-            if found:
-                last = found[-1]
-                break
+    resumed = os.environ.get(RESUME_VARIABLE)
+    sources = [series(), *(reversed(segments(store, resumed)) if resumed else ())]
+    for source in sources:  # (its own first: an attempt before it in this run)
+        found = checkpoints_of(store, source, loop)
+        if found:
+            last = found[-1]
+            break
     start = 0
     if last is not None:
         restored = store.restore(last.snapshot, namespace=shell.user_ns)
@@ -260,16 +261,57 @@ def resumable(steps: Iterable[Any]) -> Iterator[Any]:
         LOOPS.loop, LOOPS.position = previous
 
 
+def segments(store: Any, run: str) -> list[str]:
+    """The series a run's checkpoints are in, first to last: the runs it was resumed from
+    (``--resume``), then its own."""
+    from nbcellar.runs.records import RunBook
+
+    book = RunBook(store)
+    chain = [run]
+    while len(chain) < 100:
+        record = book.get(chain[0])
+        if record is None or not record.resumed_from or record.resumed_from in chain:
+            break
+        chain.insert(0, str(record.resumed_from))
+    return chain
+
+
 def checkpoints(run: str | None = None, store: Any = None) -> Any:
-    """The checkpoints of ``run`` (default: this kernel's series) as a DataFrame: step, time,
-    then one column per metric, by position."""
+    """The checkpoints of ``run`` (default: this kernel's series), those of the runs it was
+    resumed from first, as a DataFrame: run, step, time, then one column per metric."""
     import pandas as pd
 
     if store is None:
         store = _store()
-    rows = [{"step": c.step, "time": c.time, **c.metrics} for c in
-            checkpoints_of(store, run or series())]  # fmt: skip
+    chain = segments(store, run or series())
+    rows = [{"run": c.series, "step": c.step, "time": c.time, **c.metrics}
+            for part in chain for c in checkpoints_of(store, part)]  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def resume_point(store: Any, run: str, notebook: Any) -> Any:
+    """The record of the run ``--resume RUN`` goes on from (or the one line saying why not:
+    unknown, another notebook's, no checkpoint to go on from)."""
+    from pathlib import Path
+
+    from nbcellar.runs.records import RunBook
+
+    book = RunBook(store)
+    record = book.get(run)
+    if record is None:
+        starting = [r for r in book.all() if r.id.startswith(run)]
+        if len(starting) != 1:
+            raise CheckpointError(f"--resume {run}: no such run in {store.root} (see "
+                                  "'nbcellar runs')")  # fmt: skip
+        record = starting[0]
+    if Path(record.notebook) != Path(notebook).resolve():
+        raise CheckpointError(f"--resume {record.id}: that run is of {record.notebook}, not "
+                              f"{notebook}")  # fmt: skip
+    if not any(checkpoints_of(store, part) for part in segments(store, record.id)):
+        raise CheckpointError(f"--resume {record.id}: that run took no checkpoint "
+                              "(nbcellar.checkpoint) to go on from; run the notebook afresh "
+                              "instead")  # fmt: skip
+    return record
 
 
 __all__ = ["Checkpoint", "CheckpointError", "checkpoint", "checkpoints", "resumable"]

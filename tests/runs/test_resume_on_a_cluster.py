@@ -48,7 +48,8 @@ for epoch in nbcellar.resumable(range(10)):
                 time.sleep(0.1)
 
 # %%
-nbcellar.log(w=[round(v, 12) for v in w], last=losses[-1], drawn=int(np.random.randint(10**6)))
+drawn = int(np.random.randint(10**6))
+nbcellar.log(w=[round(float(v), 12) for v in w], last=losses[-1], drawn=drawn)
 """
 
 

@@ -105,6 +105,12 @@ def _named_kernel(value: str | None) -> str | None:
     help="On a cluster: how many lost workers a run survives (it starts again on another "
     "worker, its completed cells restored from the cache).",
 )
+@click.option(
+    "--resume",
+    metavar="RUN",
+    help="Go on with a run that stopped (its kernel or machine lost): the same parameters, "
+    "its cells restored from the cache, its loops from their last nbcellar.checkpoint.",
+)
 @click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
 @store_option
 @click.pass_context
@@ -123,6 +129,7 @@ def run(
     cwd: Path | None,
     executor: str,
     retries: int,
+    resume: str | None,
     no_cache: bool,
 ) -> None:
     """Run NOTEBOOK (.ipynb or percent-format .py) top to bottom and save the executed copy.
@@ -136,10 +143,20 @@ def run(
 
     # Bad values stop here, before anything runs or the store is touched.
     chosen = executor_for(executor)
-    sets = parameters.expand(params, grid_file, max_runs=max_runs)
+    resumed = None
+    if resume is not None:
+        from nbcellar.runs.api import resumed_params
+
+        if params or grid_file is not None or no_cache:
+            raise click.UsageError("--resume goes on with the run's own parameters and the "
+                                   "cache: no -p, --grid or --no-cache with it")  # fmt: skip
+        own, resumed = resumed_params(notebook, resume, context_store_root(ctx, notebook))
+        sets = parameters.expand((), None, max_runs=max_runs, params=own)
+    else:
+        sets = parameters.expand(params, grid_file, max_runs=max_runs)
     options = RunOptions(
         kernel_name=kernel_name, timeout=timeout, allow_errors=allow_errors, cwd=cwd,
-        jobs=jobs or os.cpu_count() or 1, retries=retries,
+        jobs=jobs or os.cpu_count() or 1, retries=retries, resume_from=resumed,
     )  # fmt: skip
     plan = plan_runs(notebook, sets, options, output=output, strict=strict)
     progress = Progress(plan)

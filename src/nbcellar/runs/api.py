@@ -38,6 +38,7 @@ def run(
     jobs: int | None = None,
     executor: Any = None,
     retries: int = 1,
+    resume: str | None = None,
     store: str | Path | None = None,
     cache: bool = True,
     output: str | Path | None = None,
@@ -74,11 +75,19 @@ def run(
     if not isinstance(retries, int) or retries < 0:
         raise NbcellarError(f"retries={retries!r}: a whole number, 0 or more")
     chosen = executor_for(executor)  # an unknown one stops here, before anything is written
+    resumed = None
+    if resume is not None:
+        from nbcellar.store.location import store_for_notebook
+
+        if params or grid is not None or not cache:
+            raise NbcellarError("resume=...: the run goes on with its own parameters and the "
+                                "cache (no params, grid or cache=False with it)")  # fmt: skip
+        params, resumed = resumed_params(path, resume, store_for_notebook(store, path))
     sets = parameters.expand((), None, max_runs, params=params, grid=grid)
     options = RunOptions(
         kernel_name=kernel, timeout=timeout, allow_errors=allow_errors,
         cwd=None if cwd is None else Path(cwd), jobs=jobs or os.cpu_count() or 1,
-        retries=retries,
+        retries=retries, resume_from=resumed,
     )  # fmt: skip
     target = None if output is None else Path(output)
     plan = plan_runs(path, sets, options, output=target, strict=strict)
@@ -94,6 +103,22 @@ def run(
     launched = launch(plan, options, chosen, progress)  # (it releases the executor if it fails)
     handle = RunHandle(launched.grid or _only_id(launched), options.store_root, launched)
     return handle.wait() if wait else handle
+
+
+def resumed_params(notebook: Path, resume: str, store_root: Path) -> tuple[dict[str, Any], str]:
+    """The parameters and the id of the run ``resume`` names (see
+    nbcellar.checkpointing.resume_point): a resumed run goes on with the same ones."""
+    from nbcellar.checkpointing import CheckpointError, resume_point
+    from nbcellar.store import open_store
+
+    if not store_root.exists():
+        raise CheckpointError(f"--resume {resume}: there is no store at {store_root}")
+    store = open_store(store_root)
+    try:
+        record = resume_point(store, resume, notebook)
+    finally:
+        store.close()
+    return dict(record.params), str(record.id)
 
 
 def _only_id(launched: Any) -> str | None:

@@ -48,6 +48,7 @@ class RunOptions:
     store_root: Path | None = None  # the cell cache and the run records; None: neither
     jobs: int = 1  # runs side by side
     retries: int = 1  # on a cluster: lost workers a run survives (it starts again elsewhere)
+    resume_from: str | None = None  # a run whose checkpoints the run goes on from (--resume)
 
     def execution(self, cwd: Path) -> dict[str, Any]:
         """Keyword arguments of execute_notebook for one run."""
@@ -57,6 +58,7 @@ class RunOptions:
             "timeout": self.timeout,
             "allow_errors": self.allow_errors,
             "store_root": self.store_root,
+            "resume_from": self.resume_from,
         }
 
 
@@ -298,7 +300,13 @@ class RunRecords:
     uses a store connection of its own. ``owned``: the runs live and die with this process
     (not so on a cluster's own scheduler: there they go on when this process is gone)."""
 
-    def __init__(self, plan: Plan, store_root: Path | None, owned: bool = True) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        store_root: Path | None,
+        owned: bool = True,
+        resumed_from: str | None = None,
+    ) -> None:
         self.plan = plan
         self.store_root = store_root
         self.records: dict[int, Any] = {}
@@ -312,7 +320,7 @@ class RunRecords:
                 self.grid = "grid-" + new_run_id()
             for run in plan.runs:
                 self.records[run.number] = book.create(
-                    plan.source, run.params, self.grid, plan.kernel_name, owned
+                    plan.source, run.params, self.grid, plan.kernel_name, owned, resumed_from
                 )
 
     @contextmanager
@@ -635,7 +643,8 @@ def launch(
     chosen = executor_for(executor)
     with prepared(chosen, plan, options):
         records = RunRecords(plan, options.store_root,
-                             owned=not getattr(chosen, "detached", False))  # fmt: skip
+                             owned=not getattr(chosen, "detached", False),
+                             resumed_from=options.resume_from)  # fmt: skip
         if plan.folder is not None:  # (workers on a shared file system write there too)
             plan.folder.mkdir(parents=True, exist_ok=True)
         started = chosen.start(plan, options, records, listener or (lambda event: None))

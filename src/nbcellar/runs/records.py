@@ -56,6 +56,7 @@ class RunRecord:
     worker: str | None = None  # on a cluster: the worker running it (its last attempt)
     attempts: int = 0  # times it started: more than one means its worker was lost (retried)
     cell: int | None = None  # on a cluster: the code cell running (0-based), while it runs
+    resumed_from: str | None = None  # the run whose checkpoints it went on from (--resume)
 
     @property
     def retried(self) -> bool:
@@ -186,6 +187,7 @@ class RunBook:
         grid: str | None,
         kernel: str,
         owned: bool = True,
+        resumed_from: str | None = None,
     ) -> RunRecord:
         """A queued run; ``owned``: it lives and dies with this process (not so for runs on a
         cluster's scheduler, which go on when their client is gone)."""
@@ -212,6 +214,7 @@ class RunBook:
             created=time.time(),
             grid=grid,
             kernel=kernel,
+            resumed_from=resumed_from,
             environment=self._environment,
             source=source,
         )

@@ -69,6 +69,7 @@ def make_spec(
         "store_root": None if options.store_root is None else str(options.store_root),
         "run_id": run_id,
         "retries": options.retries,
+        "resume_from": options.resume_from,
         "output": str(run.output),
         "write_output": False,  # (the executor says: True where the client may be gone)
         "modules": dict(modules or {}),
@@ -168,7 +169,7 @@ def _execute(
             nb, cwd=cwd, kernel_name=str(spec["kernel_name"]), timeout=spec.get("timeout"),
             allow_errors=bool(spec.get("allow_errors")), store_root=store_root,
             on_cell_start=started, on_cell_done=done, kernel=kernel,
-            run_id=spec.get("run_id"),
+            run_id=spec.get("run_id"), resume_from=spec.get("resume_from"),
         )  # fmt: skip
     finally:
         stop.set()
