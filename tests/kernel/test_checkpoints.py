@@ -71,3 +71,23 @@ def test_a_checkpoint_without_a_store_is_one_clear_error(session: Session) -> No
     found = session.run("import nbcellar\nnbcellar.checkpoint(0, loss=1.0)")
     assert not found.success
     assert "keeps checkpoints in the notebook's store" in found.stdout + str(found.result)
+
+
+def test_a_checkpoint_writes_only_what_changed(session: Session) -> None:
+    def stored_bytes() -> int:
+        objects = session.store_dir / "objects"
+        return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file())
+
+    session.start(cached=True)
+    session.run(
+        "import numpy as np\nimport nbcellar\ndata = np.ones((1000, 1000))\nw = np.zeros(1000)"
+    )
+    session.run("nbcellar.checkpoint(0, data=float(data[0, 0]), w=float(w[0]))\nw = w + 1")
+    session.extension.flush()
+    before = stored_bytes()
+    for step in range(1, 6):
+        session.run(f"w = w + 1\nnbcellar.checkpoint({step}, state=['data', 'w'])")
+    session.extension.flush()
+    grown = stored_bytes() - before
+    assert grown < 5 * 8000 + 500_000, grown  # five weight vectors (8 KB each), not 8 MB data
+    assert before > 8_000_000  # (the data was written once)
