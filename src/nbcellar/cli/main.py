@@ -103,6 +103,7 @@ def cli() -> None:
 
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
+    from nbcellar.cli.checkpoints import checkpoints
     from nbcellar.cli.compare import compare
     from nbcellar.cli.demo import demo
     from nbcellar.cli.diff import diff
@@ -118,6 +119,7 @@ def _register() -> None:
     cli.add_command(run)
     cli.add_command(runs)
     cli.add_command(jobs)
+    cli.add_command(checkpoints)
     cli.add_command(show)
     cli.add_command(compare)
     cli.add_command(diff)

@@ -58,31 +58,35 @@ class DaskExecutor:
 
     def prepare(self, plan: Plan, options: RunOptions) -> None:
         """Start the LocalCluster, or reach the scheduler (one error if it cannot be)."""
+        self.connect(max(1, min(options.jobs, len(plan.runs))), options.retries)
+
+    def connect(self, workers: int, retries: int = 1) -> Any:
+        """The client of the scheduler (of a LocalCluster of ``workers`` started for it)."""
         import logging
 
         if self.client is not None:
-            return
+            return self.client
         distributed = _distributed()
         if self.address is None:
             import dask
 
-            workers = max(1, min(options.jobs, len(plan.runs)))
             # A task whose worker dies is started again elsewhere up to this many times; one
             # more than the retries, so that the last attempt can record that the run failed.
-            failures = {"distributed.scheduler.allowed-failures": options.retries + 1}
+            failures = {"distributed.scheduler.allowed-failures": retries + 1}
             with dask.config.set(failures):
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
                 )  # fmt: skip
             self.client = distributed.Client(self.cluster)
-            return
+            return self.client
         try:
             self.client = distributed.Client(self.address, timeout="10s")
         except (OSError, TimeoutError) as exc:
             where = self.address.removeprefix("tcp://")
             raise NbcellarError(f"cannot reach the Dask scheduler at {where} ({exc}); is it "
                                 "running, and is the address right?") from None  # fmt: skip
+        return self.client
 
     def release(self) -> None:
         if self.client is not None:

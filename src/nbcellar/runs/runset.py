@@ -53,6 +53,13 @@ class RecordedRun:
     def names(self) -> list[str]:
         return list(dict.fromkeys([*self.record.values, *self.record.outputs]))
 
+    def analyze(self, fn: Any, executor: str | None = None, jobs: int | None = None) -> Any:
+        """``fn`` over the run's checkpoints, a DataFrame by step (see nbcellar.runs.analyses):
+        ``run.analyze(evaluate)``, where ``def evaluate(w): return {"val_loss": ...}``."""
+        from nbcellar.runs.analyses import analyze
+
+        return analyze(self.id, self.store_root, fn, executor, jobs)
+
     @property
     def checkpoints(self) -> Any:
         """The run's checkpoints (nbcellar.checkpoint) as a DataFrame: step, time, metrics."""

@@ -1,0 +1,120 @@
+"""``run.analyze(fn)``: a function over a run's checkpoints, a DataFrame by step, each answer
+kept so that only new checkpoints (or an edited function) are computed again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbcellar
+from nbcellar.errors import NbcellarError
+from tests.runs.test_resume import NOTEBOOK
+
+np = pytest.importorskip("numpy", reason="the training loop uses numpy")
+
+EVALUATE = """\
+import numpy as np
+truth = np.array([1.0, -2.0, 0.5])
+
+def evaluate(w):
+    with open(CALLS, "a") as calls:  # (how many times it was called)
+        calls.write("x")
+    return {"error": float(np.abs(w - truth).sum())}
+"""
+
+
+def notebook_function(calls: Path, source: str = EVALUATE) -> tuple[Any, dict[str, Any]]:
+    """A function as a notebook defines it (in its own namespace, not an importable module)."""
+    namespace: dict[str, Any] = {"CALLS": str(calls)}
+    exec(source, namespace)
+    return namespace["evaluate"], namespace
+
+
+def count(calls: Path) -> int:
+    return len(calls.read_text()) if calls.exists() else 0
+
+
+def test_an_analysis_computes_only_what_it_has_not_kept(
+    tmp_path: Path, private_store: Path
+) -> None:
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    (tmp_path / "die").touch()
+    nbcellar.run(path, params={"lr": 0.05}, allow_errors=True)  # its kernel dies at step 4
+    first = nbcellar.runs().records[-1]
+    calls = tmp_path / "calls"
+    evaluate, scope = notebook_function(calls)
+    found = nbcellar.runs()[first.id].analyze(evaluate)
+    assert found.index.tolist() == [0, 1, 2, 3, 4]
+    assert count(calls) == 5
+    errors = found["error"].tolist()
+    assert errors[-1] < errors[0]  # (the weights get nearer the truth)
+
+    resumed = nbcellar.run(path, resume=first.id).records[0]
+    again = nbcellar.runs()[resumed.id].analyze(evaluate)
+    assert again.index.tolist() == list(range(8))
+    assert count(calls) == 5 + 3  # only the checkpoints it had not seen
+    assert again["error"].tolist()[:5] == errors
+
+    scope["truth"] = np.array([1.0, -2.0, 0.0])  # the data it reads changed: all again
+    nbcellar.runs()[resumed.id].analyze(evaluate)
+    assert count(calls) == 8 + 8
+    edited, _ = notebook_function(calls, EVALUATE.replace("abs(w - truth)", "abs(w)"))
+    nbcellar.runs()[resumed.id].analyze(edited)
+    assert count(calls) == 16 + 8  # an edited function: all again
+
+
+def test_an_analysis_asking_for_what_checkpoints_do_not_keep_is_one_error(
+    tmp_path: Path, private_store: Path
+) -> None:
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    run = nbcellar.run(path).runs[0]
+    with pytest.raises(NbcellarError, match="takes 'model', which the checkpoints do not keep"):
+        run.analyze(lambda model: 1.0)
+
+
+def test_the_command_lists_checkpoints_and_analyses_them(
+    tmp_path: Path, private_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from nbcellar.cli.main import cli
+
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    run = nbcellar.run(path).records[0]
+    (tmp_path / "evaluation.py").write_text(EVALUATE.replace("CALLS", repr(str(tmp_path / "n"))))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["checkpoints", run.id[:15], "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = __import__("json").loads(listed.stdout)
+    assert [r["step"] for r in rows] == list(range(8))
+    assert all(r["run"] == run.id and r["loss"] > 0 for r in rows)
+    analysed = runner.invoke(cli, ["checkpoints", run.id, "--analyze", "evaluation:evaluate"],
+                             terminal_width=200)  # fmt: skip
+    assert analysed.exit_code == 0, analysed.output
+    header = [line.split() for line in analysed.stdout.splitlines() if "error" in line]
+    assert header == [["step", "error"]], analysed.stdout
+    bad = runner.invoke(cli, ["checkpoints", run.id, "--analyze", "evaluation:nope"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == ("nbcellar: error: --analyze evaluation:nope: evaluation has no "
+                                  "function nope")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_analysis_on_a_dask_cluster_gives_what_it_gives_here(
+    tmp_path: Path, private_store: Path
+) -> None:
+    pytest.importorskip("distributed", reason="the Dask executor needs distributed")
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    run = nbcellar.run(path).runs[0]
+    here, _ = notebook_function(tmp_path / "here")
+    there, _ = notebook_function(tmp_path / "there")
+    on_cluster = run.analyze(there, executor="dask", jobs=2)
+    assert count(tmp_path / "there") == 8  # (computed by the workers)
+    assert on_cluster.equals(run.analyze(here))
