@@ -22,6 +22,7 @@ import ast
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +164,7 @@ class _Loops:
         self.counts: dict[str, int] = {}  # resumable loops started by the running cell
         self.cell: Any = None  # the execution count of that cell
         self.loose = 0  # checkpoints taken outside a resumable loop
+        self.in_place = False  # a loop that changes its state in place: saved synchronously
 
 
 LOOPS = _Loops()
@@ -184,17 +186,38 @@ def checkpoint(step: Any, state: Sequence[str] | None = None, **metrics: Any) ->
     values = {n: namespace[n] for n in names if n in namespace and (state or _kept(namespace[n]))}
     values = {n: v for n, v in values.items() if not n.startswith("_") and n not in ("In", "Out")}
     values[RNG] = generator_states()
-    snapshot = store.save_namespace(values, label=f"checkpoint {series()} {step!r}")
     position = LOOPS.position
     if position is None:
         position = LOOPS.loose
         LOOPS.loose += 1
     shown = {k: v if plain(v) else display_form(v) for k, v in metrics.items()}
+    store.flush()  # (the checkpoint before: written, or dropped)
+    background = not LOOPS.in_place
+    ready = threading.Event()
+    made: list[Checkpoint] = []
+
+    def commit(records: Any, ok: bool) -> None:
+        """The record after its values (the commit); a save dropped because a value changed
+        in memory while it was written (an in-place update) makes the loop's next ones
+        synchronous."""
+        if not ok:
+            LOOPS.in_place = True
+            return
+        ready.wait()
+        payload = json.dumps(made[0].to_json(), default=repr).encode("utf-8")
+        records.put_record(KIND, made[0].key, payload, made[0].snapshot)
+
+    snapshot = store.save_namespace(values, label=f"checkpoint {series()} {step!r}",
+                                    background=background,
+                                    then=commit if background else None)  # fmt: skip
     taken = Checkpoint(series(), LOOPS.loop, position, step if plain(step) else repr(step),
                        time.time(), snapshot.id, tuple(sorted(set(values) - {RNG})),
                        shown)  # fmt: skip
-    payload = json.dumps(taken.to_json(), default=repr).encode("utf-8")
-    store.put_record(KIND, taken.key, payload, snapshot.id)  # (after its values: the commit)
+    made.append(taken)
+    ready.set()
+    if not background:
+        payload = json.dumps(taken.to_json(), default=repr).encode("utf-8")
+        store.put_record(KIND, taken.key, payload, snapshot.id)  # (after its values)
     return taken
 
 
@@ -229,6 +252,7 @@ def resumable(steps: Iterable[Any]) -> Iterator[Any]:
     checkpoint this loop took is put back first and the steps done are skipped."""
     shell = _shell()
     store = _store()
+    store.flush()  # (this kernel's checkpoints still being written)
     loop = _loop_id(shell)
     last = None
     resumed = os.environ.get(RESUME_VARIABLE)
@@ -283,6 +307,7 @@ def checkpoints(run: str | None = None, store: Any = None) -> Any:
 
     if store is None:
         store = _store()
+        store.flush()
     chain = segments(store, run or series())
     rows = [{"run": c.series, "step": c.step, "time": c.time, **c.metrics}
             for part in chain for c in checkpoints_of(store, part)]  # fmt: skip

@@ -47,20 +47,22 @@ def test_an_analysis_computes_only_what_it_has_not_kept(
     calls = tmp_path / "calls"
     evaluate, scope = notebook_function(calls)
     found = nbcellar.runs()[first.id].analyze(evaluate)
-    assert found.index.tolist() == [0, 1, 2, 3, 4]
-    assert count(calls) == 5
+    taken = len(found)  # (4 or 5: the last may not have been written when the kernel died)
+    assert found.index.tolist() == list(range(taken))
+    assert taken >= 4
+    assert count(calls) == taken
     errors = found["error"].tolist()
     assert errors[-1] < errors[0]  # (the weights get nearer the truth)
 
     resumed = nbcellar.run(path, resume=first.id).records[0]
     again = nbcellar.runs()[resumed.id].analyze(evaluate)
     assert again.index.tolist() == list(range(8))
-    assert count(calls) == 5 + 3  # only the checkpoints it had not seen
-    assert again["error"].tolist()[:5] == errors
+    assert count(calls) == 8  # only the checkpoints it had not seen
+    assert again["error"].tolist()[:taken] == errors
 
     scope["truth"] = np.array([1.0, -2.0, 0.0])  # the data it reads changed: all again
     nbcellar.runs()[resumed.id].analyze(evaluate)
-    assert count(calls) == 8 + 8
+    assert count(calls) == 16
     edited, _ = notebook_function(calls, EVALUATE.replace("abs(w - truth)", "abs(w)"))
     nbcellar.runs()[resumed.id].analyze(edited)
     assert count(calls) == 16 + 8  # an edited function: all again
