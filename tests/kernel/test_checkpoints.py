@@ -91,3 +91,23 @@ def test_a_checkpoint_writes_only_what_changed(session: Session) -> None:
     grown = stored_bytes() - before
     assert grown < 5 * 8000 + 500_000, grown  # five weight vectors (8 KB each), not 8 MB data
     assert before > 8_000_000  # (the data was written once)
+
+
+def test_a_loop_changing_its_state_in_place_keeps_exact_checkpoints(session: Session) -> None:
+    session.start(cached=True)
+    session.run("import numpy as np\nimport nbcellar\nw = np.ones(4_000_000)")
+    done = session.run(
+        "for epoch in nbcellar.resumable(range(6)):\n"
+        "    w *= 1.5  # in place, while the checkpoint before may still be being written\n"
+        "    nbcellar.checkpoint(epoch, first=float(w[0]))"
+    )
+    assert done.success
+    steps = session.ns["nbcellar"].checkpoints()
+    assert steps["first"].tolist() == [1.5 ** (k + 1) for k in steps["step"]]
+    assert len(steps) >= 5  # (one may be dropped: changed in memory while written)
+    from nbcellar.checkpointing import checkpoints_of, series
+
+    store = session.extension.cache.store
+    last = checkpoints_of(store, series())[-1]
+    kept = store.load_namespace(last.snapshot, ["w"])["w"]
+    assert float(kept[0]) == float(kept[-1]) == 1.5 ** (last.step + 1)  # not torn
