@@ -120,3 +120,22 @@ def test_an_analysis_on_a_dask_cluster_gives_what_it_gives_here(
     on_cluster = run.analyze(there, executor="dask", jobs=2)
     assert count(tmp_path / "there") == 8  # (computed by the workers)
     assert on_cluster.equals(run.analyze(here))
+
+
+def test_show_draws_each_checkpoint_metric_by_step(tmp_path: Path, private_store: Path) -> None:
+    from click.testing import CliRunner
+
+    from nbcellar.cli.main import cli
+    from nbcellar.cli.render import SPARKS
+
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    run = nbcellar.run(path).records[0]
+    shown = CliRunner().invoke(cli, ["show", run.id], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "checkpoints: 8, steps 0 to 7" in shown.stdout
+    loss = next(line for line in shown.stdout.splitlines() if line.strip().startswith("loss"))
+    chart = next(word for word in loss.split() if set(word) <= set(SPARKS))
+    assert len(chart) == 8
+    assert chart[0] == SPARKS[-1]
+    assert chart[-1] == SPARKS[0]

@@ -107,6 +107,30 @@ def _fit(table: Table, plain: bool) -> None:
             column.overflow = "fold"
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 40) -> str:
+    """A compact chart of ``values`` in one line of text (at most ``width`` characters: longer
+    series are averaged into that many buckets)."""
+    import math
+
+    numbers = [float(v) for v in values if math.isfinite(float(v))]
+    if len(numbers) < 2:
+        return ""
+    if len(numbers) > width:
+        size = len(numbers) / width
+        numbers = [
+            sum(chunk) / len(chunk)
+            for k in range(width)
+            if (chunk := numbers[int(k * size) : max(int((k + 1) * size), int(k * size) + 1)])
+        ]
+    low, high = min(numbers), max(numbers)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[min(int((v - low) / span * len(SPARKS)), len(SPARKS) - 1)]
+                   for v in numbers)  # fmt: skip
+
+
 def source_summary(source: str, width: int) -> str:
     """The first non-blank line of a cell, cut to ``width`` characters."""
     line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")

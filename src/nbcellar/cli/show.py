@@ -60,6 +60,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         rows = json.loads(found.payload)["rows"] if found is not None else []
         folder = book.folder(record.id)
         executed = folder / "executed.ipynb"
+        from nbcellar.checkpointing import checkpoints
+
+        steps = checkpoints(record.id, store)
     finally:
         store.close()
     histories: dict[str, list[Any]] = {}
@@ -68,7 +71,8 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         shown = cell["value"] if "value" in cell else f"<{cell.get('type')}>"
         histories.setdefault(name, []).append(number if number is not None else shown)
     if as_json:
-        data = record.to_json() | {"histories": histories, "executed": str(executed)}
+        data = record.to_json() | {"histories": histories, "executed": str(executed),
+                                   "checkpoints": steps.to_dict("records")}  # fmt: skip
         click.echo(json.dumps(data, indent=2, default=repr))
         return
     out = console()
@@ -117,3 +121,27 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         for name, values in histories.items():
             table.add_row(name, str(values[-1]), _summary(values))
         out.print(table)
+    if not steps.empty:
+        _show_checkpoints(out, steps)
+
+
+def _show_checkpoints(out: Any, steps: Any) -> None:
+    """Each checkpoint metric: its last value, its range and a chart of it by step."""
+    from rich.table import Table
+
+    from nbcellar.cli.render import sparkline
+
+    first, last = steps["step"].iloc[0], steps["step"].iloc[-1]
+    segments = steps["run"].nunique()
+    resumed = f", in {segments} segments (resumed)" if segments > 1 else ""
+    table = Table(title=f"checkpoints: {len(steps)}, steps {first} to {last}{resumed}",
+                  title_justify="left")  # fmt: skip
+    for column in ("metric", "last", "min", "max", "by step"):
+        table.add_column(column, overflow="fold", no_wrap=column == "by step")
+    for name in [c for c in steps.columns if c not in ("run", "step", "time")]:
+        values = [v for v in steps[name].tolist() if isinstance(v, int | float)]
+        if not values:
+            continue
+        table.add_row(name, f"{values[-1]:.6g}", f"{min(values):.6g}", f"{max(values):.6g}",
+                      sparkline(values))  # fmt: skip
+    out.print(table)
