@@ -33,6 +33,7 @@ from nbcellar.kernel.protocol import RESUME_VARIABLE, RUN_VARIABLE
 
 KIND = "checkpoint"
 RNG = "nbcellar:rng"  # the snapshot variable holding the random generators' states
+SHOWN = "nbcellar:shown"  # a metric JSON cannot hold, as it was shown (logbook.display_form)
 
 
 class CheckpointError(NbcellarError):
@@ -66,6 +67,16 @@ class Checkpoint:
             float(data["time"]), str(data["snapshot"]), tuple(data["names"]),
             dict(data.get("metrics") or {}),
         )  # fmt: skip
+
+
+def metric_value(kept: Any) -> Any:
+    """A checkpoint metric as kept, to show or compare (numpy numbers as numbers, figures as
+    images: see nbcellar.runs.outputs.from_display_form); nothing is unpickled."""
+    if isinstance(kept, dict) and set(kept) == {SHOWN}:
+        from nbcellar.runs.outputs import from_display_form
+
+        return from_display_form(kept[SHOWN])
+    return kept
 
 
 def record_key(series: str, loop: str, position: int) -> str:
@@ -190,7 +201,7 @@ def checkpoint(step: Any, state: Sequence[str] | None = None, **metrics: Any) ->
     if position is None:
         position = LOOPS.loose
         LOOPS.loose += 1
-    shown = {k: v if plain(v) else display_form(v) for k, v in metrics.items()}
+    shown = {k: v if plain(v) else {SHOWN: display_form(v)} for k, v in metrics.items()}
     store.flush()  # (the checkpoint before: written, or dropped)
     background = not LOOPS.in_place
     ready = threading.Event()
@@ -309,7 +320,8 @@ def checkpoints(run: str | None = None, store: Any = None) -> Any:
         store = _store()
         store.flush()
     chain = segments(store, run or series())
-    rows = [{"run": c.series, "step": c.step, "time": c.time, **c.metrics}
+    rows = [{"run": c.series, "step": c.step, "time": c.time,
+             **{k: metric_value(v) for k, v in c.metrics.items()}}
             for part in chain for c in checkpoints_of(store, part)]  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -139,3 +139,25 @@ def test_show_draws_each_checkpoint_metric_by_step(tmp_path: Path, private_store
     assert len(chart) == 8
     assert chart[0] == SPARKS[-1]
     assert chart[-1] == SPARKS[0]
+
+
+def test_checkpoint_metrics_are_compared_and_reported_as_histories(
+    tmp_path: Path, private_store: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from nbcellar.cli.main import cli
+
+    path = tmp_path / "train.py"
+    path.write_text(NOTEBOOK)
+    runset = nbcellar.run(path, grid={"lr": [0.05, 0.01]}, jobs=1)
+    loss = runset["loss"]  # (what the checkpoints kept: nbcellar.log was not called for it)
+    assert loss.has_history
+    assert [len(r.history("loss")) for r in runset.runs] == [8, 8]
+    assert loss.history_chart() is not None  # one line per run, step on x
+    report = tmp_path / "report.html"
+    made = CliRunner().invoke(cli, ["report", *[r.id for r in runset.records], "-o", str(report)])
+    assert made.exit_code == 0, made.output
+    html = report.read_text()
+    section = html[html.index(">loss<") :]
+    assert "<img" in section[:20_000]  # the chart of the histories

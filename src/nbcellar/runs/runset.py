@@ -32,6 +32,7 @@ class RecordedRun:
         self.unpickle = unpickle
         self._log: Any = _NOT_LOADED
         self._outputs: Any = _NOT_LOADED
+        self._steps: Any = _NOT_LOADED
 
     @property
     def id(self) -> str:
@@ -51,7 +52,33 @@ class RecordedRun:
         return str(self.record.status)
 
     def names(self) -> list[str]:
-        return list(dict.fromkeys([*self.record.values, *self.record.outputs]))
+        return list(dict.fromkeys([*self.record.values, *self.record.outputs,
+                                   *self._step_metrics()]))  # fmt: skip
+
+    def _step_metrics(self) -> dict[str, list[Any]]:
+        """The metrics of the run's checkpoints by name, step by step (a name the run also
+        logged is ``checkpoint NAME``): kept as JSON, so reading them unpickles nothing."""
+        if self._steps is _NOT_LOADED:
+            from nbcellar.checkpointing import checkpoints_of, metric_value, segments
+            from nbcellar.store import open_store
+
+            found: dict[str, list[Any]] = {}
+            if self.store_root.exists():
+                store = open_store(self.store_root)
+                try:
+                    for part in segments(store, self.id):
+                        for taken in checkpoints_of(store, part):
+                            for name, value in taken.metrics.items():
+                                shown = (
+                                    name
+                                    if name not in self.record.values
+                                    else (f"checkpoint {name}")
+                                )
+                                found.setdefault(shown, []).append(metric_value(value))
+                finally:
+                    store.close()
+            self._steps = found
+        return dict(self._steps)
 
     def analyze(self, fn: Any, executor: str | None = None, jobs: int | None = None) -> Any:
         """``fn`` over the run's checkpoints, a DataFrame by step (see nbcellar.runs.analyses):
@@ -88,7 +115,7 @@ class RecordedRun:
             if self._outputs is _NOT_LOADED:
                 self._outputs = self._tagged_values()
             return [self._outputs[key]] if key in self._outputs else []
-        return []
+        return list(self._step_metrics().get(key, []))
 
     def _tagged_values(self) -> dict[str, Any]:
         from nbcellar.notebook import read_notebook
