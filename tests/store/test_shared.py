@@ -136,6 +136,7 @@ def test_a_deleted_record_goes_from_every_client(
     as_client(monkeypatch, tmp_path, "a")
     first = open_store(url)
     save_and_record(first, {"v": 1}, "gone")
+    first.flush()  # (sent now, not a moment later)
     as_client(monkeypatch, tmp_path, "b")
     second = open_store(url)
     assert second.get_record("test", "gone") is not None

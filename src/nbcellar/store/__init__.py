@@ -84,7 +84,7 @@ class Store:
             mirror.publish(adopt=True)  # (what processes that stopped here left unsent)
         except NbcellarError as exc:
             self._share_failures.append(str(exc))
-        mirror.sync(self.index)
+        mirror.sync_if_due(self.index)
 
     @property
     def url(self) -> str | None:
@@ -159,6 +159,9 @@ class Store:
         """Why background saves failed since the last call (a full disk), each said once; the
         store stays consistent: a failed save leaves nothing of itself."""
         shared, self._share_failures = self._share_failures, []
+        if self.mirror is not None:
+            shared += self.mirror.failures
+            self.mirror.failures = []
         return self._writer.take_failures() + list(dict.fromkeys(shared))
 
     def snapshot(self, snapshot_id: str) -> Snapshot:

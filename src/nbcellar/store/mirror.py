@@ -41,6 +41,8 @@ SKEW_SECONDS = 300.0
 """How far the clocks of two writers may differ: each sync lists back this far again."""
 AWAY_SECONDS = 48 * 3600.0
 """After this long without a sync, the journal's hour folders are listed, not guessed."""
+COALESCE_SECONDS = 0.2
+"""How long what is put waits for more before it is sent (one journal entry for all)."""
 SYNC_EVERY = 1.0
 """At most this often a lookup that finds nothing syncs first (a cell cached a moment ago on
 another machine is found)."""
@@ -84,11 +86,20 @@ class Mirror:
             self._state.execute(statement)
         self._lock = threading.RLock()
         self._publishing = threading.Lock()
-        self._last_sync = 0.0
+        self._due = threading.Event()
+        self._sender: threading.Thread | None = None
+        self._closed = False
+        # Why publishing in the background failed (the store says so with its write failures).
+        self.failures: list[str] = []
         self._said: set[str] = set()
 
     def close(self) -> None:
-        with self._lock:
+        """Stop the sending thread (after :meth:`publish`: what is left stays queued)."""
+        self._closed = True
+        self._due.set()
+        if self._sender is not None:
+            self._sender.join(COALESCE_SECONDS + 30)
+        with self._publishing, self._lock:
             self._state.close()
 
     # -- publishing ---------------------------------------------------------------------------
@@ -131,7 +142,29 @@ class Mirror:
                 "INSERT INTO outbox (owner, change, objects) VALUES (?, ?, ?)",
                 (_owner(), json.dumps(change), json.dumps(objects)),
             )
-        self.publish()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Have the sending thread publish what is queued in a moment: the records a cell
+        puts together (its entry, its latest, ...) then go up as one journal entry."""
+        with self._lock:
+            self._due.set()
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(
+                    target=self._send, name="nbcellar-share", daemon=True
+                )
+                self._sender.start()
+
+    def _send(self) -> None:
+        while self._due.wait():
+            time.sleep(COALESCE_SECONDS)
+            self._due.clear()
+            if self._closed:
+                return
+            try:
+                self.publish()
+            except Exception as exc:  # kept queued: sent by the next flush, or the next open
+                self.failures.append(f"not shared yet: {exc}")
 
     def publish(self, adopt: bool = False) -> None:
         """Send what is queued: objects first, then one journal entry for all of it. With
@@ -194,15 +227,15 @@ class Mirror:
     # -- syncing ------------------------------------------------------------------------------
 
     def sync_if_due(self, index: Index) -> bool:
-        """Sync unless one ran less than :data:`SYNC_EVERY` ago; whether one ran."""
-        if time.monotonic() - self._last_sync < SYNC_EVERY:
+        """Sync unless this process did less than :data:`SYNC_EVERY` ago; whether it did."""
+        if time.monotonic() - _LAST_SYNC.get(self.root, -SYNC_EVERY) < SYNC_EVERY:
             return False
         self.sync(index)
         return True
 
     def sync(self, index: Index) -> int:
         """Apply the journal entries not applied yet; the number applied."""
-        self._last_sync = time.monotonic()
+        _LAST_SYNC[self.root] = time.monotonic()
         started = time.time()
         with self._lock:
             row = self._state.execute("SELECT value FROM state WHERE key = 'horizon'").fetchone()
@@ -347,6 +380,10 @@ class Mirror:
                     "UPDATE blobs SET signature = ? WHERE key = ?",
                     [(self.blobs.signature(k), k) for k in missing],
                 )
+
+
+_LAST_SYNC: dict[Path, float] = {}
+"""When this process last synced each local store folder (its stores share the index)."""
 
 
 def _steps(start: float, end: float, step: float) -> list[float]:

@@ -64,9 +64,22 @@ def normal_url(url: str) -> str:
     return url.rstrip("/") if not url.endswith("://") else url
 
 
+_FILESYSTEMS: dict[str, tuple[int, Any, str]] = {}
+"""The file systems this process made, by URL (and process id: a fork makes its own)."""
+
+
 def _filesystem(url: str) -> tuple[Any, str]:
-    """The fsspec file system of ``url`` and the path of the store in it; one line if the
-    scheme is unknown or its package is not installed."""
+    """The fsspec file system of ``url`` and the path of the store in it (made once per
+    process); one line if the scheme is unknown or its package is not installed."""
+    known = _FILESYSTEMS.get(url)
+    if known is not None and known[0] == os.getpid():
+        return known[1], known[2]
+    fs, path = _new_filesystem(url)
+    _FILESYSTEMS[url] = (os.getpid(), fs, path)
+    return fs, path
+
+
+def _new_filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec
         from fsspec.registry import known_implementations
@@ -182,9 +195,12 @@ class Remote:
     @classmethod
     def open(cls, url: str) -> Remote:
         """The store at ``url``, checked: reachable, made by ``store init --shared``, in a
-        format this nbcellar reads, signed with the key we hold. Nothing is written."""
-        fs, path = _filesystem(url)
+        format this nbcellar reads, signed with the key we hold. Nothing is written.
+
+        A command opens its store several times: the file system (an S3 client costs a few
+        hundred milliseconds to make) is made once per process."""
         found = find_key(url)
+        fs, path = _filesystem(url)
         with _reaching(url, "reading store.json"):
             try:
                 raw = fs.cat_file(f"{path}/store.json")
@@ -316,17 +332,18 @@ class Remote:
         for an entry that does not verify, the error saying so. One gone since it was listed
         is left out."""
 
-        def one(name: str) -> tuple[str, bytes | None]:
-            with _reaching(self.url, f"reading journal entry {name}"):
-                try:
-                    return name, self.fs.cat_file(f"{self.path}/journal/{name}")
-                except FileNotFoundError:
-                    return name, None
-
+        paths = {f"{self.path}/journal/{name}": name for name in names}
+        with _reaching(self.url, "reading journal entries"):
+            # (one call: an async file system such as s3fs fetches them all concurrently)
+            found = self.fs.cat(list(paths), on_error="return") if paths else {}
         bodies: dict[str, bytes | TamperedError] = {}
-        for name, signed in in_parallel(one, names):
-            if signed is None:
-                continue
+        for path, signed in found.items():
+            name = paths.get(str(path).partition("://")[2] or str(path))
+            if name is None or isinstance(signed, FileNotFoundError):
+                continue  # (gone since it was listed)
+            if isinstance(signed, BaseException):
+                with _reaching(self.url, f"reading journal entry {name}"):
+                    raise signed
             try:
                 bodies[name] = bytes(_unsign(signed, ENTRY_MAGIC, self.key, name.encode(),
                                              f"journal entry {name}", self.url))  # fmt: skip
