@@ -27,7 +27,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from nbcellar.errors import NbcellarWarning
+from nbcellar.errors import NbcellarError, NbcellarWarning
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey, hash_bytes
 from nbcellar.store.index import Index
 from nbcellar.store.shared import Remote, TamperedError, hour_folder, in_parallel
@@ -227,10 +227,16 @@ class Mirror:
     # -- syncing ------------------------------------------------------------------------------
 
     def sync_if_due(self, index: Index) -> bool:
-        """Sync unless this process did less than :data:`SYNC_EVERY` ago; whether it did."""
+        """Sync unless this process did less than :data:`SYNC_EVERY` ago; whether it did. A
+        shared store out of reach meanwhile is noted, not raised: the lookup that asked goes
+        on with what is here."""
         if time.monotonic() - _LAST_SYNC.get(self.root, -SYNC_EVERY) < SYNC_EVERY:
             return False
-        self.sync(index)
+        try:
+            self.sync(index)
+        except NbcellarError as exc:
+            self.failures.append(f"not brought up to date: {exc}")
+            return False
         return True
 
     def sync(self, index: Index) -> int:
@@ -318,14 +324,22 @@ class Mirror:
         for relative, key in files.items():
             target = self.root / relative
             if ".." in Path(relative).parts or not relative.startswith("runs/"):
-                raise TamperedError("a journal entry", self.remote.url,
-                                    f"names the file {relative!r} outside runs/")  # fmt: skip
+                self._refused(relative, TamperedError("a journal entry", self.remote.url,
+                                                      f"names the file {relative!r} outside "
+                                                      "runs/"))  # fmt: skip
+                continue
             if not (target.is_file() and hash_bytes(target.read_bytes()) == key):
                 wanted.append((target, key))
 
         def fetch(item: tuple[Path, str]) -> None:
             target, key = item
-            data = self.remote.get_object(key)
+            try:
+                data = self.remote.get_object(key)
+            except FileNotFoundError:  # (rewritten before it was sent: a later entry has it)
+                return
+            except TamperedError as exc:
+                self._refused(key, exc)
+                return
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             temporary.write_bytes(data)

@@ -167,15 +167,6 @@ def entry_name(writer: str, when: float | None = None) -> str:
     return f"{stamp[:8]}{stamp[9:11]}/{stamp}-{writer}.json"
 
 
-def entry_time(name: str) -> float:
-    """When an entry was written, from its name (see :func:`entry_name`)."""
-    import calendar
-
-    stamp = name.rpartition("/")[2][:23]
-    whole = calendar.timegm(time.strptime(stamp[:15], "%Y%m%dT%H%M%S"))
-    return whole + int(stamp[16:22]) / 1e6
-
-
 def hour_folder(when: float) -> str:
     return time.strftime("%Y%m%d%H", time.gmtime(when))
 
