@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from nbcellar.cli.main import cli
-from nbcellar.runs.records import RunBook
+from nbcellar.runs.records import RunBook, load_log
 from nbcellar.store import open_store
+from tests.conftest import nbcellar_process
 
 NOTEBOOK = """\
 # %%
@@ -20,8 +21,10 @@ import numpy as np
 data = np.arange(100_000) * 2
 
 # %%
+import nbcellar
 total = int(data.sum())
 print(total)
+nbcellar.log(total=total, head=data[:3])
 """
 
 
@@ -29,6 +32,12 @@ def cli_ok(*args: str) -> Any:
     result = CliRunner().invoke(cli, list(args), terminal_width=200)
     assert result.exit_code == 0, result.output
     return result
+
+
+def run_process(notebook: Path, url: str, output: Path) -> None:
+    """``nbcellar run`` in a process of its own, as on a machine of its own."""
+    done = nbcellar_process("run", str(notebook), "--store", url, "-o", str(output))
+    assert done.returncode == 0, done.stderr
 
 
 def latest_run(url: str) -> Any:
@@ -48,15 +57,20 @@ def test_a_second_machine_restores_what_the_first_cached(
     notebook.write_text(NOTEBOOK)
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-a"))
-    cli_ok("run", str(notebook), "--store", url, "-o", str(tmp_path / "a.ipynb"))
+    run_process(notebook, url, tmp_path / "a.ipynb")
     first, _ = latest_run(url)
     assert first.cells["ran"] == 2
     assert first.cells["restored"] == 0
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-b"))
-    cli_ok("run", str(notebook), "--store", url, "-o", str(tmp_path / "b.ipynb"))
+    run_process(notebook, url, tmp_path / "b.ipynb")
     second, root_b = latest_run(url)
     assert second.id != first.id
+    store = open_store(url)
+    logged = dict(load_log(store, first.id))  # what the first machine's run logged
+    store.close()
+    assert logged["total"] == 9999900000
+    assert list(logged["head"]) == [0, 2, 4]
     assert second.cells["restored"] == 2, second.cells
     assert second.cells["ran"] == 0
     assert "9999900000" in (tmp_path / "b.ipynb").read_text()

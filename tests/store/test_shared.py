@@ -21,6 +21,7 @@ from nbcellar.cli.main import cli
 from nbcellar.store import RestoreWarning, Store, open_store
 from nbcellar.store.location import shared_url
 from nbcellar.store.mirror import SharedStoreWarning
+from tests.conftest import nbcellar_process
 
 MARKER_VARIABLE = "NBCELLAR_TEST_MARKER"
 
@@ -366,8 +367,12 @@ def test_bad_input_is_one_line_and_writes_nothing(
         Body=json.dumps({**description, "format": 99}).encode(),
     )
     (tmp_path / "nb.py").write_text("# %%\nx = 1\n")
-    line = one_line_error("run", str(tmp_path / "nb.py"), "--store", url)
-    assert "newer nbcellar" in line
+    # (a new command: this process checked the store a moment ago and trusts that a while)
+    done = nbcellar_process("run", str(tmp_path / "nb.py"), "--store", url)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "newer nbcellar" in lines[0]
     assert keys(s3_bucket) == written
 
     line = one_line_error("store", "info", "--store", "nosuchscheme://x/y")

@@ -15,13 +15,16 @@ local disk. This module adds, beside it in ``shared.sqlite``:
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import json
 import os
 import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -88,14 +91,16 @@ class Mirror:
         self._publishing = threading.Lock()
         self._due = threading.Event()
         self._sender: threading.Thread | None = None
-        self._closed = False
+        self._stop = threading.Event()
         # Why publishing in the background failed (the store says so with its write failures).
         self.failures: list[str] = []
+        _OPEN.add(self)
         self._said: set[str] = set()
+        self._files: dict[str, str] = {}  # (see sync)
 
     def close(self) -> None:
         """Stop the sending thread (after :meth:`publish`: what is left stays queued)."""
-        self._closed = True
+        self._stop.set()
         self._due.set()
         if self._sender is not None:
             self._sender.join(COALESCE_SECONDS + 30)
@@ -157,9 +162,9 @@ class Mirror:
 
     def _send(self) -> None:
         while self._due.wait():
-            time.sleep(COALESCE_SECONDS)
+            self._stop.wait(COALESCE_SECONDS)
             self._due.clear()
-            if self._closed:
+            if self._stop.is_set():
                 return
             try:
                 self.publish()
@@ -255,6 +260,7 @@ class Mirror:
         with self._lock:
             new = [n for n in names if not self._applied(n)]
         applied = 0
+        self._files = {}  # run files the applied entries name, the latest of each
         for start in range(0, len(new), 64):
             chunk = new[start : start + 64]
             bodies = self.remote.get_entries(chunk)
@@ -270,6 +276,8 @@ class Mirror:
                     self._state.execute("INSERT OR IGNORE INTO applied VALUES (?, ?)",
                                         (name, time.time()))  # fmt: skip
                 applied += 1
+        files, self._files = self._files, {}
+        self._fetch_files(files)  # (all at once, in parallel)
         with self._lock:
             self._state.execute("INSERT OR REPLACE INTO state VALUES ('horizon', ?)",
                                 (str(started),))  # fmt: skip
@@ -315,8 +323,8 @@ class Mirror:
                         (change["kind"], change["key"], change.get("snapshot"),
                          _unb64(change["payload"]), created),
                     )  # fmt: skip
-            if change.get("files"):
-                self._fetch_files(change["files"])
+            if change.get("files") and (row is None or float(row[0]) <= created):
+                self._files.update(change["files"])
 
     def _fetch_files(self, files: dict[str, str]) -> None:
         """Put a run's files in place (each checked), those not there already."""
@@ -394,6 +402,19 @@ class Mirror:
                     "UPDATE blobs SET signature = ? WHERE key = ?",
                     [(self.blobs.signature(k), k) for k in missing],
                 )
+
+
+_OPEN: weakref.WeakSet[Mirror] = weakref.WeakSet()
+"""The mirrors of this process, sent out at exit: a command that ends a moment after its last
+put (before the sending thread woke) still shares it."""
+
+
+@atexit.register
+def _send_at_exit() -> None:
+    for mirror in list(_OPEN):
+        if not mirror._stop.is_set():
+            with contextlib.suppress(Exception):  # (what is left stays queued for the next open)
+                mirror.publish()
 
 
 _LAST_SYNC: dict[Path, float] = {}

@@ -64,6 +64,9 @@ def normal_url(url: str) -> str:
     return url.rstrip("/") if not url.endswith("://") else url
 
 
+RECHECK_SECONDS = 60.0
+_CHECKED: dict[tuple[str, bytes], tuple[int, float, Remote]] = {}
+"""The stores this process checked, by URL and key: (process id, good until, the store)."""
 _FILESYSTEMS: dict[str, tuple[int, Any, str]] = {}
 """The file systems this process made, by URL (and process id: a fork makes its own)."""
 
@@ -188,9 +191,13 @@ class Remote:
         """The store at ``url``, checked: reachable, made by ``store init --shared``, in a
         format this nbcellar reads, signed with the key we hold. Nothing is written.
 
-        A command opens its store several times: the file system (an S3 client costs a few
-        hundred milliseconds to make) is made once per process."""
+        A command opens its store many times (a grid: several times a run): the file system
+        (an S3 client costs a few hundred milliseconds to make) is made once per process, and
+        a store found good is not checked again for :data:`RECHECK_SECONDS`."""
         found = find_key(url)
+        known = _CHECKED.get((url, found[0] if found else b""))
+        if known is not None and known[0] == os.getpid() and time.monotonic() < known[1]:
+            return known[2]
         fs, path = _filesystem(url)
         with _reaching(url, "reading store.json"):
             try:
@@ -214,7 +221,9 @@ class Remote:
                 f"{key_id(key)}, the store's {description.key_id}); get the right key from "
                 "whoever ran 'nbcellar store init --shared'"
             )
-        return cls(url, fs, path, key)
+        remote = cls(url, fs, path, key)
+        _CHECKED[url, key] = (os.getpid(), time.monotonic() + RECHECK_SECONDS, remote)
+        return remote
 
     @staticmethod
     def initialise(url: str, key: bytes) -> bool:
