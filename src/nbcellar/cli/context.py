@@ -10,10 +10,14 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-STORE_HELP = "Store folder (default: $NBCELLAR_STORE, else the nearest .nbcellar/ above here)."
+STORE_HELP = (
+    "Store folder, or a shared store's URL (s3://bucket/prefix, file:///nfs/store) (default: "
+    "$NBCELLAR_STORE, else the nearest .nbcellar/ above here)."
+)
 
 
-def _remember_store(ctx: click.Context, _: click.Parameter, value: Path | None) -> Path | None:
+def _remember_store(ctx: click.Context, _: click.Parameter, value: str | None) -> str | None:
+    """Keep ``--store`` as given: a URL is not a path (``Path`` would fold its ``//``)."""
     if value is not None:
         ctx.ensure_object(dict)["store"] = value
     return value
@@ -24,7 +28,7 @@ def store_option(command: F) -> F:
     return click.option(
         "--store",
         "store_path",
-        type=click.Path(file_okay=False, path_type=Path),
+        metavar="PATH|URL",
         callback=_remember_store,
         expose_value=False,
         is_eager=True,
@@ -32,10 +36,11 @@ def store_option(command: F) -> F:
     )(command)
 
 
-def store_path(ctx: click.Context) -> Path | None:
-    """The ``--store`` given on this command or any group above it (they share ``ctx.obj``)."""
+def store_path(ctx: click.Context) -> str | None:
+    """The ``--store`` given on this command or any group above it (they share ``ctx.obj``):
+    a folder, or a shared store's URL."""
     if isinstance(ctx.obj, dict) and "store" in ctx.obj:
-        return Path(ctx.obj["store"])
+        return str(ctx.obj["store"])
     return None
 
 

@@ -32,8 +32,13 @@ def info(ctx: click.Context) -> None:
     if not context_store_root(ctx).exists():
         click.echo(f"no store at {context_store_root(ctx)} yet (the first 'nbcellar run' makes it)")
         return
-    details = open_context_store(ctx).info()
-    click.echo(f"store:      {details.root}")
+    opened = open_context_store(ctx)
+    details = opened.info()
+    if opened.url is not None:
+        click.echo(f"shared:     {opened.url}")
+        click.echo(f"local copy: {details.root}")
+    else:
+        click.echo(f"store:      {details.root}")
     click.echo(f"size:       {_size(details.bytes_on_disk)} in {details.blobs} objects")
     if details.runs_bytes:
         click.echo(f"runs:       {_size(details.runs_bytes)} in {details.runs} run folders "
@@ -56,7 +61,11 @@ def verify(ctx: click.Context) -> None:
     if not context_store_root(ctx).exists():
         click.echo(f"no store at {context_store_root(ctx)}: nothing to check")
         return
-    report = open_context_store(ctx).verify()
+    opened = open_context_store(ctx)
+    report = opened.verify()
+    if opened.url is not None:
+        click.echo(f"shared store {opened.url}: every journal entry applied here was signed "
+                   "and checked; objects are checked when fetched")  # fmt: skip
     click.echo(f"checked {report.checked} objects ({_size(report.checked_bytes)})")
     if report.unreferenced:
         click.echo(f"{report.unreferenced} objects are used by no snapshot ('nbcellar store gc')")
@@ -83,9 +92,40 @@ def gc(ctx: click.Context) -> None:
     if not context_store_root(ctx).exists():
         click.echo(f"no store at {context_store_root(ctx)}: nothing to collect")
         return
-    report = open_context_store(ctx).gc()
+    opened = open_context_store(ctx)
+    report = opened.gc()
     click.echo(f"removed {report.removed} objects, freed {_size(report.freed_bytes)}; "
                f"kept {report.kept}")  # fmt: skip
+    if opened.url is not None:
+        click.echo(f"(from the local copy only: objects in {opened.url} are never deleted, "
+                   "other clients may still refer to them)")  # fmt: skip
+
+
+@store.command()
+@click.option(
+    "--shared", "url", metavar="URL", required=True,
+    help="The URL of the new shared store (s3://bucket/prefix, file:///nfs/store).",
+)  # fmt: skip
+def init(url: str) -> None:
+    """Make a shared store at URL, signed with a new key kept in your config folder (or the
+    key in $NBCELLAR_STORE_KEY)."""
+    from nbcellar.store.shared import Remote, is_url, normal_url
+    from nbcellar.store.signing import KEY_VARIABLE, find_key, key_file, new_key, write_key_file
+
+    if not is_url(url):
+        raise click.UsageError(f"{url!r} is not a URL (s3://bucket/prefix, file:///nfs/store)")
+    url = normal_url(url)
+    found = find_key(url)
+    key = found[0] if found is not None else new_key()
+    made = Remote.initialise(url, key)
+    where = found[1] if found is not None else str(write_key_file(url, key))
+    click.echo(f"{'made' if made else 'already made'}: shared store {url}")
+    click.echo(f"key: {where} (keep it secret: whoever holds it can make you run their code)")
+    path = key_file(url)
+    click.echo(f"teammates: copy it to {path} on their machine (mode 0600), or set "
+               f"{KEY_VARIABLE} to its content")  # fmt: skip
+    click.echo(f"workers: give them {KEY_VARIABLE} in their environment; then "
+               f"'nbcellar run NB --store {url}' anywhere")  # fmt: skip
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

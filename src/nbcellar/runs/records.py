@@ -345,13 +345,15 @@ def save_log(store: Any, run_id: str, entries: list[tuple[str, Any]]) -> None:
     for _, cell in rows:
         if "index" in cell and snapshot is not None:
             cell.update(snapshot=snapshot.id, name="logged")
-    save_log_rows(store, run_id, rows)
+    save_log_rows(store, run_id, rows, None if snapshot is None else snapshot.id)
 
 
-def save_log_rows(store: Any, run_id: str, rows: list[Any]) -> None:
+def save_log_rows(store: Any, run_id: str, rows: list[Any], snapshot_id: str | None = None) -> None:
     """A run log: rows ``[name, {"value": v}]``, or ``[name, {"type": T, "snapshot": S,
-    "name": N, "index": i}]`` for the i-th item of variable N of snapshot S."""
-    store.put_record(LOG_KIND, run_id, json.dumps({"rows": rows}).encode("utf-8"))
+    "name": N, "index": i}]`` for the i-th item of variable N of snapshot S (the record holds
+    S: a shared store sends it along)."""
+    payload = json.dumps({"rows": rows}).encode("utf-8")
+    store.put_record(LOG_KIND, run_id, payload, snapshot_id)
 
 
 def last_values(store: Any, run_id: str) -> dict[str, Any]:

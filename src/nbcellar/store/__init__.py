@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -19,7 +20,13 @@ from nbcellar.errors import NbcellarError
 from nbcellar.store import records_table
 from nbcellar.store.blobs import BlobStore, CorruptObject, ObjectKey
 from nbcellar.store.index import Index
-from nbcellar.store.location import ENV_VAR, STORE_DIRNAME, find_store_root
+from nbcellar.store.location import (
+    ENV_VAR,
+    STORE_DIRNAME,
+    URL_FILE,
+    find_store_root,
+    shared_url,
+)
 from nbcellar.store.maintenance import (
     GcReport,
     StoreInfo,
@@ -29,8 +36,10 @@ from nbcellar.store.maintenance import (
     remove_stale_temporaries,
     verify,
 )
+from nbcellar.store.mirror import Mirror
 from nbcellar.store.namespace import Committed, NamespaceWriter, load, read_snapshot
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
+from nbcellar.store.shared import Remote
 
 
 class RestoreWarning(UserWarning):
@@ -42,6 +51,10 @@ class Store:
 
     def __init__(self, root: Path, fsync: bool = False) -> None:
         self.root = root
+        url = shared_url(root)
+        # A shared store is reached before anything is made here: a wrong URL, key or bucket
+        # leaves nothing behind.
+        remote = _open_remote(root, url) if url is not None else None
         try:
             if not root.exists():  # private, unless made shared by its owner (see file_mode)
                 root.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +69,37 @@ class Store:
         self.index = open_index(root, self.blobs)
         remove_stale_temporaries(self.blobs)
         self._writer = NamespaceWriter(self.blobs, self.index)
+        self.mirror: Mirror | None = None
+        self._share_failures: list[str] = []
+        if remote is not None:
+            self._attach(remote)
+
+    def _attach(self, remote: Remote) -> None:
+        """Make this local store the cache of ``remote``: publish what is put, bring in (on
+        open, and on a lookup that finds nothing) what others put, fetch blobs on load."""
+        mirror = self.mirror = Mirror(self.root, remote, self.blobs)
+        self.blobs.fetch = mirror.fetch_blob
+        self._writer.published = self._published
+        try:
+            mirror.publish(adopt=True)  # (what processes that stopped here left unsent)
+        except NbcellarError as exc:
+            self._share_failures.append(str(exc))
+        mirror.sync_if_due(self.index)
+
+    @property
+    def url(self) -> str | None:
+        """The URL of the shared store this folder caches; None for a local store."""
+        return None if self.mirror is None else self.mirror.remote.url
+
+    def _published(
+        self, db: Any, kind: str, key: str, payload: bytes, snapshot_id: str | None
+    ) -> None:
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.record_put(db, kind, key, payload, snapshot_id)
+        except NbcellarError as exc:  # kept queued: sent by the next publish, or next open
+            self._share_failures.append(f"not shared yet: {exc}")
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -102,13 +146,23 @@ class Store:
         )
 
     def flush(self) -> None:
-        """Wait for background saves to be written and indexed."""
+        """Wait for background saves to be written and indexed (and, for a shared store,
+        sent)."""
         self._writer.flush()
+        if self.mirror is not None:
+            try:
+                self.mirror.publish()
+            except NbcellarError as exc:
+                self._share_failures.append(f"not shared yet: {exc}")
 
     def take_write_failures(self) -> list[str]:
         """Why background saves failed since the last call (a full disk), each said once; the
         store stays consistent: a failed save leaves nothing of itself."""
-        return self._writer.take_failures()
+        shared, self._share_failures = self._share_failures, []
+        if self.mirror is not None:
+            shared += self.mirror.failures
+            self.mirror.failures = []
+        return self._writer.take_failures() + list(dict.fromkeys(shared))
 
     def snapshot(self, snapshot_id: str) -> Snapshot:
         return read_snapshot(self.index, snapshot_id)
@@ -132,6 +186,11 @@ class Store:
         read copies of the globals they read when stored.
         """
         snapshot = self.snapshot(snapshot_id)
+        if self.mirror is not None:
+            names = None if names is None else list(names)
+            # (what cannot be fetched, the load names value by value)
+            with contextlib.suppress(CorruptObject):
+                self.mirror.fetch_snapshot(self.index, snapshot_id, names)
         return load(self.blobs, self.index, snapshot, names, external, namespace)
 
     def load_namespace(
@@ -155,9 +214,22 @@ class Store:
         return info(self.blobs, self.index)
 
     def verify(self) -> VerifyReport:
-        return verify(self.blobs, self.index)
+        """Check every blob here; for a shared store, blobs not fetched here yet count as
+        present when the shared store has them."""
+        report = verify(self.blobs, self.index)
+        if self.mirror is None:
+            return report
+        from dataclasses import replace
+
+        remote = self.mirror.remote.object_keys()
+        here = "missing from the store"
+        kept = tuple(d for d in report.damaged if d.problem != here or d.key not in remote)
+        return replace(report, damaged=kept)
 
     def gc(self) -> GcReport:
+        """Remove the blobs no snapshot uses. For a shared store, only from this local cache:
+        objects in the shared store are never deleted (another client may be writing a record
+        that refers to them)."""
         return gc(self.blobs, self.index)
 
     def put_record(
@@ -165,21 +237,39 @@ class Store:
     ) -> None:
         """Keep ``payload`` under ``(kind, key)``, replacing any earlier record."""
         records_table.put_record(self.index, kind, key, payload, snapshot_id)
+        self._published(self.index.db, kind, key, payload, snapshot_id)
 
     def get_record(self, kind: str, key: str) -> records_table.Record | None:
-        return records_table.get_record(self.index, kind, key)
+        found = records_table.get_record(self.index, kind, key)
+        if found is None and self._synced():
+            found = records_table.get_record(self.index, kind, key)
+        return found
 
     def has_records(self, kind: str, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` have a record of this kind."""
-        return records_table.has_records(self.index, kind, list(keys))
+        keys = list(keys)
+        found = records_table.has_records(self.index, kind, keys)
+        if len(found) < len(set(keys)) and self._synced():
+            found = records_table.has_records(self.index, kind, keys)
+        return found
+
+    def _synced(self) -> bool:
+        """For a shared store: bring in what others recorded, unless that was done a moment
+        ago; whether it was done."""
+        return self.mirror is not None and self.mirror.sync_if_due(self.index)
 
     def list_records(self, kind: str) -> list[records_table.Record]:
         """Every record of a kind, oldest first."""
+        self._synced()
         return records_table.list_records(self.index, kind)
 
     def delete_records(self, kind: str, keys: Iterable[str]) -> int:
         """Forget records and the snapshots only they held; the snapshots forgotten."""
-        return records_table.delete_records_and_snapshots(self.index, kind, list(keys))
+        keys = list(keys)
+        gone = records_table.delete_records_and_snapshots(self.index, kind, keys)
+        if self.mirror is not None:
+            self.mirror.records_deleted(kind, keys)
+        return gone
 
     def delete_unheld_snapshots(self, label_prefix: str) -> int:
         """Forget the snapshots labelled ``label_prefix...`` that no record holds any more (a
@@ -202,6 +292,8 @@ class Store:
 
     def delete_record(self, kind: str, key: str) -> None:
         records_table.delete_record(self.index, kind, key)
+        if self.mirror is not None:
+            self.mirror.records_deleted(kind, [key])
 
     def try_lock(self, name: str) -> bool:
         """Take a lock across processes if it is free (or its owner died); see :meth:`lock`."""
@@ -221,11 +313,26 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        if self.mirror is not None:
+            self.mirror.close()
         self.index.close()
 
 
 class StoreIndexError(NbcellarError):
     """The store's index is missing, unreadable, or not the one its objects were indexed by."""
+
+
+def _open_remote(root: Path, url: str) -> Remote:
+    """The shared store at ``url``, checked (see Remote.open); a local folder made for it just
+    now, that holds nothing but the URL, is removed again when it cannot be used."""
+    try:
+        return Remote.open(url)
+    except NbcellarError:
+        if root.is_dir() and {p.name for p in root.iterdir()} <= {URL_FILE}:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+        raise
 
 
 def _device_full(root: Path) -> bool:
@@ -319,7 +426,8 @@ def file_mode(root: Path) -> int:
 
 def open_store(path: str | os.PathLike[str] | None = None, *, fsync: bool = False) -> Store:
     """Open (creating on first use) the store at ``path``, ``$NBCELLAR_STORE``, or the nearest
-    ``.nbcellar/`` above the working directory."""
+    ``.nbcellar/`` above the working directory. A URL (``s3://bucket/prefix``,
+    ``file:///nfs/store``) opens a shared store through its local cache folder."""
     return Store(find_store_root(path), fsync=fsync)
 
 

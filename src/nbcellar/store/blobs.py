@@ -213,6 +213,16 @@ class BlobStore:
         self.fsync = fsync
         self.tmp = root / "tmp"
         self.mode = mode  # of each object file (temporary files are made 0600)
+        # Brings a blob that is not here from elsewhere (a shared store), checked; or raises
+        # CorruptObject. None: a blob not here is missing.
+        self.fetch: Callable[[str], None] | None = None
+
+    def _fetched(self, key: str) -> bool:
+        """Whether a blob not found here was brought in by :attr:`fetch`."""
+        if self.fetch is None:
+            return False
+        self.fetch(key)
+        return self.path(key).exists()
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / key[2:]
@@ -346,6 +356,8 @@ class BlobStore:
     def read(self, key: str, verify: bool = True) -> bytes:
         """The whole blob in memory, checked against its key unless ``verify`` is False."""
         self._refuse_damaged(key)
+        if not self.path(key).exists():
+            self._fetched(key)
         try:
             data = self.path(key).read_bytes()
         except FileNotFoundError:
@@ -365,6 +377,8 @@ class BlobStore:
         """
         self._refuse_damaged(key)
         path = self.path(key)
+        if not path.exists():
+            self._fetched(key)
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; the map outlives it
         except FileNotFoundError:

@@ -1,6 +1,11 @@
 """Where the store lives: ``--store``, then ``$NBCELLAR_STORE``, then the nearest ``.nbcellar/``
 found walking up from the working directory (like ``.git``), else a new one in the working
-directory."""
+directory.
+
+A shared store (a URL: ``s3://bucket/prefix``, ``file:///nfs/team/store``) is used through a
+local store folder of its own under the user's cache folder, which names the URL in a file:
+callers pass that folder around as they pass any store folder (to kernels, in run records).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,18 @@ STORE_DIRNAME = ".nbcellar"
 ENV_VAR = "NBCELLAR_STORE"
 
 
+URL_FILE = "shared-url"
+"""In the local folder of a shared store: the store's URL."""
+
+
 def find_store_root(path: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
-    """The store folder to use; nothing is created here."""
+    """The store folder to use; nothing is created here (but, for a shared store's URL, its
+    local folder and the file in it naming the URL)."""
     if path is not None:
-        return Path(path).expanduser().absolute()
+        return _folder(os.fspath(path))
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser().absolute()
+        return _folder(env)
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
         candidate = folder / STORE_DIRNAME
@@ -25,6 +35,45 @@ def find_store_root(path: str | os.PathLike[str] | None = None, start: Path | No
             refuse_foreign(candidate)
             return candidate
     return here / STORE_DIRNAME
+
+
+def _folder(given: str) -> Path:
+    from nbcellar.store.shared import is_url
+
+    if is_url(given):
+        return shared_cache_root(given)
+    return Path(given).expanduser().absolute()
+
+
+def cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nbcellar"
+
+
+def shared_cache_root(url: str) -> Path:
+    """The local store folder of the shared store at ``url`` (made, with the file naming the
+    URL, if it is not there): ``$XDG_CACHE_HOME/nbcellar/shared/<digest of the URL>/``."""
+    from nbcellar.store.shared import normal_url
+    from nbcellar.store.signing import url_digest
+
+    url = normal_url(url)
+    root = cache_folder() / "shared" / url_digest(url)
+    named = root / URL_FILE
+    if not named.exists():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = root / f".{URL_FILE}.{os.getpid()}.tmp"
+        temporary.write_text(url + "\n", encoding="utf-8")
+        os.replace(temporary, named)
+    return root
+
+
+def shared_url(root: str | os.PathLike[str]) -> str | None:
+    """The URL of the shared store whose local folder is ``root``; None for a local store.
+    (What to give a worker on another machine, to open the same store there.)"""
+    try:
+        return (Path(root) / URL_FILE).read_text(encoding="utf-8").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def store_for_notebook(path: str | os.PathLike[str] | None, notebook: Path) -> Path:

@@ -29,7 +29,7 @@ from nbcellar.store.pickling import (
     unpicklable_reason,
 )
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
-from nbcellar.store.records_table import RecordBook
+from nbcellar.store.records_table import Published, RecordBook
 from nbcellar.store.values import PreparedValue, dump, prepare, read_value
 
 Prepared = list[tuple[list[str], PreparedValue, dict[str, Dumped]]]
@@ -153,6 +153,7 @@ class NamespaceWriter:
         self.background: list[threading.Thread] = []
         # Why background saves failed (a full disk), in order: the caller says so once.
         self.failures: list[str] = []
+        self.published: Published | None = None  # told of the records ``then`` puts
 
     def save(
         self,
@@ -431,13 +432,13 @@ class NamespaceWriter:
             written = self._write_blobs(prepared, verify=background)
             written += self._record(snapshot, prepared, writer, index)
             if then is not None:
-                then(RecordBook(index), True)
+                then(RecordBook(index, self.published), True)
             return written
         except BaseException as exc:
             with index.write() as db:
                 db.execute("DELETE FROM pending WHERE writer = ?", (writer,))
             if then is not None:
-                then(RecordBook(index), False)
+                then(RecordBook(index, self.published), False)
             if not background:
                 raise
             if not isinstance(exc, ChangedWhileSaving):  # (dropped on purpose)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,16 +190,23 @@ class _Heartbeat:
 _HEARTBEAT = _Heartbeat()
 
 
+Published = Callable[[sqlite3.Connection, str, str, bytes, "str | None"], None]
+"""Told of each record put, with the connection it was put through (a shared store sends it)."""
+
+
 class RecordBook:
     """Records and locks through one connection to the index (a writing thread has its own)."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, published: Published | None = None) -> None:
         self.index = index
+        self.published = published
 
     def put_record(
         self, kind: str, key: str, payload: bytes, snapshot_id: str | None = None
     ) -> None:
         put_record(self.index, kind, key, payload, snapshot_id)
+        if self.published is not None:
+            self.published(self.index.db, kind, key, payload, snapshot_id)
 
     def get_record(self, kind: str, key: str) -> Record | None:
         return get_record(self.index, kind, key)
