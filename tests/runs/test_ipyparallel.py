@@ -224,6 +224,14 @@ def test_cancelling_a_launch_stops_its_runs_on_the_cluster(
                          executor=f"ipyparallel://{profile}")  # fmt: skip
     assert after.values["y"].tolist() == [7 * 499500, 8 * 499500]
     assert len(list(pids.iterdir())) == 2
+    # The controller says so too: one task aborted before it started (the others answered).
+    client = ipp.Client(profile=profile, timeout=10)
+    try:
+        tasks = client.db_query({"msg_id": {"$in": client.hub_history()}},
+                                keys=["result_content"])  # fmt: skip
+    finally:
+        client.close()
+    assert [t["result_content"]["status"] for t in tasks].count("aborted") == 1
 
 
 def test_a_profile_with_no_cluster_is_one_line_and_nothing_is_written(
