@@ -43,7 +43,7 @@ from nbcellar.runs.launch import (
 )
 
 CONNECT_SECONDS = 10  # to reach a running controller
-ENGINE_SECONDS = 60  # for engines to register (our own cluster's, or the first of a running one)
+ENGINE_SECONDS = 60  # for the first engine to register
 STOP_SECONDS = 30  # for cancelled runs to stop their kernels
 POLL_SECONDS = 0.1  # how often the client looks for events and answers
 
@@ -87,7 +87,6 @@ class IpyparallelExecutor:
 
     def _start_cluster(self, engines: int) -> None:
         import logging
-        import shutil
         import tempfile
 
         ipp = _ipyparallel()
@@ -97,12 +96,12 @@ class IpyparallelExecutor:
             controller_ip="127.0.0.1", engine_timeout=ENGINE_SECONDS, log_level=logging.ERROR,
         )  # fmt: skip
         try:
-            self.client = self.cluster.start_and_connect_sync()
+            # Runs start once one engine is up; the others take tasks as they register.
+            self.cluster.start_cluster_sync()
+            self.client = self.cluster.connect_client_sync()
+            self.client.wait_for_engines(1, timeout=ENGINE_SECONDS)
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self.cluster.stop_cluster_sync()
-            shutil.rmtree(self.profile_dir, ignore_errors=True)
-            self.cluster = None
+            self.close()  # (what started of it stops)
             if isinstance(exc, Exception):
                 raise NbcellarError(f"could not start an ipyparallel cluster of {engines} "
                                     f"engine(s) on this machine ({type(exc).__name__}: "
@@ -277,11 +276,25 @@ class IpyparallelLaunch(LaunchBook):
         left = [r for n, r in self.results.items() if n not in self._finished]
         if left and not self._closed:
             with contextlib.suppress(Exception):  # (the controller is gone)
-                self.client.abort([*left, self.cancel_tag], targets="all", block=False)
-                # Their kernels stop within a second; our own cluster stops after them.
-                self.client.wait(left, timeout=STOP_SECONDS)
+                self._abort(left)
         self._cancel_left()
         self._close()
+
+    def _abort(self, left: list[Any]) -> None:
+        """Tell every engine, those that register meanwhile too, that the runs ``left`` are
+        aborted, until they all answered: their kernels stop within a second, and our own
+        cluster stops after them."""
+        import time
+
+        told: set[int] = set()
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            engines = [e for e in self.client.ids if e not in told]
+            if engines:
+                self.client.abort([*left, self.cancel_tag], targets=engines, block=False)
+                told.update(engines)
+            if self.client.wait(left, timeout=0.5):
+                return
 
     def _close(self) -> None:
         if self._closed:
