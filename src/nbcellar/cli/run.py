@@ -94,7 +94,8 @@ def _named_kernel(value: str | None) -> str | None:
     default="local",
     show_default=True,
     help="Where the runs execute: 'local' (kernels on this machine, -j at a time), 'dask' (a "
-    "Dask LocalCluster of -j workers) or dask://HOST:PORT (a running Dask scheduler).",
+    "Dask LocalCluster of -j workers), dask://HOST:PORT (a running Dask scheduler), "
+    "'ipyparallel' (a Cluster of -j engines) or ipyparallel://PROFILE (a running ipcluster).",
 )
 @click.option("--no-cache", is_flag=True, help="Run every cell; neither use nor fill the cache.")
 @store_option
