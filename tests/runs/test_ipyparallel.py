@@ -167,13 +167,14 @@ def test_its_own_cluster_starts_for_the_launch_and_is_gone_after(
     before = set(ipyparallel_processes())
     temporary = set(Path(tempfile.gettempdir()).glob("nbcellar-ipp-*"))
     seen: dict[int, Any] = {}
-    connection_files: set[str] = set()
+    others = set(ipython_dir.glob("profile_*/security/*"))  # (a running ipcluster's)
+    connection_files: set[Path] = set()
 
     def listener(event: Any) -> None:
         if isinstance(event, CellStarted):  # the cluster is up: note its processes and files
             seen.update({pid: p for pid, p in ipyparallel_processes().items()
                          if pid not in before})  # fmt: skip
-            connection_files.update(p.name for p in ipython_dir.glob("profile_*/security/*"))
+            connection_files.update(set(ipython_dir.glob("profile_*/security/*")) - others)
 
     runset = nbcellar.run(path, grid={"x": [1, 2]}, jobs=2, executor="ipyparallel",
                           progress=listener)  # fmt: skip
