@@ -254,6 +254,16 @@ def test_a_profile_with_no_cluster_is_one_line_and_nothing_is_written(
     assert nbcellar.runs().records == []
 
 
+def test_a_connection_file_names_a_running_cluster_too(
+    tmp_path: Path, private_store: Path, profile: str, ipython_dir: Path
+) -> None:
+    found = ipython_dir / f"profile_{profile}" / "security" / "ipcontroller-client.json"
+    runset = nbcellar.run(notebook(tmp_path), params={"x": 3}, executor=f"ipyparallel://{found}")
+    assert runset.values["y"].tolist() == [3 * 499500]
+    with pytest.raises(NbcellarError, match=r"no connection file .*nowhere\.json: a running "):
+        nbcellar.run(notebook(tmp_path), executor=f"ipyparallel://{tmp_path / 'nowhere.json'}")
+
+
 @pytest.mark.parametrize("address", ["ipyparallel://", "ipyparallel://a/b", "ipyparallel:// x"])
 def test_a_malformed_address_is_one_error(address: str, tmp_path: Path) -> None:
     with pytest.raises(NbcellarError, match="a running ipcluster is ipyparallel://PROFILE"):

@@ -113,21 +113,28 @@ class IpyparallelExecutor:
             raise
 
     def _connect(self, connection_file: Path) -> None:
-        where = (f"IPython profile {self.profile!r}" if self.profile is not None
-                 else str(connection_file))  # fmt: skip
-        start = (f"start it with `ipcluster start --profile {self.profile} -n 4`"
-                 if self.profile is not None else "is the path right?")  # fmt: skip
-        if not connection_file.is_file():
-            raise NbcellarError(f"no ipcluster runs for {where} (no {connection_file}); "
-                                f"{start}")  # fmt: skip
+        if self.profile is not None:
+            where = f"IPython profile {self.profile!r}"
+            start = f"start it with `ipcluster start --profile {self.profile} -n 4`"
+            found = f", with {connection_file}"
+            if not connection_file.is_file():
+                raise NbcellarError(f"no ipcluster runs for {where} (no {connection_file}); "
+                                    f"{start}")  # fmt: skip
+        else:
+            where = str(connection_file)
+            start = "(its controller rewrites that file each time it starts)"
+            found = ""
+            if not connection_file.is_file():
+                raise NbcellarError(f"no connection file {connection_file}: a running "
+                                    "controller's ipcontroller-client.json; is the path "
+                                    "right?")  # fmt: skip
         ipp = _ipyparallel()
         try:
             client = ipp.Client(str(connection_file), timeout=CONNECT_SECONDS)
         except (OSError, TimeoutError, ValueError, KeyError) as exc:
             why = str(exc) or type(exc).__name__
-            raise NbcellarError(f"cannot reach the ipcluster of {where} ({why}, with "
-                                f"{connection_file}); is it running? {start}"
-                                ) from None  # fmt: skip
+            raise NbcellarError(f"cannot reach the ipcluster of {where} ({why}{found}); is "
+                                f"it running? {start}") from None  # fmt: skip
         try:
             client.wait_for_engines(1, timeout=ENGINE_SECONDS)
         except TimeoutError:
@@ -182,7 +189,7 @@ class IpyparallelLaunch(LaunchBook):
         self.cancel_tag = f"nbcellar-cancel-{uuid.uuid4().hex[:12]}"
         self._stopping = threading.Event()
         self._closed = False
-        self._failure: NbcellarError | None = None
+        self._failure: Exception | None = None  # what stops the launch (wait() raises it)
         self._heard: dict[int, int] = {}  # events taken from each run's published data
         self._finished: set[int] = set()
         view = self.client.load_balanced_view()
@@ -202,7 +209,7 @@ class IpyparallelLaunch(LaunchBook):
 
     def _follow(self) -> None:
         """Until every run answered or the launch stops: events to the listener, answers to
-        the records."""
+        the records. Once all answered, our own cluster stops (without waiting for wait())."""
         try:
             while not self._stopping.is_set():
                 waiting = False
@@ -217,10 +224,11 @@ class IpyparallelLaunch(LaunchBook):
                         self._take_events(number, result)
                         waiting = True
                 if not waiting:
+                    self._close()
                     return
                 self._stopping.wait(POLL_SECONDS)
-        except Exception as exc:  # (the store, or a listener, failed: wait() says so)
-            self._failure = NbcellarError(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # (the store, or a listener, failed: wait() raises it)
+            self._failure = exc
 
     def _take_events(self, number: int, result: Any) -> None:
         from nbcellar.runs.execute import CellRun
