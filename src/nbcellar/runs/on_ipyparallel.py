@@ -3,12 +3,14 @@ cluster.
 
 ``ipyparallel`` starts an ``ipyparallel.Cluster`` of its own for the launch: a controller and
 ``-j`` engines on this machine, bound to 127.0.0.1, with a temporary IPython profile directory
-(the user's ``~/.ipython`` is left alone); it is stopped when the launch ends, fails or is
-cancelled. ``ipyparallel://PROFILE`` connects to the ipcluster running for that IPython profile
+(so that it never meets the user's clusters); runs start once its first engine is up, and it
+is stopped, every process of it, once every run answered or the launch fails or is cancelled.
+``ipyparallel://PROFILE`` connects to the ipcluster running for that IPython profile
 (``ipcluster start --profile PROFILE -n 4``), found by its connection file
 ``$IPYTHONDIR/profile_PROFILE/security/ipcontroller-client.json``; ``ipyparallel:///PATH.json``
 names a connection file directly (a copy of a remote controller's ``ipcontroller-client.json``).
-That cluster is the user's: nbcellar only disconnects from it.
+That cluster is the user's: nbcellar only disconnects from it. Either way the store must be
+reachable by the engines under the same path (this machine, or a shared folder).
 
 Each run is one task of a ``LoadBalancedView``: nbcellar's entry point (:func:`ipp_task`, sent
 by reference) and the run's JSON spec, submitted in the plan's order; the engine runs the
