@@ -122,7 +122,7 @@ def test_without_the_cache_the_executed_notebooks_are_the_runset(
 @pytest.mark.parametrize(
     ("options", "said"),
     [
-        ({"executor": "nope"}, "unknown executor 'nope' (known: dask, local)"),
+        ({"executor": "nope"}, "unknown executor 'nope' (known: dask, ipyparallel, local)"),
         ({"executor": "local://far"}, "'local' takes no address"),
         ({"timeout": 0}, "timeout=0 is not a number of seconds above 0"),
         ({"jobs": 0}, "jobs=0: at least 1"),

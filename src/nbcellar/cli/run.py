@@ -94,8 +94,9 @@ def _named_kernel(value: str | None) -> str | None:
     default="local",
     show_default=True,
     help="Where the runs execute: 'local' (kernels on this machine, -j at a time), 'dask' (a "
-    "Dask LocalCluster of -j workers) or dask://HOST:PORT (a running Dask scheduler: the runs "
-    "go on if this command stops; 'nbcellar jobs' follows them).",
+    "Dask LocalCluster of -j workers), dask://HOST:PORT (a running Dask scheduler: the runs "
+    "go on if this command stops; 'nbcellar jobs' follows them), 'ipyparallel' (a Cluster of "
+    "-j engines) or ipyparallel://PROFILE (a running ipcluster).",
 )
 @click.option(
     "--retries",

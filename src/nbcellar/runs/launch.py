@@ -609,6 +609,20 @@ def _dask(address: str) -> Executor:
 register_executor("dask", _dask)
 
 
+def _ipyparallel(address: str) -> Executor:
+    import importlib.util
+
+    if importlib.util.find_spec("ipyparallel") is None:  # (imported only once a run starts)
+        raise NbcellarError(f"executor {address!r} needs ipyparallel: pip install "
+                            "'nbcellar[ipp]'")  # fmt: skip
+    from nbcellar.runs.on_ipyparallel import IpyparallelExecutor
+
+    return IpyparallelExecutor.at(address)
+
+
+register_executor("ipyparallel", _ipyparallel)
+
+
 # -- the entry point -----------------------------------------------------------------------
 
 

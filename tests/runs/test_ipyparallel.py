@@ -1,0 +1,302 @@
+"""Runs on a real ipyparallel cluster: one of its own (``executor="ipyparallel"``), or the
+ipcluster running for an IPython profile (``ipyparallel://PROFILE``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import nbcellar
+from nbcellar.cli.main import cli
+from nbcellar.errors import NbcellarError
+from nbcellar.runs.launch import CellDone, CellStarted, RunEnded, RunStarted
+
+pytestmark = pytest.mark.slow
+ipp = pytest.importorskip("ipyparallel", reason="the ipyparallel executor needs ipyparallel")
+psutil = pytest.importorskip("psutil", reason="ipyparallel's own dependency")
+
+PROFILE = "nbcellar-test"
+
+NOTEBOOK = """\
+# %% tags=["parameters"]
+x = 1
+
+# %%
+import os
+import nbcellar
+shared = sum(range(1000))
+
+# %%
+y = x * shared
+nbcellar.log(y=y, pid=os.getpid())
+"""
+
+
+@pytest.fixture(scope="module")
+def ipython_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An IPython directory of the tests' own, so that nothing touches ~/.ipython."""
+    folder = tmp_path_factory.mktemp("ipython")
+    before = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            del os.environ["IPYTHONDIR"]
+        else:
+            os.environ["IPYTHONDIR"] = before
+
+
+@pytest.fixture(scope="module")
+def profile(ipython_dir: Path) -> Iterator[str]:
+    """A running ipcluster of two engines on loopback, for the IPython profile PROFILE (what
+    ``ipcluster start --profile PROFILE -n 2`` gives)."""
+    before = set(ipyparallel_processes())
+    cluster = ipp.Cluster(n=2, profile=PROFILE, cluster_id="", controller_ip="127.0.0.1")
+    client = cluster.start_and_connect_sync()
+    client.close()
+    try:
+        yield PROFILE
+    finally:
+        started = [p for pid, p in ipyparallel_processes().items() if pid not in before]
+        cluster.stop_cluster_sync()
+        psutil.wait_procs(started, timeout=15)  # (engines' nannies outlive them a moment)
+
+
+def notebook(folder: Path, text: str = NOTEBOOK, name: str = "calc.py") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def cell_statuses(runset: Any, marker: str) -> list[str]:
+    """What happened in each run to the cell whose source holds ``marker``."""
+    found = []
+    for record in runset.records:
+        cells = json.loads(Path(record.output).read_text())["cells"]
+        cell = next(c for c in cells if marker in "".join(c["source"]))
+        found.append(cell["metadata"]["nbcellar"]["status"])
+    return found
+
+
+def ipyparallel_processes() -> dict[int, Any]:
+    """Every process of an ipyparallel cluster on this machine, by pid."""
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        if any("ipyparallel" in part for part in process.info["cmdline"] or ()):
+            found[process.pid] = process
+    return found
+
+
+def test_a_grid_on_a_running_ipcluster_shares_its_common_cells(
+    tmp_path: Path, private_store: Path, profile: str
+) -> None:
+    path = notebook(tmp_path)
+    heard: list[Any] = []
+    runset = nbcellar.run(path, grid={"x": [1, 2, 3, 4]}, executor=f"ipyparallel://{profile}",
+                          progress=heard.append)  # fmt: skip
+    local = nbcellar.run(path, grid={"x": [1, 2, 3, 4]}, output=tmp_path / "local")
+    assert runset.values["y"].tolist() == local.values["y"].tolist()
+    assert runset.values["y"].tolist() == [499500 * x for x in (1, 2, 3, 4)]
+    assert [r.status for r in runset.records] == ["ok"] * 4
+    # The cell every run shares ran once cluster-wide; the others restored it.
+    assert cell_statuses(runset, "shared = sum").count("ran") == 1
+    assert len(set(runset.values["pid"])) == 4  # a kernel of its own per run
+    kinds = [type(e).__name__ for e in heard]
+    assert kinds.count("RunStarted") == 4
+    assert kinds.count("RunEnded") == 4
+    assert kinds.count("CellStarted") == 16  # (with the injected cell: four code cells a run)
+    assert kinds.count("CellDone") == 16
+    for number in (1, 2, 3, 4):
+        mine = [e for e in heard if e.number == number]
+        assert isinstance(mine[0], RunStarted)
+        assert isinstance(mine[-1], RunEnded)
+        assert [e.index for e in mine if isinstance(e, CellStarted)] == [0, 1, 2, 3]
+    # The local run of the same grid restores every cell the cluster's runs stored.
+    assert set(cell_statuses(local, "shared = sum")) == {"restored"}
+
+
+WAITS_FOR_THE_CLIENT = """\
+# %% tags=["parameters"]
+flag = ""
+
+# %%
+first = 1
+
+# %%
+import os
+import time
+import nbcellar
+deadline = time.monotonic() + 60
+while not os.path.exists(flag) and time.monotonic() < deadline:
+    time.sleep(0.1)
+nbcellar.log(heard=os.path.exists(flag))
+"""
+
+
+def test_cells_done_reach_the_client_while_the_run_runs(
+    tmp_path: Path, private_store: Path, profile: str
+) -> None:
+    # The run waits for a file the client writes when it hears the run's first cell done: it
+    # finds it only if that event came back while the run was still running.
+    flag = tmp_path / "heard-first-cell"
+    path = notebook(tmp_path, WAITS_FOR_THE_CLIENT, "waits.py")
+
+    def listener(event: Any) -> None:
+        if isinstance(event, CellDone) and event.cell.index == 2:  # first = 1 (after the
+            flag.touch()  # parameters cell and the injected one)
+
+    runset = nbcellar.run(path, params={"flag": str(flag)}, executor=f"ipyparallel://{profile}",
+                          progress=listener)  # fmt: skip
+    assert runset.records[0].values == {"heard": True}
+
+
+def test_its_own_cluster_starts_for_the_launch_and_is_gone_after(
+    tmp_path: Path, private_store: Path, ipython_dir: Path
+) -> None:
+    path = notebook(tmp_path)
+    before = set(ipyparallel_processes())
+    temporary = set(Path(tempfile.gettempdir()).glob("nbcellar-ipp-*"))
+    seen: dict[int, Any] = {}
+    others = set(ipython_dir.glob("profile_*/security/*"))  # (a running ipcluster's)
+    connection_files: set[Path] = set()
+
+    def listener(event: Any) -> None:
+        if isinstance(event, CellStarted):  # the cluster is up: note its processes and files
+            seen.update({pid: p for pid, p in ipyparallel_processes().items()
+                         if pid not in before})  # fmt: skip
+            connection_files.update(set(ipython_dir.glob("profile_*/security/*")) - others)
+
+    runset = nbcellar.run(path, grid={"x": [1, 2]}, jobs=2, executor="ipyparallel",
+                          progress=listener)  # fmt: skip
+    assert runset.values["y"].tolist() == [499500, 2 * 499500]
+    names = [" ".join(p.info["cmdline"]) for p in seen.values()]
+    assert any("ipyparallel.controller" in n for n in names), names
+    assert sum(n.endswith("ipyparallel.engine") for n in names) == 2, names  # -j 2
+    left = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == []
+    assert not any(psutil.pid_exists(int(pid)) for pid in runset.values["pid"])  # kernels too
+    assert set(Path(tempfile.gettempdir()).glob("nbcellar-ipp-*")) == temporary
+    # Its profile (connection files, logs) was a temporary one, so that it meets no other
+    # cluster's: the IPython directory held none of its files (kernels and engines create a
+    # default profile there, as local kernels do).
+    assert connection_files == set()
+
+
+SLOW = """\
+# %% tags=["parameters"]
+x = 1
+where = ""
+
+# %%
+import os
+import pathlib
+import time
+pathlib.Path(where, f"{x}.pid").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def test_cancelling_a_launch_stops_its_runs_on_the_cluster(
+    tmp_path: Path, private_store: Path, profile: str
+) -> None:
+    path = notebook(tmp_path, SLOW, "slow.py")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    handle = nbcellar.run(path, grid={"x": [1, 2, 3], "where": [str(pids)]},
+                          executor=f"ipyparallel://{profile}", wait=False)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(pids.iterdir())) < 2:  # two engines: two runs in their sleep, one queued
+        assert time.monotonic() < deadline, handle.status()
+        time.sleep(0.2)
+    assert sorted(handle.status().values()) == ["queued", "running", "running"]
+    kernels = [int(p.read_text()) for p in pids.iterdir()]
+    handle.cancel()
+    assert set(handle.status().values()) == {"cancelled"}
+    assert [r.status for r in nbcellar.runs().records] == ["cancelled"] * 3
+    assert not any(psutil.pid_exists(pid) for pid in kernels)  # their kernels stopped
+    # The engines are free again, and the queued run never started on either.
+    after = nbcellar.run(notebook(tmp_path), grid={"x": [7, 8]},
+                         executor=f"ipyparallel://{profile}")  # fmt: skip
+    assert after.values["y"].tolist() == [7 * 499500, 8 * 499500]
+    assert len(list(pids.iterdir())) == 2
+    # The controller says so too: one task aborted before it started (the others answered).
+    client = ipp.Client(profile=profile, timeout=10)
+    try:
+        tasks = client.db_query({"msg_id": {"$in": client.hub_history()}},
+                                keys=["result_content"])  # fmt: skip
+    finally:
+        client.close()
+    assert [t["result_content"]["status"] for t in tasks].count("aborted") == 1
+
+
+def test_a_profile_with_no_cluster_is_one_line_and_nothing_is_written(
+    tmp_path: Path, private_store: Path, ipython_dir: Path
+) -> None:
+    path = notebook(tmp_path)
+    result = CliRunner().invoke(cli, ["run", str(path), "--executor", "ipyparallel://nowhere"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("nbcellar: error: no ipcluster runs for IPython profile "
+                               "'nowhere'")  # fmt: skip
+    assert "ipcluster start --profile nowhere" in lines[0]
+    assert not (tmp_path / "calc.out.ipynb").exists()
+    assert nbcellar.runs().records == []
+
+
+def test_a_connection_file_names_a_running_cluster_too(
+    tmp_path: Path, private_store: Path, profile: str, ipython_dir: Path
+) -> None:
+    found = ipython_dir / f"profile_{profile}" / "security" / "ipcontroller-client.json"
+    runset = nbcellar.run(notebook(tmp_path), params={"x": 3}, executor=f"ipyparallel://{found}")
+    assert runset.values["y"].tolist() == [3 * 499500]
+    with pytest.raises(NbcellarError, match=r"no connection file .*nowhere\.json: a running "):
+        nbcellar.run(notebook(tmp_path), executor=f"ipyparallel://{tmp_path / 'nowhere.json'}")
+
+
+@pytest.mark.parametrize("address", ["ipyparallel://", "ipyparallel://a/b", "ipyparallel:// x"])
+def test_a_malformed_address_is_one_error(address: str, tmp_path: Path) -> None:
+    with pytest.raises(NbcellarError, match="a running ipcluster is ipyparallel://PROFILE"):
+        nbcellar.run(notebook(tmp_path), executor=address, cache=False)
+
+
+def masked(output: str) -> list[str]:
+    """The lines of ``nbcellar run``'s output, without what differs between any two runs:
+    record ids, seconds, column widths, and which of two runs started at once ran the cells
+    they share (the summary still counts them)."""
+    lines = []
+    for line in output.splitlines():
+        line = re.sub(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b", "RECORD", line)
+        line = re.sub(r"\b\d+\.\d\b", "S", line)
+        line = re.sub(r"\bok\s+\d+\s+\d+\b", "ok RAN RESTORED", line)
+        lines.append(" ".join(line.split()))
+    return lines
+
+
+def test_the_command_line_prints_what_a_local_run_prints(
+    tmp_path: Path, private_store: Path, profile: str
+) -> None:
+    outputs = {}
+    for executor in ("local", f"ipyparallel://{profile}"):
+        folder = tmp_path / executor.partition(":")[0]
+        folder.mkdir()
+        path = notebook(folder)
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-p", "x=1,2", "--executor", executor,
+                  "--store", str(folder / ".nbcellar")], terminal_width=200,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs[executor] = masked(result.stdout.replace(str(folder), "FOLDER"))
+    local, on_cluster = outputs.values()
+    assert "2 of 2 runs ok" in on_cluster[-1]
+    assert on_cluster == local, "\n".join(on_cluster + local)
