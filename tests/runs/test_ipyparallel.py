@@ -300,3 +300,47 @@ def test_the_command_line_prints_what_a_local_run_prints(
     local, on_cluster = outputs.values()
     assert "2 of 2 runs ok" in on_cluster[-1]
     assert on_cluster == local, "\n".join(on_cluster + local)
+
+
+@pytest.fixture
+def quick_cluster(ipython_dir: Path) -> Iterator[tuple[str, Any]]:
+    """A running ipcluster of two engines whose controller misses a lost engine within ~15 s
+    (heartbeats once a second), and a client of the test's own to find and kill engines."""
+    name = "nbcellar-faults"
+    cluster = ipp.Cluster(n=2, profile=name, cluster_id="", controller_ip="127.0.0.1",
+                          controller_args=["--HeartMonitor.period=1000"])  # fmt: skip
+    client = cluster.start_and_connect_sync()
+    client.wait_for_engines(2, timeout=60)
+    try:
+        yield name, client
+    finally:
+        client.close()
+        cluster.stop_cluster_sync()
+
+
+def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
+    tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
+) -> None:
+    import signal
+
+    from tests.runs.test_dask_faults import NOTEBOOK as GATED
+    from tests.runs.test_dask_faults import until
+
+    name, client = quick_cluster
+    path = notebook(tmp_path, GATED, "slow.py")
+    gate = tmp_path / "gate"
+    pids = dict(zip(client.ids, client[:].apply_sync(os.getpid), strict=True))  # (while idle)
+    handle = nbcellar.run(path, params={"x": 3, "gate": str(gate)},
+                          executor=f"ipyparallel://{name}", wait=False)  # fmt: skip
+    until(lambda: list(tmp_path.glob("gate.*.started")))
+    time.sleep(2.0)  # (the cells before are cached in the background: let them land)
+    running = [r for r in nbcellar.runs().records if r.status == "running" and r.worker]
+    engine = int(str(running[0].worker).removeprefix("engine "))
+    os.kill(pids[engine], signal.SIGKILL)
+    handle.wait()
+    record = nbcellar.runs().records[0]
+    assert record.status == "ok", record
+    assert record.attempts == 2
+    assert record.worker != running[0].worker  # (on the other engine)
+    assert record.cells["restored"] >= 2, record.cells
+    assert nbcellar.runs().values["y"].tolist() == [3 * 499500]

@@ -244,9 +244,9 @@ class Progress:
             self._show_counts()
         elif isinstance(event, RunEnded) and not self.single:
             task = self.tasks.pop(event.number, None)
-            if task is not None:
+            if task is not None:  # (a run that never started has none)
                 self.bars.remove_task(task)
-            self.counts["running"] -= 1
+                self.counts["running"] -= 1
             self.counts["failed" if event.status == "failed" else "done"] += 1
             self._show_counts()
             self.bars.advance(self.overall)

@@ -425,6 +425,20 @@ class LaunchBook:
         self.listener(RunEnded(run.number, outcome.status, outcome))
         return outcome
 
+    def _answered(self, run: PlannedRun, answer: Mapping[str, Any]) -> RunOutcome | None:
+        """A cluster worker's answer (see nbcellar.runs.worker.execute_spec): the run's outcome,
+        or None for a run cancelled."""
+        from nbcellar.runs.worker import result_of
+
+        if answer.get("status") == "skipped":  # its record said not to start
+            record = answer.get("record") or {}
+            if record.get("status") == "cancelled":
+                return None
+            return self._lost(run, str(record.get("error") or "it did not start"))
+        if answer.get("status") == "cancelled":
+            return None
+        return self._ended(run, result_of(answer))
+
     def _lost(self, run: PlannedRun, why: str) -> RunOutcome:
         """A run that ended without an answer (its workers lost, the scheduler gone): failed
         at the cell it had reached, its record saying why (if its worker did not already)."""

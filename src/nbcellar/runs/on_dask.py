@@ -175,20 +175,6 @@ class DaskLaunch(LaunchBook):
         elif kind == "cell-done":
             self.listener(CellDone(number, CellRun(**message["cell"])))
 
-    def _answered(self, number: int, answer_text: str) -> RunOutcome | None:
-        from nbcellar.runs.worker import result_of
-
-        answer = json.loads(answer_text)
-        run = self.plan.runs[number - 1]
-        if answer.get("status") == "skipped":  # its record said not to start
-            record = answer.get("record") or {}
-            if record.get("status") == "cancelled":
-                return None
-            return self._lost(run, str(record.get("error") or "it did not start"))
-        if answer.get("status") == "cancelled":
-            return None
-        return self._ended(run, result_of(answer))
-
     def wait(self) -> list[RunOutcome]:
         distributed = _distributed()
         numbers = {future.key: number for number, future in self.futures.items()}
@@ -202,7 +188,7 @@ class DaskLaunch(LaunchBook):
                         self._scheduler_lost()
                         break
                 else:
-                    self._answered(number, future.result())
+                    self._answered(self.plan.runs[number - 1], json.loads(future.result()))
         except BaseException:
             self.cancel()
             raise

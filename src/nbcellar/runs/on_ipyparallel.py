@@ -21,7 +21,11 @@ key per event so none is overwritten; a thread of the client turns them into eve
 running a task is busy, but its control channel is served by a thread of its own: a cancel is an
 ``abort`` of the launch's tasks (the queued ones never start) together with the launch's cancel
 tag, which the running tasks find in their engine's set of aborted ids and stop their kernels
-for. The parent writes each executed notebook and keeps the run records.
+for. The engines keep the run records (see :mod:`nbcellar.runs.worker`); the parent writes each
+executed notebook. An engine lost in the middle of a run (its controller says so once it missed
+its heartbeats) has the client submit the task again, at most one time more than the run's
+``retries`` (so the last attempt can record that the run failed); that attempt counts it, and
+its cells completed before are restored from the store.
 """
 
 from __future__ import annotations
@@ -78,6 +82,13 @@ class IpyparallelExecutor:
 
         security = Path(get_ipython_dir()) / f"profile_{rest}" / "security"
         return cls(address, rest, security / "ipcontroller-client.json")
+
+    @property
+    def address_text(self) -> str:
+        return self.address
+
+    def release(self) -> None:
+        self.close()
 
     def prepare(self, plan: Plan, options: RunOptions) -> None:
         """Start our own cluster, or reach the running one (one error if it cannot be)."""
@@ -181,9 +192,10 @@ class IpyparallelLaunch(LaunchBook):
         import functools
         import uuid
 
-        from nbcellar.runs.worker import make_spec
+        from nbcellar.runs.worker import make_spec, project_files
 
         super().__init__(plan, options, runs, listener)
+        modules = project_files(plan)  # (for engines where the notebook's folder is not)
         if executor.client is None:
             executor.prepare(plan, options)
         self.executor = executor
@@ -195,19 +207,30 @@ class IpyparallelLaunch(LaunchBook):
         self._heard: dict[int, int] = {}  # events taken from each run's published data
         self._finished: set[int] = set()
         view = self.client.load_balanced_view()
+        self._view = view
         # A partial is pickled by reference (module and name), where ipyparallel would ship a
         # bare function's code object: the engines import nbcellar's own entry point.
-        task = functools.partial(ipp_task)
+        self._task = functools.partial(ipp_task)
         self.results: dict[int, Any] = {}
+        self._specs: dict[int, str] = {}
+        self._submitted: dict[int, int] = {}
         for position in plan.order:
             run = plan.runs[position]
-            spec = make_spec(run, plan, options, runs.id_of(run.number))
-            self.results[run.number] = view.apply_async(task, json.dumps(spec), self.cancel_tag)
+            self._specs[run.number] = json.dumps(
+                make_spec(run, plan, options, runs.id_of(run.number), modules)
+            )
+            self._submit(run.number)
         self._follower = threading.Thread(target=self._follow, daemon=True,
                                           name="nbcellar-ipp-follow")  # fmt: skip
         self._follower.start()
 
     # -- events and answers from the engines ----------------------------------------------
+
+    def _submit(self, number: int) -> None:
+        self._submitted[number] = self._submitted.get(number, 0) + 1
+        self._heard[number] = 0  # (a new task: its own published data)
+        self.results[number] = self._view.apply_async(self._task, self._specs[number],
+                                                      self.cancel_tag)  # fmt: skip
 
     def _follow(self) -> None:
         """Until every run answered or the launch stops: events to the listener, answers to
@@ -219,9 +242,10 @@ class IpyparallelLaunch(LaunchBook):
                     if number in self._finished:
                         continue
                     if result.ready():
-                        self._answered(number, result)
+                        self._result(number, result)
                         if self._failure is not None:
                             return
+                        waiting = waiting or number not in self._finished  # (submitted again)
                     else:
                         self._take_events(number, result)
                         waiting = True
@@ -241,31 +265,32 @@ class IpyparallelLaunch(LaunchBook):
             message = data[key]
             kind = message.get("event")
             if kind == "run-started":
-                self._started(number)
+                self._started(number, int(message.get("attempt", 1)), message.get("worker"))
             elif kind == "cell-started":
                 self.listener(CellStarted(number, int(message["index"])))
             elif kind == "cell-done":
                 self.listener(CellDone(number, CellRun(**message["cell"])))
 
-    def _answered(self, number: int, result: Any) -> None:
-        from nbcellar.runs.worker import result_of
+    workers_keep_records = True
 
+    def _result(self, number: int, result: Any) -> None:
         result.wait_for_output(5)  # the events published before the answer
         self._take_events(number, result)
         if self._stopping.is_set():
             return
         try:
             answer = json.loads(result.get(timeout=0))
-        except Exception as exc:  # the task raised on its engine, or the engine died
-            self._failure = NbcellarError(
-                f"run {number} of {self.plan.source} failed on its ipyparallel engine: "
-                f"{_remote_error(exc)}"
-            )
+        except Exception as exc:  # the task raised on its engine, or its engine died
+            lost = getattr(exc, "ename", None) == "EngineError"
+            if lost and self._submitted[number] <= self.options.retries + 1:
+                self._submit(number)  # (on another engine; the attempt counts itself)
+                return
+            self._finished.add(number)
+            self._lost(self.plan.runs[number - 1], f"it failed on its ipyparallel engine: "
+                                                  f"{_remote_error(exc)}")  # fmt: skip
             return
-        if self.status()[number] == "queued":
-            self._started(number)
         self._finished.add(number)
-        self._ended(self.plan.runs[number - 1], result_of(answer))
+        self._answered(self.plan.runs[number - 1], answer)
 
     # -- the Launch ---------------------------------------------------------------------------
 
@@ -342,9 +367,9 @@ def ipp_task(spec_text: str, cancel_tag: str) -> str:
         # The engine's control thread adds aborted ids while its shell runs this task.
         return cancel_tag in kernel.aborted
 
-    report({"number": spec["number"], "event": "run-started", "engine": kernel.engine_id})
-    answer = execute_spec(spec, report, cancelled)
-    answer["engine"] = kernel.engine_id
+    worker = f"engine {kernel.engine_id}"
+    answer = execute_spec(spec, report, cancelled, worker=worker)
+    answer["worker"] = worker
     return json.dumps(answer)
 
 
