@@ -25,6 +25,7 @@ __all__ = [
     "resumable",
     "run",
     "runs",
+    "submit",
     "unload_ipython_extension",
 ]
 
@@ -102,6 +103,15 @@ def checkpoints(run: str | None = None) -> Any:
     from nbcellar.checkpointing import checkpoints as listed
 
     return listed(run)
+
+
+def submit(expression: str, **options: Any) -> Any:
+    """In a notebook: run the cells ``expression`` needs (of those run so far) as a job:
+    ``job = nbcellar.submit("train(model, data)", executor="dask", params={"lr": 0.1})``, then
+    ``job.result()``. ``dry_run=True`` shows the slice; see nbcellar.slices."""
+    from nbcellar.slices import submit as send
+
+    return send(expression, **options)
 
 
 def log(**values: Any) -> None:

@@ -161,3 +161,21 @@ def test_checkpoint_metrics_are_compared_and_reported_as_histories(
     html = report.read_text()
     section = html[html.index(">loss<") :]
     assert "<img" in section[:20_000]  # the chart of the histories
+
+
+def test_a_function_reaching_itself_has_a_digest_that_follows_its_code() -> None:
+    from nbcellar.runs.analyses import function_digest
+
+    def defined(source: str) -> Any:
+        namespace: dict[str, Any] = {"np": np}
+        exec(source, namespace)
+        return namespace["norm"]
+
+    # np.linalg.norm puts "norm" among the names the code reads: the function itself.
+    named = "def norm(w):\n    return {'norm': float(np.linalg.norm(w))}"
+    recursive = "def norm(w, n=0):\n    return w if n > 2 else norm(w, n + 1)"
+    assert function_digest(defined(named)) == function_digest(defined(named))
+    assert function_digest(defined(recursive)) != function_digest(defined(named))
+    assert function_digest(defined(named.replace("float", "int"))) != function_digest(
+        defined(named)
+    )

@@ -14,6 +14,7 @@ import secrets
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,19 @@ class _SwapForReplay(ast.NodeTransformer):
         return node
 
 
+@dataclass(frozen=True)
+class RanCell:
+    """A cell as the kernel ran it: its code, whether it succeeded, the kernel state outside
+    the variables it changed (see nbcellar.cache.ambient; imports aside), its number (``In[n]``)
+    and, when the cache saw it, the names it bound and those it changed in place."""
+
+    source: str
+    success: bool
+    changed_state: frozenset[str]
+    number: int | None
+    effect: tuple[frozenset[str], frozenset[str]] | None = None
+
+
 class CellCacheExtension:
     """The cache as seen from one IPython shell."""
 
@@ -80,6 +94,9 @@ class CellCacheExtension:
         self._not_stored = ""  # why the cache could not keep the cell running now
         # The series of this kernel's checkpoints outside a recorded run (nbcellar.checkpoints).
         self.session = "session-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        # The cells run since the extension was loaded, in order (what nbcellar.submit slices).
+        self.ran: list[RanCell] = []
+        self._cell: tuple[str, dict[str, str]] | None = None  # (source, ambient versions before)
 
     # -- registration --------------------------------------------------------------------------
 
@@ -115,6 +132,7 @@ class CellCacheExtension:
             self._nested += 1
             return
         self._running = True
+        self._cell = (info.raw_cell, dict(self.cache.ambient.versions))
         self._not_stored = ""
         self._take_failures()
         tags = [*self.next_tags, *directives_in(info.raw_cell)]
@@ -283,6 +301,21 @@ class CellCacheExtension:
         outcome = self.cache.last_outcome
         if outcome is not None:
             self.history.append(outcome)
+        self._note_ran(result, outcome)
+
+    def _note_ran(self, result: Any, outcome: Outcome | None) -> None:
+        cell, self._cell = self._cell, None
+        if cell is None:
+            return
+        source, before = cell
+        after = self.cache.ambient.versions
+        changed = frozenset(
+            name for name in {*before, *after} - {"modules"} if before.get(name) != after.get(name)
+        )
+        count = getattr(result, "execution_count", None)
+        effect = None if outcome is None else (frozenset(outcome.written),
+                                                frozenset(outcome.mutated))  # fmt: skip
+        self.ran.append(RanCell(source, bool(result.success), changed, count, effect))
 
     def _finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
         metadata = self.shell.kernel._nbcellar_finish_metadata(parent, metadata, reply_content)

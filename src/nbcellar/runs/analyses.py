@@ -25,9 +25,11 @@ from nbcellar.errors import NbcellarError
 KIND = "analysis"
 
 
-def function_digest(fn: Callable[..., Any]) -> str:
+def function_digest(fn: Callable[..., Any], seen: frozenset[int] = frozenset()) -> str:
     """The function's code and the values of the globals it reads (modules by name and
-    version), as one digest: what an answer depends on besides the checkpoint."""
+    version), as one digest: what an answer depends on besides the checkpoint. A function
+    reached again (a recursive one, or one named like an attribute it reads: ``norm`` calling
+    ``np.linalg.norm``) counts by its name alone the second time."""
     import cloudpickle
     import xxhash
 
@@ -38,8 +40,7 @@ def function_digest(fn: Callable[..., Any]) -> str:
     try:
         hasher.update(inspect.getsource(fn).encode())
     except (OSError, TypeError):  # (no source: its compiled code)
-        hasher.update(code.co_code)
-        hasher.update(repr(code.co_consts).encode())
+        _hash_code(hasher, code)
     names = sorted(_global_names(code))
     scope = getattr(fn, "__globals__", {})
     for name in names:
@@ -50,13 +51,27 @@ def function_digest(fn: Callable[..., Any]) -> str:
         if isinstance(value, types.ModuleType):
             hasher.update(f"{value.__name__} {getattr(value, '__version__', '')}".encode())
         elif isinstance(value, types.FunctionType):
-            hasher.update(function_digest(value).encode())
+            if value is fn or id(value) in seen:
+                continue
+            hasher.update(function_digest(value, seen | {id(fn)}).encode())
         else:
             try:
                 hasher.update(cloudpickle.dumps(value))
             except Exception:  # (not picklable: its text)
                 hasher.update(repr(value).encode())
     return str(hasher.hexdigest())
+
+
+def _hash_code(hasher: Any, code: types.CodeType) -> None:
+    """Compiled code as its bytes, the names it uses and its constants (nested code walked,
+    not shown by a repr holding its address)."""
+    hasher.update(code.co_code)
+    hasher.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(hasher, const)
+        else:
+            hasher.update(repr(const).encode())
 
 
 def _global_names(code: types.CodeType) -> set[str]:
