@@ -66,7 +66,7 @@ def make_spec(
         "kernel_name": plan.kernel_name,
         "timeout": options.timeout,
         "allow_errors": options.allow_errors,
-        "store_root": None if options.store_root is None else str(options.store_root),
+        "store_root": store_address(options.store_root),
         "run_id": run_id,
         "retries": options.retries,
         "resume_from": options.resume_from,
@@ -74,6 +74,23 @@ def make_spec(
         "write_output": False,  # (the executor says: True where the client may be gone)
         "modules": dict(modules or {}),
     }
+
+
+def store_address(root: Path | None) -> str | None:
+    """How a worker finds the run's store: a shared store's URL (each machine keeps its own
+    local folder of it), else the folder itself (the same machine, a shared file system)."""
+    from nbcellar.store.location import shared_url
+
+    if root is None:
+        return None
+    return shared_url(root) or str(root)
+
+
+def store_here(address: Any) -> Path | None:
+    """The folder of the store ``address`` names on this machine (see store_address)."""
+    from nbcellar.store.location import find_store_root
+
+    return None if address is None else find_store_root(str(address))
 
 
 def execute_spec(
@@ -127,7 +144,7 @@ def _execute(
 
     nb = _notebook(str(spec["notebook"]))
     number = int(spec["number"])
-    store_root = None if spec.get("store_root") is None else Path(str(spec["store_root"]))
+    store_root = store_here(spec.get("store_root"))
     say = report or (lambda message: None)
     book = _Book(store_root, spec.get("run_id"))
     record = book.claim(worker, int(spec.get("retries", 1)))
