@@ -344,3 +344,39 @@ def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
     assert record.worker != running[0].worker  # (on the other engine)
     assert record.cells["restored"] >= 2, record.cells
     assert nbcellar.runs().values["y"].tolist() == [3 * 499500]
+
+
+def test_runs_on_an_ipcluster_outlive_a_killed_client_and_are_cancelled_from_elsewhere(
+    tmp_path: Path, private_store: Path, profile: str
+) -> None:
+    import signal
+
+    from tests.runs.test_dask_faults import NOTEBOOK as GATED
+    from tests.runs.test_dask_faults import nbcellar_command, nbcellar_process, until
+
+    path = notebook(tmp_path, GATED, "slow.py")
+    gate = tmp_path / "gate"
+    client = nbcellar_process("run", str(path), "-p", "x=1,2,3", "-p", f"gate={gate}",
+                              "--executor", f"ipyparallel://{profile}")  # fmt: skip
+    until(lambda: len(list(tmp_path.glob("gate.*.started"))) == 2)  # (two engines: one queued)
+    client.send_signal(signal.SIGKILL)
+    client.communicate(timeout=30)
+    launches = json.loads(nbcellar_command("jobs", "--json").stdout)
+    assert launches[0]["counts"] == {"running": 2, "queued": 1}
+    gate.touch()  # the controller runs the queued task too, the client gone
+    waited = nbcellar_command("jobs", "wait", launches[0]["id"], "--timeout", "90")
+    assert "3 ok" in waited.stdout, waited.stdout + waited.stderr
+    assert len(list((tmp_path / "slow.runs").glob("*.ipynb"))) == 3  # written by jobs wait
+
+    gate.unlink()
+    for started in tmp_path.glob("gate.*.started"):
+        started.unlink()
+    handle = nbcellar.run(path, grid={"x": [4, 5, 6, 7]}, params={"gate": str(gate)}, jobs=2,
+                          executor=f"ipyparallel://{profile}", wait=False)  # fmt: skip
+    until(lambda: len(list(tmp_path.glob("gate.*.started"))) == 2)
+    cancelled = nbcellar_command("jobs", "cancel", str(handle.id))
+    assert cancelled.stdout.startswith(f"launch {handle.id}: cancelled"), cancelled.stderr
+    until(lambda: all(s not in ("queued", "running") for s in handle.status().values()))
+    assert sorted(handle.status().values()) == ["cancelled"] * 4
+    assert len(list(tmp_path.glob("gate.*.started"))) == 2  # the queued ones never started
+    assert len(handle.wait()) == 0  # the client follows them to their end: none failed

@@ -214,14 +214,20 @@ def cancel(launch: str, store: str | Path | None = None) -> Job:
             raise NbcellarError(f"launch {found.id} runs in {describe(owner)}: stop it there "
                                 "(Ctrl-C)")  # fmt: skip
         return job(found.id, store)  # (its process is gone: its runs read as died)
-    if "scheduler" in reach:
-        from nbcellar.runs.on_dask import cancel_on_scheduler
-
-        cancel_on_scheduler(reach)
+    # The queued runs' records first: a worker that takes one now skips it, and a client
+    # still following the launch reads its aborted tasks as cancelled, not lost.
     opened = open_store(find_store_root(store))
     try:
         book = RunBook(opened)
         book.cancel([r for r in left if r.status == "queued"])  # running: their workers say
     finally:
         opened.close()
+    if "scheduler" in reach:
+        from nbcellar.runs.on_dask import cancel_on_scheduler
+
+        cancel_on_scheduler(reach)
+    elif "ipyparallel" in reach:
+        from nbcellar.runs.on_ipyparallel import cancel_on_controller
+
+        cancel_on_controller(reach)
     return job(found.id, store)

@@ -87,6 +87,12 @@ class IpyparallelExecutor:
     def address_text(self) -> str:
         return self.address
 
+    @property
+    def detached(self) -> bool:
+        """Runs go on without their client (the ipcluster of the user's: its controller
+        keeps the queued tasks, its engines the records)."""
+        return self.connection_file is not None
+
     def release(self) -> None:
         self.close()
 
@@ -216,9 +222,9 @@ class IpyparallelLaunch(LaunchBook):
         self._submitted: dict[int, int] = {}
         for position in plan.order:
             run = plan.runs[position]
-            self._specs[run.number] = json.dumps(
-                make_spec(run, plan, options, runs.id_of(run.number), modules)
-            )
+            spec = make_spec(run, plan, options, runs.id_of(run.number), modules)
+            spec["write_output"] = executor.detached  # (its client may be gone by then)
+            self._specs[run.number] = json.dumps(spec)
             self._submit(run.number)
         self._follower = threading.Thread(target=self._follow, daemon=True,
                                           name="nbcellar-ipp-follow")  # fmt: skip
@@ -273,6 +279,15 @@ class IpyparallelLaunch(LaunchBook):
 
     workers_keep_records = True
 
+    def reach(self) -> dict[str, Any]:
+        """For another process: the controller's connection file, the tasks, the cancel tag
+        (see cancel_on_controller); nothing for a cluster of our own, gone with us."""
+        if not self.executor.detached:
+            return {}
+        tasks = [i for result in self.results.values() for i in result.msg_ids]
+        return {"ipyparallel": str(self.executor.connection_file), "tasks": tasks,
+                "cancel": self.cancel_tag}  # fmt: skip
+
     def _result(self, number: int, result: Any) -> None:
         result.wait_for_output(5)  # the events published before the answer
         self._take_events(number, result)
@@ -281,6 +296,8 @@ class IpyparallelLaunch(LaunchBook):
         try:
             answer = json.loads(result.get(timeout=0))
         except Exception as exc:  # the task raised on its engine, or its engine died
+            if type(exc).__name__ == "TaskAborted" and self._cancelled_elsewhere(number):
+                return
             lost = getattr(exc, "ename", None) == "EngineError"
             if lost and self._submitted[number] <= self.options.retries + 1:
                 self._submit(number)  # (on another engine; the attempt counts itself)
@@ -291,6 +308,17 @@ class IpyparallelLaunch(LaunchBook):
             return
         self._finished.add(number)
         self._answered(self.plan.runs[number - 1], answer)
+
+    def _cancelled_elsewhere(self, number: int) -> bool:
+        """A task aborted by another process (``nbcellar jobs cancel``), which cancelled the
+        run's record first: the run ends cancelled here too."""
+        record = self.runs.reload(number)
+        if record is None or record.status != "cancelled":
+            return False
+        self._finished.add(number)
+        with self._lock:
+            self._status[number] = "cancelled"
+        return True
 
     # -- the Launch ---------------------------------------------------------------------------
 
@@ -340,6 +368,23 @@ class IpyparallelLaunch(LaunchBook):
             return
         self._closed = True
         self.executor.close()
+
+
+def cancel_on_controller(reach: dict[str, Any] | Any) -> None:
+    """From any process: abort a launch's tasks on the ipcluster that runs them (the queued
+    ones never start; running ones find the cancel tag aborted and stop their kernels)."""
+    ipp = _ipyparallel()
+    where = str(reach["ipyparallel"])
+    try:
+        client = ipp.Client(where, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError, KeyError) as exc:
+        raise NbcellarError(f"cannot reach the ipcluster of {where} ({exc or type(exc).__name__}"
+                            ") to cancel the launch; is it running?") from None  # fmt: skip
+    try:
+        tasks = [*reach.get("tasks", []), str(reach["cancel"])]
+        client.abort(tasks, targets=client.ids, block=True)
+    finally:
+        client.close()
 
 
 def ipp_task(spec_text: str, cancel_tag: str) -> str:
