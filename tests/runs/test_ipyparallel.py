@@ -380,3 +380,33 @@ def test_runs_on_an_ipcluster_outlive_a_killed_client_and_are_cancelled_from_els
     assert sorted(handle.status().values()) == ["cancelled"] * 4
     assert len(list(tmp_path.glob("gate.*.started"))) == 2  # the queued ones never started
     assert len(handle.wait()) == 0  # the client follows them to their end: none failed
+
+
+def test_a_loop_whose_engine_died_goes_on_from_its_last_checkpoint(
+    tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
+) -> None:
+    import random
+    import signal
+
+    from tests.runs.test_dask_faults import until
+    from tests.runs.test_resume_on_a_cluster import NOTEBOOK as TRAINING
+
+    name, client = quick_cluster
+    path = notebook(tmp_path, TRAINING, "train.py")
+    gate = tmp_path / "gate"
+    stop = random.randint(1, 8)  # the step its engine dies in
+    pids = dict(zip(client.ids, client[:].apply_sync(os.getpid), strict=True))  # (while idle)
+    handle = nbcellar.run(path, params={"gate": str(gate), "stop": stop},
+                          executor=f"ipyparallel://{name}", wait=False)  # fmt: skip
+    until(lambda: (tmp_path / "gate.stopped").exists())
+    time.sleep(1.0)  # (the checkpoint of the step before lands)
+    running = [r for r in nbcellar.runs().records if r.status == "running" and r.worker]
+    os.kill(pids[int(str(running[0].worker).removeprefix("engine "))], signal.SIGKILL)
+    handle.wait()
+    resumed = nbcellar.runs().records[0]
+    assert (resumed.status, resumed.attempts) == ("ok", 2)
+    done = (tmp_path / "gate.steps").read_text().split()
+    assert done == [str(k) for k in range(10)], (stop, done)  # no step ran twice
+    plain = nbcellar.run(path, output=tmp_path / "plain.ipynb").records[0]
+    for key in ("w", "last", "drawn"):  # the weights, the losses, the random generator
+        assert resumed.values[key] == plain.values[key], key

@@ -5,6 +5,7 @@ from its last checkpoint, and it ends exactly as a run that was never interrupte
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ pytest.importorskip("distributed", reason="the Dask executor needs distributed")
 NOTEBOOK = """\
 # %% tags=["parameters"]
 gate = ""
+stop = 4
 
 # %%
 import os
@@ -42,7 +44,7 @@ for epoch in nbcellar.resumable(range(10)):
     if gate:
         with open(gate + ".steps", "a") as steps:
             steps.write(f"{epoch}\\n")
-        if epoch == 4 and not os.path.exists(gate + ".stopped"):
+        if epoch == stop and not os.path.exists(gate + ".stopped"):
             open(gate + ".stopped", "w").close()
             while not os.path.exists(gate):  # (its worker is killed here)
                 time.sleep(0.1)
@@ -61,8 +63,9 @@ def test_a_run_whose_worker_died_goes_on_from_its_last_checkpoint(
     path = tmp_path / "train.py"
     path.write_text(NOTEBOOK)
     gate = tmp_path / "gate"
-    handle = nbcellar.run(path, params={"gate": str(gate)}, executor=address(cluster),
-                          wait=False)  # fmt: skip
+    stop = random.randint(1, 8)  # the step its worker dies in
+    handle = nbcellar.run(path, params={"gate": str(gate), "stop": stop},
+                          executor=address(cluster), wait=False)  # fmt: skip
     until(lambda: (tmp_path / "gate.stopped").exists())
     time.sleep(1.0)
     running = [r for r in nbcellar.runs().records if r.status == "running" and r.worker]
@@ -70,9 +73,9 @@ def test_a_run_whose_worker_died_goes_on_from_its_last_checkpoint(
     resumed = handle.wait().records[0]
     assert resumed.status == "ok"
     assert resumed.attempts == 2
-    # The second attempt went on after the checkpoint of step 4: no step ran twice.
+    # The second attempt went on after the checkpoint of the step it died in: none ran twice.
     done = (tmp_path / "gate.steps").read_text().split()
-    assert done == [str(k) for k in range(10)], done
+    assert done == [str(k) for k in range(10)], (stop, done)
     assert resumed.cells["restored"] >= 2  # (the cells before the loop, from the cache)
     steps = nbcellar.runs()[resumed.id].checkpoints
     assert steps["step"].tolist() == list(range(10))
