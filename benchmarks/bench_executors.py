@@ -13,7 +13,11 @@ papermill loop, in one run.
    on ipyparallel).
 
     python benchmarks/bench_executors.py            # 12-run grid, papermill loop included
+    python benchmarks/bench_executors.py --runs 48  # the 48-run variant (papermill: ~25 min)
     python benchmarks/bench_executors.py --quick    # 4-run grid, 6 trivial runs, no papermill
+
+The 48-run variant is the demo's grid with 16 values per model instead of 4 (its preprocessing
+still shared by every run).
 """
 
 from __future__ import annotations
@@ -30,6 +34,21 @@ from common import machine, scratch
 JOBS = 2
 CLUSTERS = ("dask", "ipyparallel")
 TRIVIAL = "# %% tags=['parameters']\nx = 1\n# %%\ny = x * 2\nprint(y)\n"
+GRID_48 = """\
+- model: logreg
+  C: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+- model: svm
+  C: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+- model: forest
+  n_estimators: [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80]
+"""
+
+
+def project(parent: Path, name: str, quick: bool, runs: int) -> Path:
+    folder = fresh_copy(parent, name, quick)
+    if runs == 48 and not quick:
+        (folder / "grid.yaml").write_text(GRID_48, encoding="utf-8")
+    return folder
 
 
 def nbcellar_grid(folder: Path, executor: str, *grid: str) -> tuple[float, list[Path]]:
@@ -53,22 +72,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 4-run grid, no papermill loop")
     parser.add_argument("--dir", default=None, help="parent of the temporary working folder")
+    parser.add_argument("--runs", type=int, choices=(12, 48), default=12,
+                        help="the demo grid (12 runs) or its 48-run variant")  # fmt: skip
+    parser.add_argument("--no-papermill", action="store_true", help="leave the loop out")
     options = parser.parse_args()
     print(f"machine: {machine()}")
     with scratch(options.dir, "bench-executors-") as parent:
         subprocess.run([sys.executable, "-c", WARM_UP], check=True)
-        runs = grid_runs(fresh_copy(parent, "plan", options.quick))
+        runs = grid_runs(project(parent, "plan", options.quick, options.runs))
         print(f"1. the demo grid: {len(runs)} runs, -j {JOBS}")
         times: dict[str, float] = {}
         accuracies: dict[str, list[str]] = {}
         for executor in ("local", *CLUSTERS):
             seconds, notebooks = nbcellar_grid(
-                fresh_copy(parent, executor, options.quick), executor
+                project(parent, executor, options.quick, options.runs), executor
             )
             times[executor] = seconds
             accuracies[executor] = [shown_accuracy(p) for p in notebooks]
-        if not options.quick:
-            seconds, notebooks = papermill_grid(fresh_copy(parent, "papermill", False), 1)
+        if not options.quick and not options.no_papermill:
+            folder = project(parent, "papermill", False, options.runs)
+            seconds, notebooks = papermill_grid(folder, 1)
             times["papermill loop"] = seconds
             accuracies["papermill loop"] = [shown_accuracy(p) for p in notebooks]
         shown = list(accuracies.values())
