@@ -176,7 +176,7 @@ def plan_slice(
         source = _LOAD_EXT.sub("", cell.source)
         if not source.strip():
             continue
-        if not cell.success:
+        if not cell.success or cell.submitted:  # (a job never submits jobs itself)
             failed.append(_label(cell.number))
             continue
         analysis = analyze_cell(source)
@@ -382,7 +382,6 @@ def submit(
     """Run the cells ``expression`` needs as a job; see the module. Returns a :class:`SliceJob`
     (a list of them with ``grid``: one per parameter set), or the :class:`Slice` itself with
     ``dry_run=True`` (nothing is sent)."""
-    import os
 
     from nbcellar.runs import params as parameters
     from nbcellar.runs.api import MAX_RUNS
@@ -403,6 +402,9 @@ def submit(
     if dry_run:
         return shown
     executor_for(executor)  # (an unknown one stops here, before anything is written)
+    # The cell submitting always runs (run again, it submits again) and is no job's part.
+    extension.submitting = True
+    extension.volatile("it submits a job (nbcellar.submit)", {})
     store = extension.cache.store
     if planned.values:
         unstorable = _unstorable(planned.values)
@@ -433,7 +435,6 @@ def submit(
     launched = handle._launched
     records = launched.records.records if launched is not None else {}
     made = [SliceJob(str(r.id), handle, root, shown) for _, r in sorted(records.items())]
-    os.environ.setdefault("NBCELLAR_STORE", str(root))  # (nbcellar jobs in the notebook)
     return made if grid is not None else made[0]
 
 

@@ -153,3 +153,14 @@ def test_the_project_modules_the_slice_imports_go_with_it(session: Session) -> N
     assert shown.modules == ("helpers.py",)
     assert [c.source for c in shown.cells] == ["import helpers", "n = helpers.double(21)"]
     assert nbcellar.submit("n + 1").result(timeout=120) == 43
+
+
+def test_a_cell_that_submitted_is_not_part_of_a_later_slice(session: Session) -> None:
+    session.start(cached=True)
+    session.run_all([*CELLS, "import nbcellar"])
+    submitting = session.run("job = nbcellar.submit('train(data, scale)')")
+    assert submitting.outcome is not None
+    assert not submitting.outcome.recorded  # (run again, it submits again: never restored)
+    assert session.run("job.result(timeout=120)").success
+    shown = session.ns["nbcellar"].submit("train(data, 2 * scale)", dry_run=True)
+    assert not any("submit" in c.source for c in shown.cells), shown.text()

@@ -60,6 +60,7 @@ class RanCell:
     changed_state: frozenset[str]
     number: int | None
     effect: tuple[frozenset[str], frozenset[str]] | None = None
+    submitted: bool = False  # it called nbcellar.submit: never part of a slice
 
 
 class CellCacheExtension:
@@ -97,6 +98,7 @@ class CellCacheExtension:
         # The cells run since the extension was loaded, in order (what nbcellar.submit slices).
         self.ran: list[RanCell] = []
         self._cell: tuple[str, dict[str, str]] | None = None  # (source, ambient versions before)
+        self.submitting = False  # the running cell called nbcellar.submit
 
     # -- registration --------------------------------------------------------------------------
 
@@ -315,7 +317,8 @@ class CellCacheExtension:
         count = getattr(result, "execution_count", None)
         effect = None if outcome is None else (frozenset(outcome.written),
                                                 frozenset(outcome.mutated))  # fmt: skip
-        self.ran.append(RanCell(source, bool(result.success), changed, count, effect))
+        submitted, self.submitting = self.submitting, False
+        self.ran.append(RanCell(source, bool(result.success), changed, count, effect, submitted))
 
     def _finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
         metadata = self.shell.kernel._nbcellar_finish_metadata(parent, metadata, reply_content)
