@@ -19,6 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bench", action="store_true", help="also run tests marked 'bench' (benchmarks/)"
     )
     parser.addoption(
+        "--long",
+        action="store_true",
+        help="also run tests marked 'long' (clusters killed mid-run, runs outliving clients)",
+    )
+    parser.addoption(
         "--patterns",
         action="store_true",
         help="also run tests marked 'patterns' (every notebook pattern, every way)",
@@ -26,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    left_out = {m for m in ("bench", "patterns") if not config.getoption(f"--{m}")}
+    left_out = {m for m in ("bench", "long", "patterns") if not config.getoption(f"--{m}")}
     if not left_out:
         return
     selected = [i for i in items if not left_out & set(i.keywords)]

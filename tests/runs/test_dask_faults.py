@@ -5,6 +5,7 @@ away."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -192,29 +193,40 @@ def test_a_launch_on_a_scheduler_is_cancelled_from_another_process(
     assert len(list(tmp_path.glob("gate.*.started"))) == 2  # the queued ones never started
 
 
-@pytest.fixture
-def scheduler_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A Dask scheduler and a worker as processes of their own (to kill the scheduler)."""
-    log = tmp_path / "scheduler.log"
+@contextlib.contextmanager
+def scheduler_and_worker(
+    folder: Path, worker_env: dict[str, str] | None = None, worker_cwd: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A Dask scheduler and one worker as processes of their own (``dask scheduler``, ``dask
+    worker``: what a cluster of the user's runs), the worker with ``worker_env`` in
+    ``worker_cwd``; the scheduler process and its ``dask://`` address."""
+    log = folder / "scheduler.log"
     with log.open("wb") as sink:
         scheduler = subprocess.Popen(
             ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
             stderr=sink, stdout=subprocess.DEVNULL,
         )  # fmt: skip
-    workers: list[subprocess.Popen[bytes]] = []
+    processes = [scheduler]
     try:
         found = until(lambda: [line for line in log.read_text().splitlines()
                                if "Scheduler at:" in line])  # fmt: skip
         where = found[0].split("Scheduler at:")[1].strip()
-        workers.append(subprocess.Popen(
+        processes.append(subprocess.Popen(
             ["dask", "worker", where, "--nthreads", "1", "--no-dashboard"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env, cwd=worker_cwd,
         ))  # fmt: skip
         yield scheduler, "dask://" + where.removeprefix("tcp://")
     finally:
-        for process in (*workers, scheduler):
+        for process in processes:
             process.kill()
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def scheduler_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A Dask scheduler and a worker as processes of their own (to kill the scheduler)."""
+    with scheduler_and_worker(tmp_path) as found:
+        yield found
 
 
 def test_a_scheduler_that_goes_away_ends_the_launch_with_one_line(

@@ -6,7 +6,6 @@ of its own; what it cached is restored by the client's next run, and its record 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 import nbcellar
 from tests.cli.test_run_shared import NOTEBOOK, cli_ok, latest_run
-from tests.runs.test_dask_faults import until
+from tests.runs.test_dask_faults import scheduler_and_worker
 
 pytest.importorskip("distributed", reason="the runs go to a Dask scheduler")
 pytestmark = pytest.mark.slow
@@ -23,31 +22,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def remote_worker(s3_bucket: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A scheduler, and a worker whose cache folder and working directory are its own."""
-    log = tmp_path / "scheduler.log"
-    with log.open("wb") as sink:
-        scheduler = subprocess.Popen(
-            ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
-            stderr=sink, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
     worker_cache = tmp_path / "worker-cache"
     elsewhere = tmp_path / "worker-home"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "NBCELLAR_STORE"}
     env["XDG_CACHE_HOME"] = str(worker_cache)
-    processes = [scheduler]
-    try:
-        found = until(lambda: [line for line in log.read_text().splitlines()
-                               if "Scheduler at:" in line])  # fmt: skip
-        where = found[0].split("Scheduler at:")[1].strip()
-        processes.append(subprocess.Popen(
-            ["dask", "worker", where, "--nthreads", "1", "--no-dashboard"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=elsewhere,
-        ))  # fmt: skip
-        yield "dask://" + where.removeprefix("tcp://"), worker_cache
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(timeout=30)
+    with scheduler_and_worker(tmp_path, env, elsewhere) as (_, where):
+        yield where, worker_cache
 
 
 def test_a_worker_with_its_own_cache_folder_runs_on_the_shared_store(

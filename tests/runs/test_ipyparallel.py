@@ -318,30 +318,40 @@ def quick_cluster(ipython_dir: Path) -> Iterator[tuple[str, Any]]:
         cluster.stop_cluster_sync()
 
 
-def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
-    tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
-) -> None:
+def kill_the_engine_running(
+    quick_cluster: tuple[str, Any], path: Path, params: dict[str, Any], reached: Any
+) -> str:
+    """Run ``path`` on the cluster, SIGKILL the engine running it once ``reached()`` (and
+    what it cached meanwhile landed), wait for the launch; the engine killed."""
     import signal
 
-    from tests.runs.test_dask_faults import NOTEBOOK as GATED
     from tests.runs.test_dask_faults import until
 
     name, client = quick_cluster
-    path = notebook(tmp_path, GATED, "slow.py")
-    gate = tmp_path / "gate"
     pids = dict(zip(client.ids, client[:].apply_sync(os.getpid), strict=True))  # (while idle)
-    handle = nbcellar.run(path, params={"x": 3, "gate": str(gate)},
-                          executor=f"ipyparallel://{name}", wait=False)  # fmt: skip
-    until(lambda: list(tmp_path.glob("gate.*.started")))
-    time.sleep(2.0)  # (the cells before are cached in the background: let them land)
+    handle = nbcellar.run(path, params=params, executor=f"ipyparallel://{name}", wait=False)
+    until(reached)
+    time.sleep(2.0)  # (the cells before, and the last checkpoint, are written in the background)
     running = [r for r in nbcellar.runs().records if r.status == "running" and r.worker]
-    engine = int(str(running[0].worker).removeprefix("engine "))
-    os.kill(pids[engine], signal.SIGKILL)
+    os.kill(pids[int(str(running[0].worker).removeprefix("engine "))], signal.SIGKILL)
     handle.wait()
+    return str(running[0].worker)
+
+
+def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
+    tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
+) -> None:
+    from tests.runs.test_dask_faults import NOTEBOOK as GATED
+
+    path = notebook(tmp_path, GATED, "slow.py")
+    killed = kill_the_engine_running(
+        quick_cluster, path, {"x": 3, "gate": str(tmp_path / "gate")},
+        lambda: bool(list(tmp_path.glob("gate.*.started"))),
+    )  # fmt: skip
     record = nbcellar.runs().records[0]
     assert record.status == "ok", record
     assert record.attempts == 2
-    assert record.worker != running[0].worker  # (on the other engine)
+    assert record.worker != killed  # (on the other engine)
     assert record.cells["restored"] >= 2, record.cells
     assert nbcellar.runs().values["y"].tolist() == [3 * 499500]
 
@@ -386,23 +396,15 @@ def test_a_loop_whose_engine_died_goes_on_from_its_last_checkpoint(
     tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
 ) -> None:
     import random
-    import signal
 
-    from tests.runs.test_dask_faults import until
     from tests.runs.test_resume_on_a_cluster import NOTEBOOK as TRAINING
 
-    name, client = quick_cluster
     path = notebook(tmp_path, TRAINING, "train.py")
-    gate = tmp_path / "gate"
     stop = random.randint(1, 8)  # the step its engine dies in
-    pids = dict(zip(client.ids, client[:].apply_sync(os.getpid), strict=True))  # (while idle)
-    handle = nbcellar.run(path, params={"gate": str(gate), "stop": stop},
-                          executor=f"ipyparallel://{name}", wait=False)  # fmt: skip
-    until(lambda: (tmp_path / "gate.stopped").exists())
-    time.sleep(1.0)  # (the checkpoint of the step before lands)
-    running = [r for r in nbcellar.runs().records if r.status == "running" and r.worker]
-    os.kill(pids[int(str(running[0].worker).removeprefix("engine "))], signal.SIGKILL)
-    handle.wait()
+    kill_the_engine_running(
+        quick_cluster, path, {"gate": str(tmp_path / "gate"), "stop": stop},
+        (tmp_path / "gate.stopped").exists,
+    )  # fmt: skip
     resumed = nbcellar.runs().records[0]
     assert (resumed.status, resumed.attempts) == ("ok", 2)
     done = (tmp_path / "gate.steps").read_text().split()
