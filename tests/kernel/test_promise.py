@@ -7,8 +7,8 @@ generator, warnings filters, pandas options); a project module's globals; closur
 defaults and class attributes changed by calls; iterators; displays. It runs them once with the
 cache (filling it), edits some cells, then runs the edited notebook fresh (no cache) and cached
 (after a restart: the process state is put back as a new kernel finds it), and compares the
-namespaces, that state and the outputs. 300 examples by default; ``NBCELLAR_PROMISE_EXAMPLES``
-sets another number (``NBCELLAR_PROMISE_EXAMPLES=3000`` for a long search).
+namespaces, that state and the outputs. 100 examples by default, 300 with ``pytest --long``;
+``NBCELLAR_PROMISE_EXAMPLES`` sets another number (``=3000`` for a long search).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,18 +140,30 @@ def comparable(ns: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-EXAMPLES = int(os.environ.get("NBCELLAR_PROMISE_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("NBCELLAR_PROMISE_EXAMPLES", "100"))
+LONGER = int(os.environ.get("NBCELLAR_PROMISE_EXAMPLES", "300"))  # (pytest --long)
+EDITS = st.lists(st.tuples(st.integers(0, 6), STATEMENTS), max_size=2)
+UNHEALTHY = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(cells=CELLS, edits=st.lists(st.tuples(st.integers(0, 6), STATEMENTS), max_size=2))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=UNHEALTHY)
+@given(cells=CELLS, edits=EDITS)
 def test_cached_rerun_equals_fresh_run(
     session: Session, cells: list[str], edits: list[Any]
 ) -> None:
+    check_promise(session, cells, edits)
+
+
+@pytest.mark.long
+@settings(max_examples=LONGER, deadline=None, suppress_health_check=UNHEALTHY)
+@given(cells=CELLS, edits=EDITS)
+def test_cached_rerun_equals_fresh_run_in_a_longer_search(
+    session: Session, cells: list[str], edits: list[Any]
+) -> None:
+    check_promise(session, cells, edits)
+
+
+def check_promise(session: Session, cells: list[str], edits: list[Any]) -> None:
     (session.project / "projmod.py").write_text(PROJECT_MODULE)
     notebook = [SETUP, *cells]
     session.start(cached=True)

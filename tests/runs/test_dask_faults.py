@@ -21,7 +21,7 @@ import pytest
 import nbcellar
 from nbcellar.errors import NbcellarError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 distributed = pytest.importorskip("distributed", reason="the Dask executor needs distributed")
 
 # The third cell waits, the first time it runs, until the test lets it go (a file appears) or

@@ -16,7 +16,7 @@ from tests.cli.test_run_shared import NOTEBOOK, cli_ok, latest_run
 from tests.runs.test_dask_faults import scheduler_and_worker
 
 pytest.importorskip("distributed", reason="the runs go to a Dask scheduler")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture

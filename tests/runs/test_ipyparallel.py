@@ -338,6 +338,7 @@ def kill_the_engine_running(
     return str(running[0].worker)
 
 
+@pytest.mark.long
 def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
     tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
 ) -> None:
@@ -356,6 +357,7 @@ def test_an_engine_killed_mid_run_is_retried_on_another_with_its_cells_restored(
     assert nbcellar.runs().values["y"].tolist() == [3 * 499500]
 
 
+@pytest.mark.long
 def test_runs_on_an_ipcluster_outlive_a_killed_client_and_are_cancelled_from_elsewhere(
     tmp_path: Path, private_store: Path, profile: str
 ) -> None:
@@ -392,6 +394,7 @@ def test_runs_on_an_ipcluster_outlive_a_killed_client_and_are_cancelled_from_els
     assert len(handle.wait()) == 0  # the client follows them to their end: none failed
 
 
+@pytest.mark.long
 def test_a_loop_whose_engine_died_goes_on_from_its_last_checkpoint(
     tmp_path: Path, private_store: Path, quick_cluster: tuple[str, Any]
 ) -> None:

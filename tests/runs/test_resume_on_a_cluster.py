@@ -16,7 +16,7 @@ import pytest
 import nbcellar
 from tests.runs.test_dask_faults import address, cluster, until  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 pytest.importorskip("distributed", reason="the Dask executor needs distributed")
 
 NOTEBOOK = """\

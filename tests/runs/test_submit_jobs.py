@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("numpy", reason="the training loop uses numpy")
 pytest.importorskip("distributed", reason="the slice runs on a Dask LocalCluster")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 CELLS = [
     "%load_ext nbcellar",
