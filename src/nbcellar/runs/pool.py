@@ -179,19 +179,38 @@ class KernelPool:
             self._to_start = max(self._to_start - 1, 0)
 
     def close(self) -> None:
-        """Shut down every kernel still alive (unused, or running when interrupted); a run
-        waiting for a kernel gets PoolClosed."""
+        """Stop every kernel still alive (unused, or running when interrupted); a run
+        waiting for a kernel gets PoolClosed. A kernel no thread uses is shut down here; one a
+        run (or its start) is using is killed, and that thread releases its sockets: a ZMQ
+        context terminated under another thread's sockets waits for them forever."""
         with self._lock:
             self._closed = True
             started, self._started = list(self._started), []
             waiting = max(self._taken, 1)
+        unused = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                unused.append(self._ready.get_nowait())
         for _ in range(waiting):
             self._ready.put(PoolClosed("the runs were cancelled"))
         for manager in started:
-            _stop(manager)
+            if any(manager is u for u in unused):
+                _stop(manager)
+            else:
+                _kill(manager)
         if self._forks is not None and self._own_forks:
             self._forks.close()
         self._sockets.cleanup()
+
+
+def _kill(manager: Any) -> None:
+    """Kill a kernel's process (group), leaving its manager's sockets to the thread using it."""
+    import signal
+
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):  # (already gone)
+        run_sync(manager.signal_kernel)(signal.SIGKILL)
 
 
 def _stop(manager: Any) -> None:
