@@ -12,6 +12,7 @@ from nbcellar.cli.main import cli
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.long  # (its whole grid: about a minute)
 def test_the_demo_runs_its_grid_compares_reports_and_comes_back_from_the_cache(
     tmp_path: Path, private_store: Path
 ) -> None:

@@ -107,5 +107,12 @@ class Kernels:
 
 
 @pytest.fixture
-def kernels(monkeypatch: pytest.MonkeyPatch) -> Kernels:
-    return Kernels(monkeypatch)
+def kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[Kernels]:
+    # Each start collects garbage (so that cloudpickle forgets the kernel before's classes):
+    # the objects of the whole test run are left out of it, or each collection walks them
+    # all (two seconds a test, late in a full run).
+    gc.freeze()
+    try:
+        yield Kernels(monkeypatch)
+    finally:
+        gc.unfreeze()
