@@ -97,11 +97,12 @@ w = np.zeros(100)
 
 # %%
 for epoch in nbcellar.resumable(range(steps)):
-    w = w + 0.5
-    nbcellar.checkpoint(epoch)
-    if epoch == 49 and os.path.exists("die"):
+    if epoch == 50 and os.path.exists("die"):  # killed between steps 49 and 50,
+        get_ipython().nbcellar.flush()  # once the checkpoint of step 49 is written
         os.remove("die")
         os.kill(os.getpid(), 9)
+    w = w + 0.5
+    nbcellar.checkpoint(epoch)
 """
 
 

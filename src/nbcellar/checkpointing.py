@@ -124,15 +124,23 @@ def _cell_names(shell: Any) -> list[str]:
         tree = ast.parse(str(history[-1]))
     except SyntaxError:
         return []
-    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)})
+    hidden = getattr(shell, "user_ns_hidden", None) or {}
+    namespace = shell.user_ns
+    return sorted(
+        name
+        for name in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        # (not what the kernel itself put there: get_ipython, In, exit...)
+        if not (name in hidden and name in namespace and hidden[name] is namespace[name])
+    )
 
 
 def _kept(value: Any) -> bool:
-    """Whether a variable is state a checkpoint keeps (not a module, function or class: the
-    cell's code makes those again)."""
+    """Whether a variable is state a checkpoint keeps (not a module, function, method or
+    class: the cell's code makes those again)."""
     import types
 
-    return not isinstance(value, types.ModuleType | types.FunctionType | type)
+    made = (types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType, type)
+    return not isinstance(value, made)
 
 
 def generator_states() -> dict[str, Any]:

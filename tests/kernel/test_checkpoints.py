@@ -66,6 +66,26 @@ def test_an_edited_loop_starts_again(session: Session) -> None:
     assert len(session.ns["losses"]) == 8  # from the first step: another loop
 
 
+def test_a_loop_using_what_the_kernel_provides_goes_on_from_its_checkpoint(
+    session: Session,
+) -> None:
+    """get_ipython (a bound method the kernel puts in the namespace) is no state to keep: a
+    checkpoint holding it could not be put back."""
+    with_kernel = LOOP.replace(
+        "    nbcellar.checkpoint(", "    get_ipython()\n    nbcellar.checkpoint("
+    )
+    session.start(cached=True)
+    session.run_all([SETUP, "STOP = -1", with_kernel])
+    uninterrupted = final(session)
+    session.start(cached=True)
+    session.run_all([SETUP, "STOP = 3"])
+    assert not session.run(with_kernel).success
+    session.run("STOP = -1")
+    again = session.run(with_kernel)
+    assert again.success, again.stdout
+    assert final(session) == uninterrupted
+
+
 def test_a_checkpoint_without_a_store_is_one_clear_error(session: Session) -> None:
     session.start(cached=False)
     found = session.run("import nbcellar\nnbcellar.checkpoint(0, loss=1.0)")
