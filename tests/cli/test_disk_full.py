@@ -74,7 +74,12 @@ def test_the_cell_whose_values_were_lost_says_so_in_its_metadata(
     first = executed.cells[0].metadata["nbcellar"]
     assert first["stored"] is False
     assert "No space left on device" in first["not_stored"]
-    assert "stored" not in executed.cells[1].metadata["nbcellar"]
+    second = executed.cells[1].metadata["nbcellar"]
+    # Its small entry is stored, unless it was written while the failed save's partial file
+    # still filled the disk (the save runs in the background): then it says so, for that reason.
+    if "stored" in second:
+        assert second["stored"] is False and "No space left on device" in second["not_stored"]
+    assert second["status"] == "ran"
 
 
 def test_a_full_disk_is_said_in_a_notebook_once(small_disk: Path) -> None:
