@@ -78,7 +78,8 @@ def test_the_cell_whose_values_were_lost_says_so_in_its_metadata(
     # Its small entry is stored, unless it was written while the failed save's partial file
     # still filled the disk (the save runs in the background): then it says so, for that reason.
     if "stored" in second:
-        assert second["stored"] is False and "No space left on device" in second["not_stored"]
+        assert second["stored"] is False
+        assert "No space left on device" in second["not_stored"]
     assert second["status"] == "ran"
 
 

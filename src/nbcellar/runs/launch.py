@@ -432,12 +432,13 @@ class LaunchBook:
 
         if answer.get("status") == "skipped":  # its record said not to start
             record = answer.get("record") or {}
-            if record.get("status") == "cancelled":
-                return None
-            return self._lost(run, str(record.get("error") or "it did not start"))
-        if answer.get("status") == "cancelled":
-            return None
-        return self._ended(run, result_of(answer))
+            if record.get("status") != "cancelled":
+                return self._lost(run, str(record.get("error") or "it did not start"))
+        elif answer.get("status") != "cancelled":
+            return self._ended(run, result_of(answer))
+        with self._lock:  # (cancelled here, or by another process: nbcellar jobs cancel)
+            self._status[run.number] = "cancelled"
+        return None
 
     def _lost(self, run: PlannedRun, why: str) -> RunOutcome:
         """A run that ended without an answer (its workers lost, the scheduler gone): failed

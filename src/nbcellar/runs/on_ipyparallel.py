@@ -18,14 +18,17 @@ notebook in a kernel of its own with the cell cache on the store (see
 :mod:`nbcellar.runs.worker`), so cells that runs share run once cluster-wide. Cells started and
 done come back while the run runs as the task's published data (``datapub.publish_data``), one
 key per event so none is overwritten; a thread of the client turns them into events. An engine
-running a task is busy, but its control channel is served by a thread of its own: a cancel is an
-``abort`` of the launch's tasks (the queued ones never start) together with the launch's cancel
-tag, which the running tasks find in their engine's set of aborted ids and stop their kernels
-for. The engines keep the run records (see :mod:`nbcellar.runs.worker`); the parent writes each
-executed notebook. An engine lost in the middle of a run (its controller says so once it missed
-its heartbeats) has the client submit the task again, at most one time more than the run's
-``retries`` (so the last attempt can record that the run failed); that attempt counts it, and
-its cells completed before are restored from the store.
+running a task is busy, but its control channel is served by a thread of its own: a cancel marks
+the queued runs' records cancelled (an engine that takes one skips it, no kernel started) and is
+an ``abort`` of the launch's cancel tag, which the running tasks find in their engine's set of
+aborted ids and stop their kernels for. The engines keep the run records (see
+:mod:`nbcellar.runs.worker`); the parent writes each executed notebook. An engine lost in the
+middle of a run (its controller says so once it missed its heartbeats) has the controller's task
+scheduler start the task again on another engine (the view's ``retries``, one more than the
+run's so that the last attempt can record that the run failed), so this holds with the client
+gone too; that attempt counts it from the run's record, and its cells completed before are
+restored from the store. Each attempt numbers its events after its attempt, so the client
+follows the new one from its first.
 """
 
 from __future__ import annotations
@@ -210,33 +213,30 @@ class IpyparallelLaunch(LaunchBook):
         self._stopping = threading.Event()
         self._closed = False
         self._failure: Exception | None = None  # what stops the launch (wait() raises it)
-        self._heard: dict[int, int] = {}  # events taken from each run's published data
+        self._heard: dict[int, set[str]] = {}  # events taken from each run's published data
         self._finished: set[int] = set()
         view = self.client.load_balanced_view()
+        # A task whose engine died is started again on another by the controller (not by us:
+        # so it is with the client gone): one more than the retries, for the last attempt to
+        # record that the run failed.
+        view.retries = options.retries + 1
         self._view = view
         # A partial is pickled by reference (module and name), where ipyparallel would ship a
         # bare function's code object: the engines import nbcellar's own entry point.
         self._task = functools.partial(ipp_task)
         self.results: dict[int, Any] = {}
-        self._specs: dict[int, str] = {}
-        self._submitted: dict[int, int] = {}
         for position in plan.order:
             run = plan.runs[position]
             spec = make_spec(run, plan, options, runs.id_of(run.number), modules)
             spec["write_output"] = executor.detached  # (its client may be gone by then)
-            self._specs[run.number] = json.dumps(spec)
-            self._submit(run.number)
+            self._heard[run.number] = set()
+            self.results[run.number] = view.apply_async(self._task, json.dumps(spec),
+                                                        self.cancel_tag)  # fmt: skip
         self._follower = threading.Thread(target=self._follow, daemon=True,
                                           name="nbcellar-ipp-follow")  # fmt: skip
         self._follower.start()
 
     # -- events and answers from the engines ----------------------------------------------
-
-    def _submit(self, number: int) -> None:
-        self._submitted[number] = self._submitted.get(number, 0) + 1
-        self._heard[number] = 0  # (a new task: its own published data)
-        self.results[number] = self._view.apply_async(self._task, self._specs[number],
-                                                      self.cancel_tag)  # fmt: skip
 
     def _follow(self) -> None:
         """Until every run answered or the launch stops: events to the listener, answers to
@@ -251,7 +251,6 @@ class IpyparallelLaunch(LaunchBook):
                         self._result(number, result)
                         if self._failure is not None:
                             return
-                        waiting = waiting or number not in self._finished  # (submitted again)
                     else:
                         self._take_events(number, result)
                         waiting = True
@@ -266,8 +265,9 @@ class IpyparallelLaunch(LaunchBook):
         from nbcellar.runs.execute import CellRun
 
         data = result["data"]
-        while (key := f"{self._heard.get(number, 0):06d}") in data:
-            self._heard[number] = self._heard.get(number, 0) + 1
+        heard = self._heard[number]
+        for key in sorted(set(data) - heard):  # (attempt, then order sent)
+            heard.add(key)
             message = data[key]
             kind = message.get("event")
             if kind == "run-started":
@@ -296,11 +296,7 @@ class IpyparallelLaunch(LaunchBook):
         try:
             answer = json.loads(result.get(timeout=0))
         except Exception as exc:  # the task raised on its engine, or its engine died
-            if type(exc).__name__ == "TaskAborted" and self._cancelled_elsewhere(number):
-                return
-            lost = getattr(exc, "ename", None) == "EngineError"
-            if lost and self._submitted[number] <= self.options.retries + 1:
-                self._submit(number)  # (on another engine; the attempt counts itself)
+            if self._cancelled_elsewhere(number):
                 return
             self._finished.add(number)
             self._lost(self.plan.runs[number - 1], f"it failed on its ipyparallel engine: "
@@ -310,8 +306,8 @@ class IpyparallelLaunch(LaunchBook):
         self._answered(self.plan.runs[number - 1], answer)
 
     def _cancelled_elsewhere(self, number: int) -> bool:
-        """A task aborted by another process (``nbcellar jobs cancel``), which cancelled the
-        run's record first: the run ends cancelled here too."""
+        """A task that failed (its engine stopped) for a run that another process cancelled
+        (``nbcellar jobs cancel``): the run ends cancelled here too."""
         record = self.runs.reload(number)
         if record is None or record.status != "cancelled":
             return False
@@ -340,17 +336,22 @@ class IpyparallelLaunch(LaunchBook):
         self._stopping.set()
         if self._follower is not threading.current_thread():
             self._follower.join()
-        left = [r for n, r in self.results.items() if n not in self._finished]
+        left = [n for n in self.results if n not in self._finished]
+        # The queued runs' records first: an engine that takes one skips it at once.
+        queued = [n for n, s in self.status().items() if n in left and s == "queued"]
+        self.runs.cancelled(queued)
         if left and not self._closed:
             with contextlib.suppress(Exception):  # (the controller is gone)
-                self._abort(left)
+                self._abort([self.results[n] for n in left])
         self._cancel_left()
         self._close()
 
     def _abort(self, left: list[Any]) -> None:
-        """Tell every engine, those that register meanwhile too, that the runs ``left`` are
-        aborted, until they all answered: their kernels stop within a second, and our own
-        cluster stops after them."""
+        """Tell every engine, those that register meanwhile too, the launch's cancel tag,
+        until the runs ``left`` all answered: running kernels stop within a second, queued
+        tasks skip their cancelled runs, and our own cluster stops after them. (Not an abort
+        of the tasks themselves: the controller would start an aborted task again, as one
+        whose engine failed it, for the view's retries.)"""
         import time
 
         told: set[int] = set()
@@ -358,7 +359,7 @@ class IpyparallelLaunch(LaunchBook):
         while time.monotonic() < deadline:
             engines = [e for e in self.client.ids if e not in told]
             if engines:
-                self.client.abort([*left, self.cancel_tag], targets=engines, block=False)
+                self.client.abort([self.cancel_tag], targets=engines, block=False)
                 told.update(engines)
             if self.client.wait(left, timeout=0.5):
                 return
@@ -371,8 +372,9 @@ class IpyparallelLaunch(LaunchBook):
 
 
 def cancel_on_controller(reach: dict[str, Any] | Any) -> None:
-    """From any process: abort a launch's tasks on the ipcluster that runs them (the queued
-    ones never start; running ones find the cancel tag aborted and stop their kernels)."""
+    """From any process: tell the engines of the ipcluster that runs a launch its cancel tag
+    (running runs find it aborted and stop their kernels; queued ones, their records already
+    cancelled, are skipped by the engine that takes them)."""
     ipp = _ipyparallel()
     where = str(reach["ipyparallel"])
     try:
@@ -381,8 +383,7 @@ def cancel_on_controller(reach: dict[str, Any] | Any) -> None:
         raise NbcellarError(f"cannot reach the ipcluster of {where} ({exc or type(exc).__name__}"
                             ") to cancel the launch; is it running?") from None  # fmt: skip
     try:
-        tasks = [*reach.get("tasks", []), str(reach["cancel"])]
-        client.abort(tasks, targets=client.ids, block=True)
+        client.abort([str(reach["cancel"])], targets=client.ids, block=True)
     finally:
         client.close()
 
@@ -390,7 +391,8 @@ def cancel_on_controller(reach: dict[str, Any] | Any) -> None:
 def ipp_task(spec_text: str, cancel_tag: str) -> str:
     """The task an ipyparallel engine runs: JSON in, JSON out (see
     :func:`nbcellar.runs.worker.execute_spec`); events go out as the task's published data,
-    numbered keys so that none replaces another."""
+    keyed by attempt and number so that none replaces another, an earlier attempt's
+    included (the controller may start the task again, under the same id)."""
     import importlib
     import itertools
 
@@ -403,10 +405,12 @@ def ipp_task(spec_text: str, cancel_tag: str) -> str:
     spec = json.loads(spec_text)
     numbers = itertools.count()
     lock = threading.Lock()
+    attempt = [1]  # (said by the first event, "run-started")
 
     def report(message: dict[str, Any]) -> None:
         with lock:  # numbered in the order sent
-            publish_data({f"{next(numbers):06d}": message})
+            attempt[0] = int(message.get("attempt", attempt[0]))
+            publish_data({f"{attempt[0]:03d}-{next(numbers):06d}": message})
 
     def cancelled() -> bool:
         # The engine's control thread adds aborted ids while its shell runs this task.
