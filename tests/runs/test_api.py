@@ -108,6 +108,20 @@ def test_cancelling_a_launch_stops_its_runs(tmp_path: Path, private_store: Path)
     assert set(handle.status().values()) == {"cancelled"}
 
 
+def test_cancelling_a_single_run_stops_its_kernel(tmp_path: Path, private_store: Path) -> None:
+    path = tmp_path / "slow.py"
+    path.write_text("# %%\nimport time\nopen('started', 'w').close()\ntime.sleep(120)\n")
+    handle = nbcellar.run(path, wait=False, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline, handle.status()
+        time.sleep(0.2)
+    began = time.monotonic()
+    handle.cancel()  # (its kernel is stopped: the cell does not sleep on)
+    assert time.monotonic() - began < 30
+    assert list(handle.status().values()) == ["cancelled"]
+
+
 def test_without_the_cache_the_executed_notebooks_are_the_runset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

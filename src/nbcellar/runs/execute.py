@@ -88,14 +88,6 @@ def _mark_unstored(node: Any, cells: tuple[CellRun, ...], failures: tuple[str, .
             meta["not_stored"] = why[run.key]
 
 
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""
-
-
 def _write_failures(kernel_client: Any) -> tuple[str, ...]:
     """What the kernel's cache could not store (see CellCacheExtension.write_failures)."""
     from jupyter_core.utils import run_sync
@@ -265,7 +257,7 @@ def execute_notebook(
     from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from nbcellar.runs.kernels import KernelStartError, notebook_client, stop_now
+    from nbcellar.runs.kernels import KernelStartError, notebook_client, start_failure, stop_now
 
     name = kernel_name or nb.kernel_name or "python3"
     check_kernel(name)
@@ -353,11 +345,7 @@ def execute_notebook(
             runner.fail_running("kernel died")
         except KernelStartError as exc:
             log.flush()
-            said = _last_line(Path(sockets) / "kernel.log")
-            raise KernelStartError(
-                f"{exc} (kernel {name}){f'; its last words: {said}' if said else ''}; try it "
-                "in Jupyter, or see 'jupyter kernelspec list'"
-            ) from None
+            raise start_failure(exc, name, Path(sockets) / "kernel.log") from None
         finally:
             log.close()
     cells = runner.cells()

@@ -15,6 +15,7 @@ import os
 import queue
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from nbcellar.errors import NbcellarError
@@ -24,6 +25,20 @@ IOPUB_GRACE = 0.2  # seconds a kernel_info's IOPub messages may take before it i
 
 class KernelStartError(NbcellarError):
     """A kernel died, or never answered, while it started: nothing of the run has run."""
+
+
+def start_failure(error: Exception, kernel_name: str, log: Any) -> KernelStartError:
+    """The one line for a kernel that could not start: what happened, the kernel, the last
+    line it wrote (``log``: the file its output went to), and what to try."""
+    said = ""
+    with contextlib.suppress(OSError):
+        text = Path(log).read_text(errors="replace")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        said = lines[-1][:300] if lines else ""
+    return KernelStartError(
+        f"{error} (kernel {kernel_name}){f'; its last words: {said}' if said else ''}; try it "
+        "in Jupyter, or see 'jupyter kernelspec list'"
+    )
 
 
 async def wait_until_ready(client: Any, timeout: float | None) -> None:

@@ -529,8 +529,8 @@ class LocalLaunch(LaunchBook):
         jobs = max(1, min(options.jobs, len(plan.runs)))
         self.jobs = jobs
         self.pool: KernelPool | None = None
-        if len(plan.runs) > 1:  # kernels only for the runs the store cannot serve without one
-            need = plan.needs_kernel
+        need = plan.needs_kernel  # kernels only for the runs the store cannot serve without one
+        if need:  # (a pool's kernels, a single run's too, are what cancel() can stop)
             self.pool = KernelPool(
                 plan.kernel_name, plan.cwd, kernel_env(options.store_root), min(jobs, need),
                 need, setup=protocol.load_extension() if options.store_root is not None else "",
@@ -579,7 +579,7 @@ class LocalLaunch(LaunchBook):
         self._stopping.set()
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self.pool is not None:
-            self.pool.close()  # their kernels stop, so the runs in progress end at once
+            self._close_pool()  # their kernels stop, so the runs in progress end at once
         self._threads.shutdown(wait=True)
         self._cancel_left()
 
@@ -601,8 +601,18 @@ class LocalLaunch(LaunchBook):
         finally:
             self._threads.shutdown(wait=True)
             if self.pool is not None:
-                self.pool.close()
+                self._close_pool()
         return self._outcomes_in_order()
+
+    def _close_pool(self) -> None:
+        """Close the pool; from a thread of the caller's (a pipeline's task), the event loop
+        jupyter's calls made for that thread too."""
+        from nbcellar.runs.pool import close_thread_loop
+
+        assert self.pool is not None
+        self.pool.close()
+        if threading.current_thread() is not threading.main_thread():
+            close_thread_loop()
 
 
 class _Cancelled(Exception):

@@ -118,7 +118,12 @@ class KernelPool:
         # (Its own messages to a log: see execute_notebook.)
         with open(folder / "kernel.log", "ab") as log:
             try:
-                run_sync(manager.start_kernel)(cwd=str(self.cwd), env=self.env, stderr=log)
+                # (History in memory, as nbclient starts its kernels: runs side by side do not
+                # share, and lock, the user's IPython history file.)
+                run_sync(manager.start_kernel)(
+                    cwd=str(self.cwd), env=self.env, stderr=log,
+                    extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                )  # fmt: skip
             except Exception as exc:  # handed to the run that takes it, which reports it
                 self._ready.put(exc)
                 close_thread_loop()
@@ -128,8 +133,11 @@ class KernelPool:
         try:
             run_sync(self._wait_until_ready)(manager, self.setup)
         except Exception as exc:
+            from nbcellar.runs.kernels import KernelStartError, start_failure
+
             _stop(manager)  # (it never answered: no run gets it)
-            self._ready.put(exc)
+            said = start_failure(exc, self.kernel_name, folder / "kernel.log")
+            self._ready.put(said if isinstance(exc, KernelStartError) else exc)
             return
         finally:
             close_thread_loop()
