@@ -15,6 +15,7 @@ __all__ = [
     "RunFailed",
     "__version__",
     "artifacts",
+    "build",
     "checkpoint",
     "checkpoints",
     "collect",
@@ -27,6 +28,7 @@ __all__ = [
     "runs",
     "submit",
     "unload_ipython_extension",
+    "upstream",
 ]
 
 
@@ -52,6 +54,24 @@ def run(notebook: str | Path, params: Any = None, **options: Any) -> Any:
     from nbcellar.runs.api import run as run_notebook
 
     return run_notebook(notebook, params, **options)
+
+
+def build(*tasks: str, **options: Any) -> Any:
+    """Build a pipeline as ``nbcellar build`` does: ``nbcellar.build()`` (every task of the
+    pipeline here), ``nbcellar.build("features", jobs=2, force=True, explain=True,
+    pipeline="path/pipeline.yaml")``. Returns the Build (each task's outcome and why); see
+    nbcellar.pipeline.build."""
+    from nbcellar.pipeline.build import build as build_pipeline
+
+    return build_pipeline(tasks, **options)
+
+
+def upstream(task: str) -> Any:
+    """In a pipeline task: what the task ``task`` produced (its final variables, loaded when
+    read, its logged values, its products' paths); see nbcellar.pipeline.upstream."""
+    from nbcellar.pipeline.upstream import upstream as upstream_of
+
+    return upstream_of(task)
 
 
 def collect(paths: Any, ids: Any = None) -> Any:

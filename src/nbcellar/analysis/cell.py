@@ -54,6 +54,11 @@ class CellAnalysis:
     # (``module`` for ``import module``, ``module:attr`` for ``from module import attr``); its
     # version follows from that.
     imported: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # The pipeline tasks the cell reads with ``nbcellar.upstream("name")`` (see
+    # nbcellar.pipeline): outside inputs of its key; ``upstream_unknown``: a call whose task
+    # name is not a literal.
+    upstreams: frozenset[str] = frozenset()
+    upstream_unknown: bool = False
 
 
 def _hash_text(text: str) -> CodeHash:
@@ -114,7 +119,26 @@ def analyze_cell(source: str) -> CellAnalysis:
         reads_unknown=use.reads_unknown or effects.reads_unknown,
         silent=ends_with_semicolon(source),
         imported=imported_names(tree),
+        upstreams=frozenset(n for n in upstream_calls(tree) if n is not None),
+        upstream_unknown=None in upstream_calls(tree),
     )
+
+
+def upstream_calls(tree: ast.AST) -> list[str | None]:
+    """The task names of the ``<module>.upstream("name")`` calls in ``tree`` (None for a call
+    whose name is not a string literal)."""
+    found: list[str | None] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "upstream"
+            and isinstance(node.func.value, ast.Name)
+        ):
+            first = node.args[0] if node.args else None
+            literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+            found.append(first.value if literal else None)  # type: ignore[union-attr]
+    return found
 
 
 _NAMED_BINDINGS = (

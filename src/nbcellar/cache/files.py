@@ -16,7 +16,8 @@ pandas' and numpy's readers and writers), directory listing (``os.scandir``, ``g
 removal and rename; the hook is installed once per process and does nothing while no cell
 runs. Files read by C code without Python's ``open`` (pyarrow's Parquet reader, HDF5) are not
 seen: a ``depends:PATH`` tag names those. Library, configuration and cache folders (the Python
-installation, ``~/.cache``, ``~/.ipython``, nbcellar's store) are not the notebook's data.
+installation, ``~/.cache``, ``~/.ipython``, nbcellar's store, a pipeline's manifests) are not
+the notebook's data.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from nbcellar.cache.sources import file_version
 _CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyd", ".so", ".pth")
 # ... and the system's and tools' folders (configuration, caches, the kernel's connection file).
 _SYSTEM_FOLDERS = ("/dev/", "/proc/", "/sys/", "/etc/", "/usr/", "/lib/", "/lib64/", "/run/")
+_PIPELINE_FOLDER = "/.nbcellar-build/"  # (nbcellar.pipeline.manifests.FOLDER)
 _HOME_FOLDERS = (".cache", ".config", ".ipython", ".jupyter", ".local", ".matplotlib", ".keras")
 
 
@@ -155,6 +157,8 @@ class FileWatch:
             return None
         if path.endswith(_CODE_SUFFIXES) or "/__pycache__/" in path:
             return None
+        if _PIPELINE_FOLDER in path:  # (a pipeline's manifests: read by upstream(), which
+            return None  # keys the cell on what they say, not on the file's bytes)
         if path.startswith(_SYSTEM_FOLDERS) or path.startswith(self.now_ignored):
             return None
         if path + "/" in self.now_ignored:

@@ -80,6 +80,8 @@ def uncacheable(analysis: CellAnalysis, directives: Directives, source: str) -> 
         return "tagged nocache"
     if analysis.reads_unknown:
         return "reads names nbcellar cannot see (eval, exec, globals(), %run -i)"
+    if analysis.upstream_unknown:
+        return "calls upstream() with a task name that is not written out (a string literal)"
     volatile = sorted(n for n in analysis.reads if is_ipython_name(n))
     if volatile:
         return f"reads IPython's {', '.join(volatile)}"
@@ -105,8 +107,9 @@ def outside_inputs(
     cwd: Path,
     path: Sequence[str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """The versions of the modules the cell imports and of the files its tags name, as a
-    kernel working in ``cwd`` finds them (relative paths are found from there, as the cell's
+    """The versions of the modules the cell imports, of the files its tags name and of what
+    the pipeline tasks it reads with ``upstream()`` produced, as a kernel working in ``cwd``
+    finds them (relative paths are found from there, as the cell's
     own ``open()`` calls are; modules in ``project`` first, then ``cwd``, then the import
     path: the kernel's, or ``path``)."""
     modules = {m: module_version(m, project, cwd, path) for m in sorted(analysis.imports)}
@@ -114,7 +117,24 @@ def outside_inputs(
     files |= {
         f"content:{p}": file_version(p, cwd, content=True) for p in directives.depends_content
     }
+    if analysis.upstreams:  # (what the pipeline tasks it reads produced: nbcellar.pipeline)
+        from nbcellar.pipeline.manifests import upstream_version
+
+        files |= {f"upstream:{t}": upstream_version(t, cwd) for t in sorted(analysis.upstreams)}
     return modules, files
+
+
+def file_input_version(name: str, cwd: Path) -> str:
+    """The version now of one of the ``files`` :func:`outside_inputs` gives, by its name there
+    (``path``, ``content:path``, ``upstream:task``)."""
+    kind, _, what = name.partition(":") if ":" in name else ("", "", name)
+    if kind == "upstream":
+        from nbcellar.pipeline.manifests import upstream_version
+
+        return upstream_version(what, cwd)
+    if kind == "content":
+        return file_version(what, cwd, content=True)
+    return file_version(name, cwd)
 
 
 def key_inputs(

@@ -93,16 +93,25 @@ def _entry(store: Any, key: str) -> CacheEntry | None:
     return CacheEntry.from_bytes(record.key, record.snapshot_id, record.payload)
 
 
-def _outside_inputs_hold(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> bool:
-    """The modules and files the cell read are what they were when the kernel keyed it (the
+def _outside_change(entry: CacheEntry, cell: CellSource, project: Path, cwd: Path) -> str:
+    """What the cell read from outside that is not what it was when the kernel keyed it (the
     modules its code imports, and those the code inside the values it read imports: the
-    kernel keyed it on all of them), and the files it opened are as it needs them."""
+    kernel keyed it on all of them; the files its tags name, the pipeline tasks it reads,
+    the files it opened); empty when all hold."""
     directives = Directives.from_tags(_tags(cell))
     _, files = outside_inputs(analyze_cell(cell.source), directives, project, cwd)
-    modules = {m: module_version(m, project, cwd) for m in entry.inputs.modules}
-    if modules != dict(entry.inputs.modules) or files != dict(entry.inputs.files):
-        return False
-    return not changed_file(entry.touched, entry.wrote)
+    for module, version in entry.inputs.modules.items():
+        if module_version(module, project, cwd) != version:
+            return f"module {module}, which changed"
+    for name in sorted(set(files) | set(entry.inputs.files)):
+        if files.get(name) != entry.inputs.files.get(name):
+            kind, _, what = name.rpartition(":")
+            if kind == "upstream":
+                return f"what task {what!r} produced, which changed"
+            return f"file {what}, which changed"
+    if changed_file(entry.touched, entry.wrote):
+        return "a file it opened, which changed"
+    return ""
 
 
 def find_run(
@@ -115,34 +124,47 @@ def find_run(
 ) -> RememberedRun | None:
     """The remembered run of these cells, if a kernel would restore every one of them now
     (``replayable``: or replay the cells whose values could not be stored)."""
+    return check_run(store, cells, kernel_name, project, cwd, replayable)[0]
+
+
+def check_run(
+    store: Any,
+    cells: Sequence[CellSource],
+    kernel_name: str,
+    project: Path,
+    cwd: Path,
+    replayable: bool = False,
+) -> tuple[RememberedRun | None, str]:
+    """:func:`find_run`, and when there is none, why (``[n]``: the n-th code cell)."""
     key = notebook_key(cells, kernel_name)
     if key is None:
-        return None
+        return None, _always_runs(cells)
     record = store.get_record(KIND, key)
     if record is None:
-        return None
+        return None, "its code, parameters or kernel changed since it last ran"
     try:
         data = json.loads(record.payload)
         remembered = [ExecutedCell(**item) for item in data["cells"]]
         metadata = dict(data["metadata"])
     except (ValueError, KeyError, TypeError):
-        return None
+        return None, "its remembered run cannot be read"
     if len(remembered) != len(cells):
-        return None
+        return None, "its code changed since it last ran"
     found: list[ExecutedCell] = []
     logged: list[Any] = []
     file_snapshots: list[str] = []
-    for cell, done in zip(cells, remembered, strict=True):
+    for number, (cell, done) in enumerate(zip(cells, remembered, strict=True), start=1):
         if done.key is None:
             found.append(done)
             continue
         entry = _entry(store, done.key)
-        if (
-            entry is None
-            or (entry.replays and not replayable)
-            or not _outside_inputs_hold(entry, cell, project, cwd)
-        ):
-            return None
+        if entry is None:
+            return None, f"cell [{number}]'s stored result is gone (store gc or prune)"
+        if entry.replays and not replayable:
+            return None, f"cell [{number}] made values that cannot be stored: it runs again"
+        changed = _outside_change(entry, cell, project, cwd)
+        if changed:
+            return None, f"cell [{number}] reads {changed}"
         found.append(
             ExecutedCell(done.key, done.outputs, done.execution_count, saved_seconds=entry.seconds)
         )
@@ -153,7 +175,19 @@ def find_run(
             logged.append([name, row])
         if entry.files and entry.snapshot_id is not None:
             file_snapshots.append(entry.snapshot_id)
-    return RememberedRun(tuple(found), metadata, logged, file_snapshots)
+    return RememberedRun(tuple(found), metadata, logged, file_snapshots), ""
+
+
+def _always_runs(cells: Sequence[CellSource]) -> str:
+    for number, cell in enumerate((c for c in cells if c.source.strip()), start=1):
+        analysis = analyze_cell(cell.source)
+        directives = Directives.from_tags(_tags(cell))
+        if directives.refresh:
+            return f"cell [{number}] is tagged refresh"
+        why = uncacheable(analysis, directives, cell.source)
+        if why:
+            return f"cell [{number}] always runs ({why})"
+    return "a cell always runs"
 
 
 def remember_run(

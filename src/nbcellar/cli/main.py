@@ -103,6 +103,7 @@ def cli() -> None:
 
 def _register() -> None:
     from nbcellar.cli.analyze import analyze
+    from nbcellar.cli.build import build
     from nbcellar.cli.checkpoints import checkpoints
     from nbcellar.cli.compare import compare
     from nbcellar.cli.demo import demo
@@ -126,6 +127,7 @@ def _register() -> None:
     cli.add_command(report)
     cli.add_command(status)
     cli.add_command(analyze)
+    cli.add_command(build)
     cli.add_command(store)
 
 
