@@ -27,6 +27,7 @@ __all__ = [
     "run",
     "runs",
     "submit",
+    "test",
     "unload_ipython_extension",
     "upstream",
 ]
@@ -64,6 +65,16 @@ def build(*tasks: str, **options: Any) -> Any:
     from nbcellar.pipeline.build import build as build_pipeline
 
     return build_pipeline(tasks, **options)
+
+
+def test(*paths: Any, **options: Any) -> Any:
+    """Smoke-test the notebooks and pipelines under ``paths`` (default: here), as
+    ``nbcellar test`` does: each notebook with its ``smoke-parameters``, each pipeline with
+    its ``smoke:`` values; ``jobs=``, ``changed=True`` (skip what the store would serve whole),
+    ``store=``. Returns a SmokeResult per test (see nbcellar.smoke)."""
+    from nbcellar.smoke import smoke_test
+
+    return smoke_test(paths, **options)
 
 
 def upstream(task: str) -> Any:

@@ -113,6 +113,7 @@ def _register() -> None:
     from nbcellar.cli.run import run
     from nbcellar.cli.runs import runs
     from nbcellar.cli.show import show
+    from nbcellar.cli.smoke import smoke
     from nbcellar.cli.status import status
     from nbcellar.cli.store import store
 
@@ -128,6 +129,7 @@ def _register() -> None:
     cli.add_command(status)
     cli.add_command(analyze)
     cli.add_command(build)
+    cli.add_command(smoke)
     cli.add_command(store)
 
 

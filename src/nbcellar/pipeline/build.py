@@ -43,6 +43,7 @@ class TaskOutcome:
     run: str | None = None
     seconds: float = 0.0
     cells: Mapping[str, int] = field(default_factory=dict)
+    output: Path | None = None  # its executed notebook, once it ran
 
 
 @dataclass
@@ -74,19 +75,32 @@ def build(
     explain: bool = False,
     store: str | Path | None = None,
     listener: Listener | None = None,
+    profile: str | None = None,
 ) -> Build:
-    """Build ``tasks`` (default: every task) and the tasks they need; see the module."""
+    """Build ``tasks`` (default: every task) and the tasks they need; see the module.
+    ``profile="smoke"``: the pipeline's smoke test (see load_pipeline and nbcellar.smoke), its
+    manifests and products apart from the real ones."""
+    import os
+
+    from nbcellar.pipeline.manifests import PROFILE_VARIABLE
     from nbcellar.store.location import store_for_notebook
 
     if jobs < 1:
         raise NbcellarError(f"jobs={jobs!r}: at least 1")
-    found = load_pipeline(pipeline)
+    found = load_pipeline(pipeline, profile)
     names = found.closure(list(tasks)) if tasks else list(found.tasks)
     store_root = store_for_notebook(store, found.root / "pipeline.yaml")
     builder = _Builder(found, names, store_root, jobs, executor, force, listener)
-    if explain:
-        return builder.explain()
-    return builder.build()
+    builder.smoke = profile == "smoke"
+    before = os.environ.get(PROFILE_VARIABLE)
+    os.environ[PROFILE_VARIABLE] = profile or ""  # (this process's, and its kernels')
+    try:
+        return builder.explain() if explain else builder.build()
+    finally:
+        if before is None:
+            os.environ.pop(PROFILE_VARIABLE, None)
+        else:
+            os.environ[PROFILE_VARIABLE] = before
 
 
 def task_params(pipeline: Pipeline, task: Task) -> dict[str, Any]:
@@ -139,6 +153,7 @@ class _Builder:
         self._lock = threading.Lock()
         self._handles: dict[str, Any] = {}
         self._slow: set[str] = set()
+        self.smoke = False  # its tasks run as their smoke tests (nbcellar.run(smoke=True))
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -197,9 +212,9 @@ class _Builder:
 
     def _notebook(self, task: Task) -> Any:
         from nbcellar.notebook import read_notebook
-        from nbcellar.runs.params import inject
+        from nbcellar.runs.params import for_run
 
-        return inject(read_notebook(task.source), task_params(self.pipeline, task))
+        return for_run(read_notebook(task.source), task_params(self.pipeline, task), self.smoke)
 
     def _store(self) -> Any:
         from nbcellar.store import open_store
@@ -297,7 +312,7 @@ class _Builder:
             if task.group is not None:
                 self._write_group(task.group)
             return
-        outcome.status, outcome.why = "running", why
+        outcome.status, outcome.why, outcome.output = "running", why, task.output
         self.listener(outcome)
         task.output.parent.mkdir(parents=True, exist_ok=True)
         for product in task.files.values():
@@ -305,7 +320,8 @@ class _Builder:
         start = time.perf_counter()
         handle = nbcellar.run(task.source, task_params(self.pipeline, task), output=task.output,
                               store=self.store_root, cwd=self.pipeline.root, jobs=1,
-                              executor=self.executor, strict=True, wait=False)  # fmt: skip
+                              executor=self.executor, strict=True, wait=False,
+                              smoke=self.smoke)  # fmt: skip
         with self._lock:
             self._handles[task.name] = handle
         try:

@@ -18,11 +18,23 @@ from typing import Any
 
 FOLDER = ".nbcellar-build"
 NONE = "none"  # the version of a task that was never built here
+PROFILE_VARIABLE = "NBCELLAR_PROFILE"
+"""A build under a profile (``smoke``: ``nbcellar test``) keeps its manifests apart, in
+``.nbcellar-build/<profile>/``, and its products under ``.nbcellar-<profile>/``: set in the
+building process, its kernels inherit it, so ``upstream()`` reads the same ones."""
+
+
+def profile() -> str:
+    import os
+
+    name = os.environ.get(PROFILE_VARIABLE, "")
+    return "".join(ch for ch in name if ch.isalnum() or ch in "-_")
 
 
 def manifest_path(root: Path, task: str) -> Path:
     safe = "".join("_" if ch in "/\\\0" else ch for ch in task)
-    return root / FOLDER / f"{safe}.json"
+    folder = root / FOLDER / profile() if profile() else root / FOLDER
+    return folder / f"{safe}.json"
 
 
 def find_manifest(task: str, cwd: Path) -> Path | None:

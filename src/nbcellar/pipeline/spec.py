@@ -29,7 +29,8 @@ from nbcellar.errors import NbcellarError
 
 SPEC = "pipeline.yaml"
 SOURCES = (".ipynb", ".py")
-_TASK_FIELDS = {"source", "name", "product", "params", "grid", "upstream"}
+_TASK_FIELDS = {"source", "name", "product", "params", "grid", "upstream", "smoke"}
+SMOKE = "smoke"  # the profile of smoke tests (nbcellar test): its parameters, its products
 MAX_GRID = 1000  # tasks one grid may expand into
 
 
@@ -85,21 +86,43 @@ class Pipeline:
         return [m for u in self.tasks[name].upstream for m in self.members(u)]
 
 
-def load_pipeline(where: str | Path | None = None) -> Pipeline:
+def load_pipeline(where: str | Path | None = None, profile: str | None = None) -> Pipeline:
     """The pipeline of ``where`` (a ``pipeline.yaml``, or a folder: its ``pipeline.yaml`` if
-    it has one, else the tasks found in it); default: the current folder."""
+    it has one, else the tasks found in it); default: the current folder. ``profile="smoke"``:
+    as its smoke test builds it, each task's parameters with the ``smoke:`` values (the
+    pipeline's, for the tasks whose parameters cell assigns them, then the task's own), its
+    products under ``.nbcellar-smoke/``."""
     place = Path(where) if where is not None else Path.cwd()
-    if place.is_dir():
-        spec = place / SPEC
-        if spec.is_file():
-            return _from_spec(spec)
-        return _discovered(place)
-    if place.is_file():
-        return _from_spec(place)
-    raise PipelineError(f"{place}: no such pipeline.yaml or folder")
+    if place.is_dir() and (place / SPEC).is_file():
+        found = _from_spec(place / SPEC, profile)
+    elif place.is_dir():
+        found = _discovered(place)
+    elif place.is_file():
+        found = _from_spec(place, profile)
+    else:
+        raise PipelineError(f"{place}: no such pipeline.yaml or folder")
+    return _moved(found, profile) if profile else found
 
 
-def _from_spec(spec: Path) -> Pipeline:
+def _moved(pipeline: Pipeline, profile: str) -> Pipeline:
+    """The pipeline with its products under ``.nbcellar-<profile>/`` (the same relative
+    paths), so a profile's build never overwrites the real products."""
+    from dataclasses import replace
+
+    base = pipeline.root / f".nbcellar-{profile}"
+
+    def moved(path: Path) -> Path:
+        return base / path.relative_to(pipeline.root)
+
+    tasks = {
+        name: replace(task, output=moved(task.output),
+                      files={k: moved(v) for k, v in task.files.items()})
+        for name, task in pipeline.tasks.items()
+    }  # fmt: skip
+    return replace(pipeline, tasks=tasks)
+
+
+def _from_spec(spec: Path, profile: str | None = None) -> Pipeline:
     import yaml
 
     root = spec.resolve().parent
@@ -112,6 +135,10 @@ def _from_spec(spec: Path) -> Pipeline:
     if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), list):
         raise PipelineError(f"{spec}: a pipeline.yaml needs a 'tasks:' list (each task a "
                             "mapping with a 'source')")  # fmt: skip
+    smoke = data.get(SMOKE) or {}
+    if not isinstance(smoke, Mapping):
+        raise PipelineError(f"{spec}: 'smoke' is a mapping of parameter names to the values "
+                            "smoke tests run with")  # fmt: skip
     tasks: list[Task] = []
     for position, item in enumerate(data["tasks"], start=1):
         where = f"{spec}, task {position}"
@@ -127,6 +154,11 @@ def _from_spec(spec: Path) -> Pipeline:
         params = item.get("params") or {}
         if not isinstance(params, Mapping):
             raise PipelineError(f"{where}: 'params' is a mapping of names to values")
+        own_smoke = item.get(SMOKE) or {}
+        if not isinstance(own_smoke, Mapping):
+            raise PipelineError(f"{where}: 'smoke' is a mapping of names to values")
+        if profile == SMOKE and (smoke or own_smoke):
+            params = {**params, **_assigned_of(source, smoke), **own_smoke}
         declared = item.get("upstream")
         upstream = _names(declared, where) if declared is not None else _upstream(root, source)
         if item.get("grid") is None:
@@ -144,16 +176,20 @@ def _grid(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The tasks a ``grid`` expands into: ``name[model=rf,n=10]`` and its parameters (the
     task's ``params`` crossed in), in the grid's order."""
-    from nbcellar.runs.params import ParameterError, expand
+    from nbcellar.runs.params import ParameterError, expand, grid_blocks
 
     try:
-        sets = expand((), None, MAX_GRID, params=params, grid=grid)
+        blocks = grid_blocks(grid, "grid")
+        names = list(dict.fromkeys(k for block in blocks for k in block))
+        # (A smoke value of a grid's parameter replaces that part of the grid.)
+        blocks = [{k: v for k, v in b.items() if k not in params} for b in blocks]
+        left = [b for b in blocks if b] or None
+        sets = expand((), None, MAX_GRID, params=params, grid=left)
     except ParameterError as exc:
         raise PipelineError(f"{where}: grid: {exc}") from None
     found = []
     for values in sets:
-        varied = {k: v for k, v in values.items() if k not in params}
-        label = ",".join(f"{k}={v}" for k, v in varied.items())
+        label = ",".join(f"{k}={values[k]}" for k in names if k in values)
         found.append((f"{name}[{label}]", dict(values)))
     return found
 
@@ -200,6 +236,17 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     raise PipelineError(f"{where}: 'upstream' is a list of task names")
 
 
+def _assigned_of(source: Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Of ``values``, those the source's parameters cell assigns."""
+    from nbcellar.notebook import read_notebook
+    from nbcellar.runs.params import declared
+
+    if not values:
+        return {}
+    names = set(declared(read_notebook(source)))
+    return {k: v for k, v in values.items() if k in names}
+
+
 def _may_be_task(source: Path) -> bool:
     try:
         text = source.read_text(encoding="utf-8", errors="replace")
@@ -209,11 +256,11 @@ def _may_be_task(source: Path) -> bool:
 
 
 def _upstream(root: Path, source: Path, required: bool = True) -> Any:
-    """:func:`_upstream_of`, read once per version of the source (see source_facts)."""
+    """:func:`declared_upstream`, read once per version of the source (see source_facts)."""
     from nbcellar.pipeline.manifests import source_facts
 
     def read(path: Path) -> Any:
-        found = _upstream_of(path, required=False)
+        found = declared_upstream(path, required=False)
         return None if found is None else list(found)
 
     found = source_facts(root, source, read)
@@ -222,7 +269,7 @@ def _upstream(root: Path, source: Path, required: bool = True) -> Any:
     return tuple(found)
 
 
-def _upstream_of(source: Path, required: bool = True) -> Any:
+def declared_upstream(source: Path, required: bool = True) -> Any:
     """The ``upstream`` its parameters cell assigns (() when it assigns none or None; None
     when not ``required`` and the cell does not assign it, or there is no such cell)."""
     from nbcellar.notebook import read_notebook

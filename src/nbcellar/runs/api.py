@@ -8,6 +8,9 @@ runs every combination, ``jobs`` at a time, on ``executor`` (``"local"``; see
 (``result["accuracy"]``). A run whose cell raised raises :class:`RunFailed` (the RunSet in its
 ``runs``) unless ``allow_errors``. ``wait=False`` returns a :class:`RunHandle` at once;
 ``nbcellar.runs.attach(ID)`` finds one again later, from any process, by the launch's id.
+``smoke=True`` runs the notebook's smoke test (see :mod:`nbcellar.smoke`): the values of its
+cells tagged ``smoke-parameters`` as parameters (under ``params``), its ``skip-execution``
+cells left out; without it those smoke cells never run.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def run(
     max_runs: int = MAX_RUNS,
     wait: bool = True,
     progress: Any = None,
+    smoke: bool = False,
 ) -> Any:
     """Run ``notebook`` (.ipynb or percent script) once per parameter set; see the module."""
     import math
@@ -87,7 +91,7 @@ def run(
     options = RunOptions(
         kernel_name=kernel, timeout=timeout, allow_errors=allow_errors,
         cwd=None if cwd is None else Path(cwd), jobs=jobs or os.cpu_count() or 1,
-        retries=retries, resume_from=resumed,
+        retries=retries, resume_from=resumed, smoke=smoke,
     )  # fmt: skip
     target = None if output is None else Path(output)
     plan = plan_runs(path, sets, options, output=target, strict=strict)

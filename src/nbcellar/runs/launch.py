@@ -49,6 +49,7 @@ class RunOptions:
     jobs: int = 1  # runs side by side
     retries: int = 1  # on a cluster: lost workers a run survives (it starts again elsewhere)
     resume_from: str | None = None  # a run whose checkpoints the run goes on from (--resume)
+    smoke: bool = False  # its smoke test: smoke-parameters as parameters, skip-execution out
 
     def execution(self, cwd: Path) -> dict[str, Any]:
         """Keyword arguments of execute_notebook for one run."""
@@ -181,7 +182,8 @@ def plan_runs(
             if strict:
                 raise parameters.ParameterError(message + " (--strict, strict=True)")
             warnings.warn(message, ParameterWarning, stacklevel=2)
-    injected = [(run, parameters.inject(nb, run)) for run in runs]  # unwritable values stop here
+    # (Unwritable values stop here. Smoke-test cells run only in a smoke test: for_run.)
+    injected = [(run, parameters.for_run(nb, run, options.smoke)) for run in runs]
     kernel_name = options.kernel_name or nb.kernel_name or "python3"
     check_kernel(kernel_name)
     cwd = options.cwd or notebook.resolve().parent

@@ -24,6 +24,8 @@ from nbcellar.notebook.model import Cell, CellId, Notebook
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+SMOKE_TAG = "smoke-parameters"  # the values a smoke test runs with (see nbcellar.smoke)
+SKIP_TAG = "skip-execution"  # (nbmake's) a cell a smoke test leaves out
 
 Params = dict[str, Any]
 MAX_VALUE_CHARACTERS = 4000  # (Python's own limit on int digits is 4300)
@@ -254,3 +256,29 @@ def label(params: Mapping[str, Any]) -> str:
     """``model=rf, n_estimators=10``: how a run is named in tables and file names."""
     return ", ".join(f"{name}={value!r}" if isinstance(value, str) and not value.isidentifier()
                      else f"{name}={value}" for name, value in params.items())  # fmt: skip
+
+
+def smoke_values(nb: Notebook) -> dict[str, Any]:
+    """The values the cells tagged ``smoke-parameters`` assign (``n = 100``)."""
+    from nbcellar.runs.collect import assigned_literals
+
+    found: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.is_code and cell.has_tag(SMOKE_TAG):
+            found.update(assigned_literals(cell.source))
+    return found
+
+
+def without_tagged(nb: Notebook, *tags: str) -> Notebook:
+    """The notebook without its cells tagged one of ``tags``."""
+    kept = tuple(c for c in nb.cells if not any(c.has_tag(t) for t in tags))
+    return nb if len(kept) == len(nb.cells) else replace(nb, cells=kept)
+
+
+def for_run(nb: Notebook, params: Mapping[str, Any], smoke: bool = False) -> Notebook:
+    """The notebook a run executes: its ``smoke-parameters`` cells out, and ``params``
+    injected; for its smoke test, their values under ``params`` and ``skip-execution`` cells
+    out too."""
+    values = smoke_values(nb) if smoke else {}
+    tags = (SMOKE_TAG, SKIP_TAG) if smoke else (SMOKE_TAG,)
+    return inject(without_tagged(nb, *tags), {**values, **params})

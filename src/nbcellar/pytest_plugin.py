@@ -1,0 +1,136 @@
+"""``pytest --nbcellar``: notebooks, percent scripts and pipeline tasks as test items.
+
+Registered as a pytest plugin (entry point ``pytest11``), it does nothing unless ``--nbcellar``
+is given. Then every notebook and percent script pytest meets (``pytest --nbcellar notebooks/``)
+is one item, run as its smoke test (see :mod:`nbcellar.smoke`); a ``pipeline.yaml`` is one item
+per task, in the pipeline's order. ``--nbcellar-changed`` skips the notebooks the store would
+serve whole (their last green run holds). A failing item shows the cell that raised, its source
+and its traceback. Items are independent of each other (a pipeline's tasks build what they need
+first), so ``pytest-xdist``'s ``-n`` runs them side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nbcellar", "notebooks as smoke tests (nbcellar)")
+    group.addoption("--nbcellar", action="store_true",
+                    help="collect notebooks, percent scripts and pipeline.yaml tasks as tests, "
+                    "run with their smoke parameters and the cell cache")  # fmt: skip
+    group.addoption(
+        "--nbcellar-changed",
+        action="store_true",
+        help="skip the notebooks whose last green run the store serves whole",
+    )
+    group.addoption(
+        "--nbcellar-store",
+        default=None,
+        metavar="PATH",
+        help="the store (default: $NBCELLAR_STORE, else the nearest .nbcellar/)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With --nbcellar: not inside a store (the executed notebooks of its runs)."""
+    if config.getoption("nbcellar") and (collection_path / "index.sqlite").is_file():
+        return True
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if not parent.config.getoption("nbcellar"):
+        return None
+    if file_path.name == "pipeline.yaml":
+        return PipelineFile.from_parent(parent, path=file_path)
+    if any(part.startswith(".nbcellar") or part.endswith(".runs") for part in file_path.parts):
+        return None  # (executed notebooks: ours, a grid's)
+    from nbcellar.smoke import is_notebook
+
+    if is_notebook(file_path) and not _in_a_pipeline(file_path):
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _in_a_pipeline(path: Path) -> bool:
+    """A task of a pipeline.yaml above it: tested as that pipeline's item."""
+    for folder in path.parents:
+        if (folder / "pipeline.yaml").is_file():
+            from nbcellar.smoke import _task_sources
+
+            return path.resolve() in _task_sources(folder)
+    return False
+
+
+class NotebookFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        yield NotebookItem.from_parent(self, name=self.path.name)
+
+
+class PipelineFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from nbcellar.pipeline.spec import SMOKE, PipelineError, load_pipeline
+
+        try:
+            found = load_pipeline(self.path, SMOKE)
+        except PipelineError as exc:
+            raise self.CollectError(str(exc)) from None
+        for name in found.tasks:
+            yield TaskItem.from_parent(self, name=name)
+
+
+class Failed(Exception):
+    """A smoke test that failed (its SmokeResult)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.failure)
+        self.result = result
+
+
+class _Item(pytest.Item):
+    def _nbcellar_store(self) -> Any:
+        return self.config.getoption("nbcellar_store")
+
+    def _check(self, result: Any) -> None:
+        if result.status == "failed":
+            raise Failed(result)
+        if result.status == "skipped":
+            pytest.skip(result.failure or "an upstream task failed")
+        if result.status == "unchanged":
+            pytest.skip("unchanged since its last green run (--nbcellar-changed)")
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, Failed):
+            result = excinfo.value.result
+            return f"{result.failure}\n\n{result.details}".rstrip()
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"nbcellar: {self.name}"
+
+
+class NotebookItem(_Item):
+    def runtest(self) -> None:
+        from nbcellar.smoke import smoke_notebook
+
+        self._check(smoke_notebook(self.path, base=self.config.rootpath,
+                                   changed=self.config.getoption("nbcellar_changed"),
+                                   store=self._nbcellar_store()))  # fmt: skip
+
+
+class TaskItem(_Item):
+    def runtest(self) -> None:
+        from nbcellar.smoke import smoke_pipeline
+
+        results = smoke_pipeline(self.path.parent, tasks=[self.name], store=self._nbcellar_store(),
+                                 changed=self.config.getoption("nbcellar_changed"))  # fmt: skip
+        mine = [r for r in results if r.name.endswith(f"/{self.name}")]
+        failed = [r for r in results if r.status == "failed" and r not in mine]
+        if failed:
+            pytest.skip(f"an upstream task failed: {failed[0].name}")
+        self._check(mine[0])

@@ -1,0 +1,174 @@
+"""Smoke tests in real kernels: ``nbcellar test`` and ``pytest --nbcellar`` (run by pytest
+itself) over notebooks and a pipeline; smoke values used only there; the carried store making
+the next push restore what did not change; ``--changed``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import nbcellar
+from nbcellar.cli.main import cli
+
+pytestmark = pytest.mark.slow
+
+pytest_plugins = ["pytester"]
+
+OK = """\
+# %% tags=["parameters"]
+n = 1000
+
+# %% tags=["smoke-parameters"]
+n = 10
+
+# %%
+total = sum(range(n))
+print(total)
+"""
+
+BAD = "# %%\nx = 1\n\n# %%\nraise ValueError('bad rows')\n"
+
+SKIPPING = """\
+# %%
+y = 2
+
+# %% tags=["skip-execution"]
+import time
+time.sleep(300)
+
+# %% tags=["raises-exception"]
+1 / 0
+"""
+
+PIPELINE = """\
+smoke:
+  rows: 5
+tasks:
+  - source: make.py
+    product: {nb: products/make.ipynb, data: products/make.csv}
+  - source: use.py
+"""
+
+MAKE = """\
+# %% tags=["parameters"]
+upstream = None
+product = None
+rows = 1000
+
+# %%
+open(product["data"], "w").write(",".join(str(i) for i in range(rows)))
+"""
+
+USE = """\
+# %% tags=["parameters"]
+upstream = ["make"]
+
+# %%
+values = open(upstream["make"]["data"]).read().split(",")
+print(len(values))
+"""
+
+
+def project(folder: Path) -> Path:
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "notebooks" / "ok.py").write_text(OK)
+    (folder / "notebooks" / "skipping.py").write_text(SKIPPING)
+    (folder / "flow").mkdir()
+    (folder / "flow" / "pipeline.yaml").write_text(PIPELINE)
+    (folder / "flow" / "make.py").write_text(MAKE)
+    (folder / "flow" / "use.py").write_text(USE)
+    return folder
+
+
+def lines(output: str) -> dict[str, str]:
+    found = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("PASSED", "FAILED", "UNCHANGED", "SKIPPED"):
+            found[parts[1].rstrip(":")] = parts[0]
+    return found
+
+
+def test_nbcellar_test_runs_each_notebook_and_task_small_and_says_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path)
+    (tmp_path / "notebooks" / "bad.py").write_text(BAD)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(cli, ["test", "-j", "2"])
+    assert done.exit_code == 1, done.output
+    assert lines(done.stdout) == {
+        "notebooks/bad.py": "FAILED", "notebooks/ok.py": "PASSED",
+        "notebooks/skipping.py": "PASSED", "flow/make": "PASSED", "flow/use": "PASSED",
+    }  # fmt: skip
+    assert "FAILED    notebooks/bad.py: cell [2] raised ValueError: bad rows" in done.stdout
+    assert "    raise ValueError('bad rows')" in done.stdout  # its source, then its traceback
+    assert "ValueError: bad rows" in done.stdout.split("___ notebooks/bad.py ___")[1]
+    assert done.stdout.splitlines()[-1].startswith("4 passed, 1 failed in ")
+    executed = json.loads((tmp_path / ".nbcellar-smoke" / "notebooks" / "ok.ipynb").read_text())
+    printed = [
+        "".join(o["text"]) for c in executed["cells"] for o in c.get("outputs", []) if "text" in o
+    ]
+    assert printed == ["45\n"]  # n = 10: the smoke value
+    smoke_products = tmp_path / "flow" / ".nbcellar-smoke" / "products"
+    assert (smoke_products / "make.csv").read_text() == "0,1,2,3,4"
+    assert not (tmp_path / "flow" / "products").exists()  # the real products untouched
+    nbcellar.run(tmp_path / "notebooks" / "ok.py", output=tmp_path / "real.ipynb")
+    real = json.loads((tmp_path / "real.ipynb").read_text())  # outside a smoke test: n = 1000
+    printed = [
+        "".join(o["text"]) for c in real["cells"] for o in c.get("outputs", []) if "text" in o
+    ]
+    assert printed == [f"{sum(range(1000))}\n"]
+
+
+def test_the_next_push_runs_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(cli, ["test"])
+    assert first.exit_code == 0, first.output
+    source = tmp_path / "notebooks" / "ok.py"
+    source.write_text(OK.replace("print(total)", "print(total * 2)"))
+    again = CliRunner().invoke(cli, ["test", "--changed"])
+    assert again.exit_code == 0, again.output
+    assert lines(again.stdout) == {
+        "notebooks/ok.py": "PASSED", "notebooks/skipping.py": "PASSED",
+        "flow/make": "UNCHANGED", "flow/use": "UNCHANGED",
+    }  # fmt: skip
+    ok = next(ln for ln in again.stdout.splitlines() if "notebooks/ok.py" in ln)
+    assert "(1 of 3 cells ran, 2 restored" in ok  # the edited cell only
+    third = CliRunner().invoke(cli, ["test", "--changed"])
+    assert lines(third.stdout)["notebooks/ok.py"] == "UNCHANGED"
+
+
+def test_pytest_collects_notebooks_and_tasks_and_a_carried_store_restores_them(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    project(pytester.path)
+    (pytester.path / "notebooks" / "bad.py").write_text(BAD)
+    store = tmp_path / "carried" / ".nbcellar"
+    first = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={store}", "-v")
+    first.assert_outcomes(passed=4, failed=1)
+    first.stdout.fnmatch_lines(["*cell [[]2] raised ValueError: bad rows*",
+                                "*raise ValueError('bad rows')*"])  # fmt: skip
+    ran_first = sum(r.cells.get("ran", 0) for r in nbcellar.runs(store=store).records)
+    second = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={store}")
+    second.assert_outcomes(passed=4, failed=1)
+    records = nbcellar.runs(store=store).records
+    ok = [r for r in records if r.notebook.endswith("ok.py")]
+    assert ok[-1].cells["restored"] == ok[-1].cells["total"]  # the carried store served it
+    assert ran_first > 0
+    fresh = tmp_path / "fresh" / ".nbcellar"  # without the carried store: everything runs
+    third = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={fresh}")
+    third.assert_outcomes(passed=4, failed=1)
+    ok = [r for r in nbcellar.runs(store=fresh).records if r.notebook.endswith("ok.py")]
+    assert ok[-1].cells["ran"] == ok[-1].cells["total"]
+    changed = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={store}",
+                                            "--nbcellar-changed", "-rs")  # fmt: skip
+    changed.stdout.fnmatch_lines(["*unchanged since its last green run*"])
+    plain = pytester.runpytest_subprocess()  # without --nbcellar: nothing of ours collected
+    plain.assert_outcomes()
