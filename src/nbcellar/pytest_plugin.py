@@ -36,6 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """With --nbcellar: nbformat's schema checks without compiling rfc3987_syntax's grammars
+    (2-3 s, for a format notebooks do not use), as the nbcellar command does."""
+    if config.getoption("nbcellar"):
+        from nbcellar.cli.main import _skip_grammar_compilation
+
+        _skip_grammar_compilation()
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """With --nbcellar: not inside a store (the executed notebooks of its runs)."""
     if config.getoption("nbcellar") and (collection_path / "index.sqlite").is_file():

@@ -224,6 +224,7 @@ def test_explain_says_why_each_task_would_run_and_runs_nothing(project: Path) ->
     assert run_count() == runs
 
 
+@pytest.mark.long
 def test_ctrl_c_stops_the_build_and_the_next_one_goes_on(project: Path) -> None:
     path = project / "tasks" / "stats.py"
     path.write_text(STATS + "\n# %%\nimport time\nopen('stats.started', 'w').close()\n"
@@ -312,6 +313,7 @@ tasks:
 """
 
 
+@pytest.mark.long
 def test_a_grid_task_is_one_task_per_parameter_set_and_downstream_sees_them_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,6 +124,7 @@ def test_nbcellar_test_runs_each_notebook_and_task_small_and_says_what_failed(
     assert printed == [f"{sum(range(1000))}\n"]
 
 
+@pytest.mark.long
 def test_the_next_push_runs_only_what_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,6 +146,7 @@ def test_the_next_push_runs_only_what_changed(
     assert lines(third.stdout)["notebooks/ok.py"] == "UNCHANGED"
 
 
+@pytest.mark.long
 def test_pytest_collects_notebooks_and_tasks_and_a_carried_store_restores_them(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:

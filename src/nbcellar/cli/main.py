@@ -108,6 +108,7 @@ def _register() -> None:
     from nbcellar.cli.compare import compare
     from nbcellar.cli.demo import demo
     from nbcellar.cli.diff import diff
+    from nbcellar.cli.init import init
     from nbcellar.cli.jobs import jobs
     from nbcellar.cli.report import report
     from nbcellar.cli.run import run
@@ -130,6 +131,7 @@ def _register() -> None:
     cli.add_command(analyze)
     cli.add_command(build)
     cli.add_command(smoke)
+    cli.add_command(init)
     cli.add_command(store)
 
 

@@ -41,9 +41,11 @@ def _summary(values: list[Any]) -> str:
 @click.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--json", "as_json", is_flag=True, help="The record and its logged values as JSON.")
+@click.option("--requirements", is_flag=True, help="Only the pinned requirements of what the "
+              "run imported (name==version lines, for requirements.txt).")  # fmt: skip
 @store_option
 @click.pass_context
-def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+def show(ctx: click.Context, run_id: str, as_json: bool, requirements: bool) -> None:
     """Show one run: parameters, status, timings, cells, logged values, environment, source.
 
     RUN is a run id from 'nbcellar runs', or any unique start or end of one."""
@@ -65,6 +67,11 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         steps = checkpoints(record.id, store)
     finally:
         store.close()
+    if requirements:
+        from nbcellar.runs.records import pinned
+
+        click.echo(pinned(record), nl=False)
+        return
     histories: dict[str, list[Any]] = {}
     for name, cell in rows:
         number = (cell.get("shown") or {}).get("number")

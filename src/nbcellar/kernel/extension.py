@@ -97,6 +97,7 @@ class CellCacheExtension:
         self.session = "session-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         # The cells run since the extension was loaded, in order (what nbcellar.submit slices).
         self.ran: list[RanCell] = []
+        self._modules_before = set(sys.modules)  # (what the run imports: requirements())
         self._cell: tuple[str, dict[str, str]] | None = None  # (source, ambient versions before)
         self.submitting = False  # the running cell called nbcellar.submit
 
@@ -234,6 +235,16 @@ class CellCacheExtension:
     def _say(line: str) -> None:
         print(line, file=sys.stderr)
         sys.stderr.flush()  # sent now: not part of what the cell about to run shows
+
+    def requirements(self) -> str:
+        """The distributions this kernel's cells imported, with their versions (JSON); see
+        nbcellar.kernel.requirements."""
+        import json
+
+        from nbcellar.kernel.requirements import imported_distributions
+
+        sources = [cell.source for cell in self.ran]
+        return json.dumps(imported_distributions(self._modules_before, sources))
 
     def save_log(self, run_id: str) -> None:
         """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""

@@ -86,6 +86,11 @@ def flush() -> str:
 # -- user expressions (answers as JSON text) -----------------------------------------------
 
 
+def requirements() -> str:
+    """What the run's cells imported, as ``{distribution: version}`` (JSON)."""
+    return f"{EXTENSION}.requirements()"
+
+
 def write_failures() -> str:
     """After :func:`flush`: why values could not be stored since the last ask (a JSON list)."""
     return f"{EXTENSION}.write_failures()"

@@ -61,6 +61,9 @@ class ExecutionResult:
     # Why values of cells that ran could not be stored (a full disk): the run is fine, the
     # cache misses them next time.
     store_failures: tuple[str, ...] = ()
+    # The distributions the cells imported (see nbcellar.kernel.requirements); None: not
+    # known (no kernel, or no cache in it).
+    requirements: dict[str, str] | None = None
 
     @property
     def failed(self) -> CellRun | None:
@@ -86,6 +89,18 @@ def _mark_unstored(node: Any, cells: tuple[CellRun, ...], failures: tuple[str, .
             meta = cell.setdefault("metadata", {}).setdefault("nbcellar", {})
             meta["stored"] = False
             meta["not_stored"] = why[run.key]
+
+
+def _requirements(kernel_client: Any) -> dict[str, str] | None:
+    """What the kernel's cells imported (see CellCacheExtension.requirements)."""
+    from jupyter_core.utils import run_sync
+
+    reply = run_sync(kernel_client.execute_interactive)(
+        "", silent=True, store_history=False, timeout=60,
+        user_expressions={"requirements": protocol.requirements()},
+    )  # fmt: skip
+    found = protocol.expression_value(reply["content"], "requirements")
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else None
 
 
 def _write_failures(kernel_client: Any) -> tuple[str, ...]:
@@ -273,6 +288,7 @@ def execute_notebook(
     env = kernel_env(store_root)
     completed = False
     store_failures: tuple[str, ...] = ()
+    requirements: dict[str, str] | None = None
     final: dict[str, Any] | None = None
     limit = None if timeout is None else max(1, math.ceil(timeout))  # (nbclient: whole seconds)
     from nbcellar.owners import owned_temporary_prefix, remove_orphans
@@ -327,6 +343,7 @@ def execute_notebook(
                     client.execute_cell(cell, index)
                 if store_root is not None and run_id is not None:
                     silently(protocol.save_log(run_id))
+                    requirements = _requirements(kernel_client)
                 if store_root is not None and save_final:
                     final = _final_state(kernel_client, store_root)
                 if store_root is not None:  # values still being written must land first
@@ -367,6 +384,7 @@ def execute_notebook(
         cached=store_root is not None,
         final_state=final,
         store_failures=store_failures,
+        requirements=requirements,
     )
 
 

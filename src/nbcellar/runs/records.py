@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from nbcellar.errors import NbcellarError
+
 KIND = "run"
 LOG_KIND = "run-log"
 Status = Literal["queued", "running", "ok", "failed", "cancelled", "died"]
@@ -57,6 +59,9 @@ class RunRecord:
     attempts: int = 0  # times it started: more than one means its worker was lost (retried)
     cell: int | None = None  # on a cluster: the code cell running (0-based), while it runs
     resumed_from: str | None = None  # the run whose checkpoints it went on from (--resume)
+    # The distributions its cells imported, {name: version}; None: not known (served from the
+    # store without a kernel, or run without the cache).
+    requirements: Mapping[str, str] | None = None
 
     @property
     def retried(self) -> bool:
@@ -69,6 +74,18 @@ class RunRecord:
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def pinned(record: RunRecord) -> str:
+    """The requirements of what ``record``'s cells imported, a ``name==version`` line each
+    (a requirements.txt); one clear error when the run does not know them."""
+    if record.requirements is None:
+        why = ("every cell was restored from the store, no kernel started" if
+               record.cells.get("ran", 0) == 0 and record.status == "ok" else
+               "it ran without the cache, or before nbcellar recorded imports")  # fmt: skip
+        raise NbcellarError(f"run {record.id} does not know what it imported ({why}); ask "
+                            "the run that executed its cells (see 'nbcellar runs')")  # fmt: skip
+    return "".join(f"{name}=={version}\n" for name, version in record.requirements.items())
 
 
 def environment() -> dict[str, Any]:
@@ -294,6 +311,7 @@ class RunBook:
                 error=None if failed is None else f"cell [{failed.index + 1}] {failed.error}",
                 output=str(output.resolve()),
                 cell=None,
+                requirements=getattr(result, "requirements", None),
             )
         )
 

@@ -316,6 +316,7 @@ def answer_of(result: Any) -> dict[str, Any]:
         "cached": result.cached,
         "kernel_started": result.kernel_started,
         "store_failures": list(result.store_failures),
+        "requirements": result.requirements,
     }
 
 
@@ -331,6 +332,7 @@ def result_of(answer: Mapping[str, Any]) -> Any:
         cached=bool(answer["cached"]),
         kernel_started=bool(answer["kernel_started"]),
         store_failures=tuple(answer["store_failures"]),
+        requirements=answer.get("requirements"),
     )
 
 

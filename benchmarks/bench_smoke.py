@@ -1,0 +1,113 @@
+"""Smoke tests on every push: ``pytest --nbcellar`` with its store carried against nbmake's
+``pytest --nbmake``, on the same 8 notebooks, in one run.
+
+Each notebook imports numpy, computes for about a second in each of two cells, and prints a
+summary. Push 1: every notebook runs under both tools (nbcellar's store empty). Push 2: one
+notebook's last cell edited; nbmake runs all 8 again, nbcellar with the store of push 1 (what
+a CI cache step carries) serves the 7 unchanged ones whole and runs the edited cell only.
+Target: push 2 >= 5x faster than nbmake. Both timed as the command (pytest's start-up
+included).
+
+nbmake 1.5.5 runs in a virtual environment of its own (``--nbmake-venv DIR``: made there with
+pip on first use), as ploomber does in bench_pipeline.py.
+
+    python benchmarks/bench_smoke.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from common import machine, scratch
+
+WORK = "x = np.random.default_rng({seed}).normal(size=(1200, 1200))\nfor _ in range(6):\n" \
+       "    x = np.tanh(x @ x.T / 1200)"  # fmt: skip
+
+
+def make_notebooks(folder: Path, count: int = 8) -> list[Path]:
+    folder.mkdir(parents=True)
+    made = []
+    for number in range(count):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}  # fmt: skip
+        nb.cells = [
+            nbformat.v4.new_code_cell("import numpy as np"),
+            nbformat.v4.new_code_cell(WORK.format(seed=number)),
+            nbformat.v4.new_code_cell(WORK.format(seed=number + 100).replace("x", "y")),
+            nbformat.v4.new_code_cell("print(round(float(x.mean() + y.mean()), 6))"),
+        ]
+        path = folder / f"analysis_{number}.ipynb"
+        nbformat.write(nb, path)
+        made.append(path)
+    return made
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+    return seconds, done.stdout
+
+
+def nbmake_python(venv: Path) -> str:
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "pytest").exists():
+        print(f"   making {venv} (nbmake==1.5.5) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "nbmake==1.5.5",
+                        "ipykernel", "numpy"], check=True)  # fmt: skip
+    return str(python)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--nbmake-venv", default=str(Path.home() / ".cache" / "bench-nbmake"))
+    parser.add_argument("--dir", default=None, help="parent of the temporary working folder")
+    parser.add_argument("--quick", action="store_true", help="2 notebooks, no nbmake")
+    args = parser.parse_args()
+    print(machine())
+    tools = ("nbcellar",) if args.quick else ("nbmake", "nbcellar")
+    theirs = "" if args.quick else nbmake_python(Path(args.nbmake_venv))
+    ours = sys.executable
+    results: dict[str, tuple[float, float]] = {}
+    with scratch(args.dir) as base:
+        for tool in tools:
+            folder = base / tool
+            notebooks = make_notebooks(folder / "notebooks", 2 if args.quick else 8)
+            if tool == "nbmake":
+                command = [theirs, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
+                           "notebooks"]  # fmt: skip
+            else:
+                command = [ours, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbcellar",
+                           f"--nbcellar-store={folder / '.nbcellar'}", "notebooks"]  # fmt: skip
+            first, _ = timed(command, folder)
+            nb = nbformat.read(notebooks[-1], as_version=4)
+            nb.cells[-1].source = "print(round(float(x.mean() - y.mean()), 6))"
+            nbformat.write(nb, notebooks[-1])
+            second, _ = timed(command, folder)
+            results[tool] = (first, second)
+    print(f"{2 if args.quick else 8} notebooks (2 cells of ~1 s each), pytest as the command:")
+    for tool, (first, second) in results.items():
+        print(f"   {tool:9} push 1 {first:6.2f} s; push 2 (one last cell edited) {second:6.2f} s")
+    first, second = results["nbcellar"]
+    print(f"   nbcellar: ratio push 1 / push 2 = {first / second:.1f}x")
+    if args.quick:
+        return 0
+    ratio = results["nbmake"][1] / results["nbcellar"][1]
+    print(f"   push 2: nbmake / nbcellar = {ratio:.1f}x (target >= 5x: "
+          f"{'yes' if ratio >= 5 else 'NO'}); push 1: "
+          f"{results['nbcellar'][0] / results['nbmake'][0]:.2f}x nbmake's time")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""What a run imported, as pinned requirements (``nbcellar show RUN --requirements``).
+
+pipreqs guesses a project's requirements from its ``import`` lines; a run knows better: the
+modules in its kernel's ``sys.modules`` that came after the extension loaded (what the cells
+imported, and what those imported in turn, restored cells included: unpickling a module imports
+it), and those the cells' code names, mapped to their installed distributions and versions.
+nbcellar's own machinery (nbcellar and what it requires) counts only where a cell imports it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _own() -> set[str]:
+    """nbcellar and the distributions it requires (its machinery, not the notebook's)."""
+    import importlib.metadata as metadata
+
+    names = {"nbcellar"}
+    try:
+        for line in metadata.requires("nbcellar") or []:
+            if "extra ==" not in line:
+                names.add(_canonical(re.split(r"[\s;<>=!~\[]", line, maxsplit=1)[0]))
+    except metadata.PackageNotFoundError:
+        pass
+    return names
+
+
+def imported_distributions(before: Iterable[str], sources: Iterable[str]) -> dict[str, str]:
+    """``{distribution: version}`` of the modules imported since ``before`` (module names)
+    and of those the cells' ``sources`` import."""
+    import importlib.metadata as metadata
+
+    from nbcellar.analysis import analyze_cell
+
+    earlier = set(before)
+    named = {m.partition(".")[0] for s in sources for m in analyze_cell(s).imports}
+    top = {n.partition(".")[0] for n in list(sys.modules) if n not in earlier} | named
+    owners = metadata.packages_distributions()
+    own = _own()
+    found: dict[str, str] = {}
+    for module in sorted(top):
+        if module.startswith("_") or module in sys.stdlib_module_names:
+            continue
+        for distribution in owners.get(module, []):
+            if _canonical(distribution) in own and module not in named:
+                continue
+            try:
+                found[distribution] = metadata.version(distribution)
+            except metadata.PackageNotFoundError:
+                continue
+    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
