@@ -26,12 +26,10 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from common import machine, scratch
+from common import machine, scratch, side_venv, timed
 
 PIPELINE = """\
 tasks:
@@ -104,15 +102,6 @@ def make_project(folder: Path) -> Path:
     return folder
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    return seconds, done.stdout + done.stderr
-
-
 def ploomber_ran(output: str) -> int:
     """Tasks ploomber ran, from its build report (a table of name, Ran?, Elapsed)."""
     return sum(1 for line in output.splitlines() if " True " in f" {line} ")
@@ -129,13 +118,7 @@ def nbcellar_ran(output: str) -> tuple[int, int]:
 
 
 def ploomber_command(venv: Path) -> list[str]:
-    exe = venv / "bin" / "ploomber"
-    if not exe.exists():
-        print(f"   making {venv} (ploomber==0.23.3) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "ploomber==0.23.3",
-                        "ipykernel", "numpy"], check=True)  # fmt: skip
-    return [str(exe), "build"]
+    return [str(side_venv(venv, ["ploomber==0.23.3", "ipykernel", "numpy"], "ploomber")), "build"]
 
 
 def edit(path: Path, old: str, new: str) -> None:

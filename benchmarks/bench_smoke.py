@@ -17,14 +17,12 @@ pip on first use), as ploomber does in bench_pipeline.py.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 
-from common import machine, scratch
+from common import machine, scratch, side_venv, timed
 
 WORK = "x = np.random.default_rng({seed}).normal(size=(1200, 1200))\nfor _ in range(6):\n" \
        "    x = np.tanh(x @ x.T / 1200)"  # fmt: skip
@@ -49,23 +47,9 @@ def make_notebooks(folder: Path, count: int = 8) -> list[Path]:
     return made
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr}")
-    return seconds, done.stdout
-
-
 def nbmake_python(venv: Path) -> str:
-    python = venv / "bin" / "python"
-    if not (venv / "bin" / "pytest").exists():
-        print(f"   making {venv} (nbmake==1.5.5) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "nbmake==1.5.5",
-                        "ipykernel", "numpy"], check=True)  # fmt: skip
-    return str(python)
+    side_venv(venv, ["nbmake==1.5.5", "ipykernel", "numpy"], "pytest")
+    return str(venv / "bin" / "python")
 
 
 def main() -> int:

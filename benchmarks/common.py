@@ -6,8 +6,11 @@ import contextlib
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -35,3 +38,25 @@ def scratch(parent: str | None, prefix: str = "nbcellar-bench-") -> Iterator[Pat
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def timed(command: Sequence[str], cwd: Path) -> tuple[float, str]:
+    """Run ``command`` in ``cwd``: its wall time and what it printed (stdout, then stderr);
+    a failure ends the benchmark with what it said."""
+    start = time.perf_counter()
+    done = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+    return seconds, done.stdout + done.stderr
+
+
+def side_venv(folder: Path, packages: Sequence[str], command: str) -> Path:
+    """A virtual environment of its own for a tool whose pins clash with nbcellar's (made
+    with pip on first use, ``packages`` in it); the path of its ``command``."""
+    exe = folder / "bin" / command
+    if not exe.exists():
+        print(f"   making {folder} ({', '.join(packages)}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(folder / "bin" / "pip"), "install", "-q", *packages], check=True)
+    return exe
