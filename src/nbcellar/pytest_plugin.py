@@ -6,7 +6,9 @@ is one item, run as its smoke test (see :mod:`nbcellar.smoke`); a ``pipeline.yam
 per task, in the pipeline's order. ``--nbcellar-changed`` skips the notebooks the store would
 serve whole (their last green run holds). A failing item shows the cell that raised, its source
 and its traceback. Items are independent of each other (a pipeline's tasks build what they need
-first), so ``pytest-xdist``'s ``-n`` runs them side by side.
+first), so ``pytest-xdist``'s ``-n`` runs them side by side; with ``--dist loadgroup`` the
+tasks of one pipeline stay on one worker (two workers would build a shared upstream task at
+once).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """With --nbcellar: nbformat's schema checks without compiling rfc3987_syntax's grammars
     (2-3 s, for a format notebooks do not use), as the nbcellar command does."""
+    # (pytest-xdist's mark, for --dist loadgroup: a pipeline's tasks on one worker, one
+    # build at a time; registered here too, for runs without xdist.)
+    config.addinivalue_line("markers", "xdist_group(name): items that run on one xdist worker")
     if config.getoption("nbcellar"):
         from nbcellar.cli.main import _skip_grammar_compilation
 
@@ -90,7 +95,9 @@ class PipelineFile(pytest.File):
         except PipelineError as exc:
             raise self.CollectError(str(exc)) from None
         for name in found.tasks:
-            yield TaskItem.from_parent(self, name=name)
+            item = TaskItem.from_parent(self, name=name)
+            item.add_marker(pytest.mark.xdist_group(str(self.path)))
+            yield item
 
 
 class Failed(Exception):

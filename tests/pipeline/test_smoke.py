@@ -174,3 +174,7 @@ def test_pytest_collects_notebooks_and_tasks_and_a_carried_store_restores_them(
     changed.stdout.fnmatch_lines(["*unchanged since its last green run*"])
     plain = pytester.runpytest_subprocess()  # without --nbcellar: nothing of ours collected
     plain.assert_outcomes()
+    side = tmp_path / "side" / ".nbcellar"  # pytest-xdist: two workers, a pipeline on one
+    parallel = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={side}", "-n",
+                                             "2", "--dist", "loadgroup")  # fmt: skip
+    parallel.assert_outcomes(passed=4, failed=1)
