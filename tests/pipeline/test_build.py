@@ -5,7 +5,6 @@ project module, a failing task, ``--explain``; and a pipeline declared badly, on
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -229,16 +228,23 @@ def test_ctrl_c_stops_the_build_and_the_next_one_goes_on(project: Path) -> None:
     path = project / "tasks" / "stats.py"
     path.write_text(STATS + "\n# %%\nimport time\nopen('stats.started', 'w').close()\n"
                     "time.sleep(60)\n")  # fmt: skip
+    from tests.cli.test_run_forks import default_ctrl_c
+
     build = subprocess.Popen([str(Path(sys.executable).with_name("nbcellar")), "build"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ})  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not (project / "stats.started").exists():
-        assert build.poll() is None, build.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    build.send_signal(signal.SIGINT)
-    out, err = build.communicate(timeout=60)
+                             preexec_fn=default_ctrl_c)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not (project / "stats.started").exists():
+            assert build.poll() is None, build.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        build.send_signal(signal.SIGINT)  # (a terminal's Ctrl-C, to the command alone)
+        out, err = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.communicate()
     assert build.returncode == 130, out + err
     assert "nbcellar: interrupted" in err
     assert not (project / ".nbcellar-build" / "stats.json").exists()
@@ -369,3 +375,26 @@ def test_plot_draws_the_tasks_coloured_by_state_and_runs_nothing(
     edges = [p for p in svg.getElementsByTagName("path") if p.getAttribute("marker-end")]
     assert len(edges) == 6  # base -> each fit, each fit -> best
     assert not private_store.exists()  # nothing ran
+
+
+@pytest.mark.long
+def test_tasks_run_side_by_side_on_dask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed", reason="the Dask executor needs distributed")
+    (tmp_path / "pipeline.yaml").write_text(GRID_PIPELINE)
+    (tmp_path / "base.py").write_text("# %% tags=['parameters']\nupstream = None\n# %%\n"
+                                      "values = list(range(10))\n")  # fmt: skip
+    (tmp_path / "fit.py").write_text(
+        "# %% tags=['parameters']\nupstream = ['base']\nproduct = None\nk = 0\n# %%\n"
+        "import nbcellar\nscore = sum(v * k for v in nbcellar.upstream('base')['values'])\n"
+        "open(product['data'], 'w').write(str(score))\n"
+    )  # fmt: skip
+    (tmp_path / "best.py").write_text("# %% tags=['parameters']\nupstream = ['fit']\n# %%\n"
+                                      "import nbcellar\nbest = max(f['score'] for f in "
+                                      "nbcellar.upstream('fit'))\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for size in (10, 20):  # (twice: launches side by side on one cluster, each its client)
+        base = tmp_path / "base.py"
+        base.write_text(base.read_text().replace("range(10)", f"range({size})"))
+        built = nbcellar.build(jobs=2, executor="dask")
+        assert set(statuses(built).values()) == {"ran"}, statuses(built)
+        assert nbcellar.upstream("best")["best"] == 3 * sum(range(size))

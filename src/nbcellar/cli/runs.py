@@ -100,6 +100,7 @@ def runs(
     if as_json:
         click.echo(json.dumps([r.to_json() for r in found], indent=2, default=repr))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(found)} runs in {store.root}", title_justify="left")
@@ -117,11 +118,11 @@ def runs(
         style = _STYLE.get(record.status, "")
         started = record.started or record.created
         cells = record.cells
-        table.add_row(
+        table.add_row(  # (what runs wrote is text, not rich markup: "fit[k=1]" stays whole)
             record.id,
-            Path(record.notebook).name,
-            label(record.params),
-            f"[{style}]{record.status}[/]" + (f": {record.error}" if record.error else ""),
+            escape(Path(record.notebook).name),
+            escape(label(record.params)),
+            f"[{style}]{record.status}[/]" + (f": {escape(record.error)}" if record.error else ""),
             time.strftime("%m-%d %H:%M", time.localtime(started)),
             "" if record.seconds is None else f"{record.seconds:.1f}",
             f"{cells['ran']}/{cells['restored']}" if cells else "",

@@ -97,10 +97,21 @@ def build(
     try:
         return builder.explain() if explain else builder.build()
     finally:
+        builder.close()
         if before is None:
             os.environ.pop(PROFILE_VARIABLE, None)
         else:
             os.environ[PROFILE_VARIABLE] = before
+
+
+def _dask_cluster(jobs: int) -> Any:
+    """A Dask LocalCluster of ``jobs`` workers for a whole build (as ``--executor dask``
+    starts one for a launch), which each task's run reaches by its address."""
+    from nbcellar.runs.on_dask import DaskExecutor
+
+    own = DaskExecutor(None)
+    own.connect(jobs)
+    return own
 
 
 def task_params(pipeline: Pipeline, task: Task) -> dict[str, Any]:
@@ -154,6 +165,24 @@ class _Builder:
         self._handles: dict[str, Any] = {}
         self._slow: set[str] = set()
         self.smoke = False  # its tasks run as their smoke tests (nbcellar.run(smoke=True))
+        self._cluster: Any = None  # for --executor dask: one LocalCluster for every task
+
+    def _executor(self) -> Any:
+        """Where a task's run executes: for ``dask``, the build's own LocalCluster (started
+        when a first task runs), by its address."""
+        if self.executor != "dask":
+            return self.executor
+        with self._lock:
+            if self._cluster is None:
+                self._cluster = _dask_cluster(self.jobs)
+            address = str(self._cluster.cluster.scheduler_address).removeprefix("tcp://")
+        return f"dask://{address}"
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.client.close()
+            self._cluster.cluster.close()
+            self._cluster = None
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -320,7 +349,7 @@ class _Builder:
         start = time.perf_counter()
         handle = nbcellar.run(task.source, task_params(self.pipeline, task), output=task.output,
                               store=self.store_root, cwd=self.pipeline.root, jobs=1,
-                              executor=self.executor, strict=True, wait=False,
+                              executor=self._executor(), strict=True, wait=False,
                               smoke=self.smoke)  # fmt: skip
         with self._lock:
             self._handles[task.name] = handle

@@ -81,7 +81,8 @@ class DaskExecutor:
             self.client = distributed.Client(self.cluster)
             return self.client
         try:
-            self.client = distributed.Client(self.address, timeout="10s")
+            # (Not the default client: builds run launches side by side, a client each.)
+            self.client = distributed.Client(self.address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             where = self.address.removeprefix("tcp://")
             raise NbcellarError(f"cannot reach the Dask scheduler at {where} ({exc}); is it "
