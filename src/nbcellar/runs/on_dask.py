@@ -180,7 +180,10 @@ class DaskLaunch(LaunchBook):
         distributed = _distributed()
         numbers = {future.key: number for number, future in self.futures.items()}
         try:
-            for future in distributed.as_completed(list(self.futures.values())):
+            # (On this launch's client's loop: as_completed takes the default client's
+            # otherwise, another launch's in a build of tasks side by side.)
+            futures = list(self.futures.values())
+            for future in distributed.as_completed(futures, loop=self.client.loop):
                 number = numbers[future.key]
                 if future.status == "error":
                     self._failed(number, future.exception())
