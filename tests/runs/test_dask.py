@@ -92,6 +92,7 @@ def test_runs_on_a_running_scheduler_as_on_any_dask_cluster(
     assert nbcellar.runs(grid="last").values["y"].tolist() == [499500 * 5, 499500 * 6]
 
 
+@pytest.mark.long  # (slower: the default run stays within its ten minutes)
 def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(
     tmp_path: Path, private_store: Path
 ) -> None:

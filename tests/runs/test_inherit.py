@@ -135,6 +135,7 @@ def test_a_child_notebook_caches_its_own_cells_on_the_inherited_versions(tmp_pat
     assert grandchild["doubled"] == 14.0
 
 
+@pytest.mark.long  # (slower: the default run stays within its ten minutes)
 def test_every_run_of_a_grid_inherits_the_same_base_without_running_it(tmp_path: Path) -> None:
     base = write(tmp_path / "base.ipynb", BASE)
     run(base)

@@ -160,6 +160,7 @@ def test_cells_done_reach_the_client_while_the_run_runs(
     assert runset.records[0].values == {"heard": True}
 
 
+@pytest.mark.long  # (slower: the default run stays within its ten minutes)
 def test_its_own_cluster_starts_for_the_launch_and_is_gone_after(
     tmp_path: Path, private_store: Path, ipython_dir: Path
 ) -> None:

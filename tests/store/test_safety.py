@@ -154,6 +154,7 @@ def check_every_snapshot(store_dir: Path) -> int:
     return len(snapshots)
 
 
+@pytest.mark.long  # (slower: the default run stays within its ten minutes)
 def test_writer_killed_at_random_points_leaves_a_sound_store(tmp_path: Path) -> None:
     store_dir = tmp_path / ".nbcellar"
     rng = random.Random(20261121)
