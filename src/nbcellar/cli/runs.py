@@ -5,50 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from nbcellar.cli.context import read_context_store, store_option
+from nbcellar.runs.where import parse_condition
 
 _STYLE = {"ok": "green", "failed": "bold red", "running": "yellow", "queued": "dim",
           "cancelled": "magenta", "died": "bold red"}  # fmt: skip
-
-
-_OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
-
-
-def parse_condition(text: str) -> Any:
-    """``name<op>value`` as a test on a run record: the name is a parameter or a logged value
-    (parameters first); the value is read as a -p value is. A run without the name fails."""
-    import operator
-
-    from nbcellar.runs.params import ParameterError, parse_value
-
-    compare = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "=": operator.eq,
-               "<": operator.lt, ">": operator.gt}  # fmt: skip
-    for symbol in _OPERATORS:
-        name, found, raw = text.partition(symbol)
-        if found and name.strip():
-            break
-    else:
-        raise ParameterError(
-            f"--where {text!r}: expected NAME=VALUE, NAME<VALUE, ... (e.g. mse<0.5)"
-        )
-    name = name.strip()
-    wanted = parse_value(raw.strip())
-    check = compare[symbol]
-
-    def test(record: Any) -> bool:
-        source = record.params if name in record.params else record.values
-        if name not in source:
-            return False
-        try:
-            return bool(check(source[name], wanted))
-        except TypeError:  # not comparable (a string and a number): not a match
-            return False
-
-    return test
 
 
 @click.command()

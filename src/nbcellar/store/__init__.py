@@ -263,6 +263,15 @@ class Store:
         self._synced()
         return records_table.list_records(self.index, kind)
 
+    def record_times(self, kind: str) -> dict[str, float]:
+        """When each record of a kind was last written (seconds since the epoch), by key."""
+        self._synced()
+        return records_table.record_times(self.index, kind)
+
+    def get_records(self, kind: str, keys: Iterable[str]) -> list[records_table.Record]:
+        """The records of a kind under ``keys`` (those there are), in one query a chunk."""
+        return records_table.get_records(self.index, kind, list(keys))
+
     def delete_records(self, kind: str, keys: Iterable[str]) -> int:
         """Forget records and the snapshots only they held; the snapshots forgotten."""
         keys = list(keys)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nbcellar.errors import NbcellarError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StoreVersionError(NbcellarError):
@@ -105,10 +105,17 @@ def _records_and_locks_v3(db: sqlite3.Connection) -> None:
     )
 
 
+def _records_by_time_v4(db: sqlite3.Connection) -> None:
+    """Records found by when they were last written (what changed since a reader last looked:
+    the dashboard's catalog of runs), without reading their payloads."""
+    db.execute("CREATE INDEX IF NOT EXISTS records_by_time ON records(kind, created, key)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _inline_values_v2,
     3: _records_and_locks_v3,
+    4: _records_by_time_v4,
 }
 """``MIGRATIONS[n]`` takes a store at version n - 1 (0: empty) to version n."""
 

@@ -64,6 +64,31 @@ def list_records(index: Index, kind: str) -> list[Record]:
     return [Record(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows]
 
 
+def record_times(index: Index, kind: str) -> dict[str, float]:
+    """When each record of a kind was last written, by key (read from an index alone: no
+    payload is read). A reader that keeps these knows which records changed since it looked,
+    also those a shared store brought in late with their writer's time."""
+    rows = index.db.execute(
+        "SELECT key, created FROM records INDEXED BY records_by_time WHERE kind = ?", (kind,)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def get_records(index: Index, kind: str, keys: list[str]) -> list[Record]:
+    """The records of a kind under ``keys`` (those there are)."""
+    found: list[Record] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = index.db.execute(
+            "SELECT kind, key, payload, snapshot_id, created FROM records WHERE kind = ? "
+            f"AND key IN ({marks})",
+            [kind, *chunk],
+        )
+        found.extend(Record(r[0], r[1], bytes(r[2]), r[3], r[4]) for r in rows)
+    return found
+
+
 def delete_records_and_snapshots(index: Index, kind: str, keys: list[str]) -> int:
     """Forget these records, and the snapshots only they held (their objects go at the next
     gc); the number of snapshots forgotten. One transaction."""
