@@ -117,6 +117,7 @@ def _register() -> None:
     from nbcellar.cli.smoke import smoke
     from nbcellar.cli.status import status
     from nbcellar.cli.store import store
+    from nbcellar.cli.ui import ui
 
     cli.add_command(demo)
     cli.add_command(run)
@@ -128,6 +129,7 @@ def _register() -> None:
     cli.add_command(diff)
     cli.add_command(report)
     cli.add_command(status)
+    cli.add_command(ui)
     cli.add_command(analyze)
     cli.add_command(build)
     cli.add_command(smoke)

@@ -1,0 +1,252 @@
+"""``nbcellar ui``'s web application: pages and the JSON under ``/api/`` they read.
+
+A starlette application over one store. It reads the store and never writes it; it unpickles
+nothing (a page shows what records keep as JSON, and executed notebooks rendered to HTML in a
+sandboxed frame). Bound to anything but the loopback address, every request needs the token
+(``?token=`` once, then a cookie; or an ``Authorization: token ...`` header), as Jupyter does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import secrets
+from collections.abc import AsyncIterator
+from html import escape
+from pathlib import Path
+from typing import Any
+
+STATIC = Path(__file__).with_name("static")
+LIMIT = 500  # rows a page of the runs table holds at most
+
+
+def _page(title: str, page: str, body: str, data: dict[str, Any] | None = None) -> str:
+    payload = escape(json.dumps(data or {}), quote=True)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)} · nbcellar</title>"
+        "<link rel='stylesheet' href='/static/style.css'></head>"
+        f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
+        "<nav><a href='/'>Runs</a></nav></header>"
+        f"<main>{body}</main><script type='module' src='/static/app.js'></script></body></html>"
+    )
+
+
+def create_app(store_root: Path | str, token: str | None = None) -> Any:
+    """The application over the store at ``store_root``; with ``token``, every request must
+    carry it."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import (
+        FileResponse,
+        HTMLResponse,
+        JSONResponse,
+        PlainTextResponse,
+        Response,
+    )
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from nbcellar.runs.params import ParameterError
+    from nbcellar.runs.where import parse_conditions
+    from nbcellar.store import open_store
+    from nbcellar.ui.catalog import COLUMNS, Catalog
+
+    root = Path(store_root)
+    # The store's connections belong to the thread that opened them: the event loop's, where
+    # the handlers run (opened when the server starts, below).
+    opened: dict[str, Any] = {}
+
+    def store_now() -> Any:
+        return opened["store"]
+
+    def error(message: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def runs_page(request: Request) -> HTMLResponse:
+        body = (
+            "<section class='filters'><input id='where' size='48' placeholder="
+            "'filter: model=svm; accuracy>0.9 (the --where language)'>"
+            "<select id='status'><option value=''>any status</option>"
+            + "".join(
+                f"<option>{s}</option>"
+                for s in ("ok", "failed", "running", "queued", "cancelled", "died")
+            )
+            + "</select><label><input type='checkbox' id='differ'> only params that differ"
+            "</label><button id='choose'>columns</button><span id='count'></span></section>"
+            "<p id='problem' class='problem' hidden></p><div id='chooser' hidden></div>"
+            "<table id='runs'><thead></thead><tbody></tbody></table>"
+            "<nav class='pages'><button id='prev'>&larr; newer</button><span id='at'></span>"
+            "<button id='next'>older &rarr;</button></nav>"
+        )
+        return HTMLResponse(_page("Runs", "runs", body, {"store": str(root)}))
+
+    async def api_runs(request: Request) -> JSONResponse:
+        query = request.query_params
+        try:
+            conditions = parse_conditions(query.get("where", ""))
+            offset = max(0, int(query.get("offset", "0")))
+            limit = min(LIMIT, max(1, int(query.get("limit", "50"))))
+        except ParameterError as problem:
+            return error(str(problem))
+        except ValueError:
+            return error("offset and limit are whole numbers")
+        columns = [c for c in query.get("columns", "").split(",") if c] or None
+        sort = query.get("sort", "created")
+        page = opened["catalog"].query(
+            conditions,
+            status=query.get("status") or None,
+            notebook=query.get("notebook") or None,
+            sort=sort,
+            descending=query.get("order", "desc") != "asc",
+            offset=offset,
+            limit=limit,
+            columns=columns,
+        )
+        return JSONResponse({
+            "total": page.total, "offset": offset, "limit": limit, "sort": sort,
+            "columns": page.columns, "differ": page.differ, "runs": page.rows,
+            "fixed": list(COLUMNS),
+        })  # fmt: skip
+
+    async def api_keys(request: Request) -> JSONResponse:
+        return JSONResponse({"keys": opened["catalog"].keys()})
+
+    async def api_notebooks(request: Request) -> JSONResponse:
+        return JSONResponse({"notebooks": opened["catalog"].notebooks()})
+
+    def record_of(run_id: str) -> Any:
+        """The run's record as the store has it (a run whose process is gone is shown as
+        died, as 'nbcellar runs' would, without writing that to the store)."""
+        from dataclasses import replace
+
+        from nbcellar.owners import alive
+        from nbcellar.runs.records import KIND, RunRecord
+
+        found = store_now().get_record(KIND, run_id)
+        if found is None:
+            return None
+        record = RunRecord.from_json(json.loads(found.payload))
+        if record.status in ("queued", "running") and record.owner and not alive(record.owner):
+            record = replace(record, status="died")
+        return record
+
+    async def api_run(request: Request) -> JSONResponse:
+        record = record_of(request.path_params["run"])
+        if record is None:
+            return error(f"no run {request.path_params['run']!r} in {root}", 404)
+        return JSONResponse(json.loads(json.dumps(record.to_json(), default=repr)))
+
+    async def run_page(request: Request) -> Response:
+        run_id = request.path_params["run"]
+        record = record_of(run_id)
+        if record is None:
+            return HTMLResponse(_page("No such run", "missing",
+                                      f"<p class='problem'>no run {escape(run_id)} in "
+                                      f"{escape(str(root))}</p>"), 404)  # fmt: skip
+        body = (
+            f"<h1>run {escape(record.id)} <span class='status {escape(record.status)}'>"
+            f"{escape(record.status)}</span></h1><div id='run'></div>"
+            "<h2>Executed notebook</h2>"
+            f"<iframe class='notebook' sandbox='' src='/runs/{escape(record.id)}/notebook.html'"
+            " title='the executed notebook'></iframe>"
+        )
+        return HTMLResponse(_page(f"run {record.id}", "run", body, {"run": record.id}))
+
+    async def notebook_html(request: Request) -> Response:
+        run_id = request.path_params["run"]
+        record = record_of(run_id)
+        executed = root / "runs" / run_id / "executed.ipynb"
+        if record is None or not executed.is_file():
+            return PlainTextResponse("no executed notebook kept for this run", 404)
+        from nbcellar.ui.render import notebook_as_html
+
+        html = notebook_as_html(executed)
+        # The notebook's own HTML and scripts run nowhere: a sandbox with nothing allowed.
+        headers = {"Content-Security-Policy": "sandbox; default-src 'none'; "
+                   "style-src 'unsafe-inline'; img-src data:"}  # fmt: skip
+        return HTMLResponse(html, headers=headers)
+
+    async def artifact(request: Request) -> Response:
+        run_id = request.path_params["run"]
+        if record_of(run_id) is None:
+            return PlainTextResponse("no such run", 404)
+        folder = (root / "runs" / run_id / "artifacts").resolve()
+        wanted = (folder / request.path_params["path"]).resolve()
+        if not wanted.is_relative_to(folder) or not wanted.is_file():
+            return PlainTextResponse("no such artifact", 404)
+        return FileResponse(wanted, filename=wanted.name)
+
+    class TokenGate:
+        """Every request carries the token: once as ``?token=`` (then a cookie), or as an
+        ``Authorization: token ...`` header."""
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if token is None or scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            request = Request(scope)
+            header = request.headers.get("authorization", "").removeprefix("token ").strip()
+            given = (request.query_params.get("token")
+                     or request.cookies.get("nbcellar-token") or header)  # fmt: skip
+            if not given or not hmac.compare_digest(given, token):
+                response: Response = PlainTextResponse(
+                    "this dashboard needs its token: open the address 'nbcellar ui' printed",
+                    403,
+                )
+                await response(scope, receive, send)
+                return
+
+            async def with_cookie(message: Any) -> None:
+                if message["type"] == "http.response.start" and "token" in request.query_params:
+                    cookie = f"nbcellar-token={token}; HttpOnly; SameSite=Strict; Path=/"
+                    message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
+                await send(message)
+
+            await self.app(scope, receive, with_cookie)
+
+    routes = [
+        Route("/", runs_page),
+        Route("/runs/{run}", run_page),
+        Route("/runs/{run}/notebook.html", notebook_html),
+        Route("/runs/{run}/artifacts/{path:path}", artifact),
+        Route("/api/runs", api_runs),
+        Route("/api/keys", api_keys),
+        Route("/api/notebooks", api_notebooks),
+        Route("/api/runs/{run}", api_run),
+        Route("/favicon.ico", lambda _request: Response(status_code=204)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        opened["store"] = store = open_store(root)
+        opened["catalog"] = catalog = Catalog(store)
+        catalog.sync(every=0)  # (a first look at a large store takes seconds: before serving)
+        try:
+            yield
+        finally:
+            catalog.close()
+            store.close()
+
+    return Starlette(routes=routes, middleware=[Middleware(TokenGate)], lifespan=lifespan)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,187 @@
+// nbcellar ui: the pages' behaviour (plain ES module, no framework; data from /api/...).
+const init = JSON.parse(document.body.dataset.init || "{}");
+const $ = (selector) => document.querySelector(selector);
+const text = (value) => (value === null || value === undefined ? "" : String(value));
+
+function shown(value) {
+  if (typeof value === "number") {
+    return Number.isInteger(value) ? String(value) : value.toPrecision(6).replace(/\.?0+$/, "");
+  }
+  return text(value);
+}
+
+function when(seconds) {
+  if (!seconds) return "";
+  const d = new Date(seconds * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function cell(tag, content, className) {
+  const element = document.createElement(tag);
+  element.textContent = content;
+  if (className) element.className = className;
+  return element;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+// -- the runs table -----------------------------------------------------------------------
+
+const table = { sort: "created", order: "desc", offset: 0, limit: 50, columns: null, data: null };
+
+async function loadRuns() {
+  const query = new URLSearchParams({
+    where: $("#where").value, status: $("#status").value, sort: table.sort,
+    order: table.order, offset: table.offset, limit: table.limit,
+  });
+  if (table.columns) query.set("columns", table.columns.join(","));
+  const problem = $("#problem");
+  try {
+    table.data = await getJSON(`/api/runs?${query}`);
+    problem.hidden = true;
+  } catch (failure) {
+    problem.textContent = failure.message;
+    problem.hidden = false;
+    return;
+  }
+  drawRuns();
+}
+
+function drawRuns() {
+  const data = table.data;
+  const onlyDiffer = $("#differ").checked;
+  const params = new Set(data.runs.flatMap((r) => Object.keys(r.params)));
+  const columns = data.columns.filter((c) => !onlyDiffer || !params.has(c) || data.differ.includes(c));
+  const head = document.createElement("tr");
+  const fixed = [["id", "run"], ["notebook", "notebook"], ["status", "status"], ["created", "created"], ["seconds", "seconds"]];
+  for (const [key, label] of fixed) head.append(header(key, label, key !== "seconds"));
+  head.append(cell("th", "ran/restored"));
+  for (const key of columns) head.append(header(key, key, false, params.has(key) ? "param" : ""));
+  $("#runs thead").replaceChildren(head);
+  const rows = data.runs.map((run) => {
+    const row = document.createElement("tr");
+    const link = document.createElement("a");
+    link.href = `/runs/${encodeURIComponent(run.id)}`;
+    link.textContent = run.id;
+    const first = cell("td", "", "text");
+    first.append(link);
+    row.append(first, cell("td", run.notebook.split("/").pop(), "text"));
+    const status = cell("td", run.status, `text status ${run.status}`);
+    if (run.error) status.title = run.error;
+    row.append(status, cell("td", when(run.created), "text"), cell("td", shown(run.seconds)));
+    row.append(cell("td", run.total === null ? "" : `${run.ran}/${run.restored}`));
+    for (const key of columns) {
+      const value = key in run.params ? run.params[key] : run.values[key];
+      row.append(cell("td", shown(value), typeof value === "number" ? "" : "text"));
+    }
+    return row;
+  });
+  $("#runs tbody").replaceChildren(...rows);
+  const last = Math.min(data.offset + data.runs.length, data.total);
+  $("#count").textContent = `${data.total} runs`;
+  $("#at").textContent = data.total ? `${data.offset + 1}–${last} of ${data.total}` : "no runs match";
+  $("#prev").disabled = data.offset === 0;
+  $("#next").disabled = last >= data.total;
+}
+
+function header(key, label, textual, className = "") {
+  const th = cell("th", label, `${className} ${textual ? "text" : ""}`.trim());
+  th.dataset.key = key;
+  if (table.sort === key) th.classList.add("sorted", table.order);
+  th.addEventListener("click", () => {
+    table.order = table.sort === key && table.order === "desc" ? "asc" : "desc";
+    table.sort = key;
+    table.offset = 0;
+    loadRuns();
+  });
+  return th;
+}
+
+async function chooseColumns() {
+  const chooser = $("#chooser");
+  if (!chooser.hidden) { chooser.hidden = true; return; }
+  const { keys } = await getJSON("/api/keys");
+  const chosen = new Set(table.columns || table.data.columns);
+  chooser.replaceChildren(...keys.map(({ key, runs, params }) => {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = chosen.has(key);
+    box.value = key;
+    box.addEventListener("change", () => {
+      table.columns = [...chooser.querySelectorAll("input:checked")].map((b) => b.value);
+      loadRuns();
+    });
+    label.append(box, ` ${key} `, cell("small", `(${params ? "param, " : ""}${runs} runs)`));
+    return label;
+  }));
+  chooser.hidden = false;
+}
+
+function runsPage() {
+  let typing;
+  $("#where").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { table.offset = 0; loadRuns(); }, 250);
+  });
+  $("#status").addEventListener("change", () => { table.offset = 0; loadRuns(); });
+  $("#differ").addEventListener("change", drawRuns);
+  $("#choose").addEventListener("click", chooseColumns);
+  $("#prev").addEventListener("click", () => { table.offset = Math.max(0, table.offset - table.limit); loadRuns(); });
+  $("#next").addEventListener("click", () => { table.offset += table.limit; loadRuns(); });
+  loadRuns();
+}
+
+// -- one run ------------------------------------------------------------------------------
+
+function facts(title, mapping) {
+  const section = document.createElement("section");
+  section.append(cell("h2", title));
+  const list = document.createElement("dl");
+  list.className = "facts";
+  const entries = Object.entries(mapping || {});
+  if (!entries.length) section.append(cell("p", "none"));
+  for (const [key, value] of entries) {
+    list.append(cell("dt", key), cell("dd", typeof value === "object" && value !== null ? JSON.stringify(value) : shown(value)));
+  }
+  section.append(list);
+  return section;
+}
+
+async function runPage() {
+  const run = await getJSON(`/api/runs/${encodeURIComponent(init.run)}`);
+  const place = $("#run");
+  const cells = run.cells || {};
+  place.append(facts("Run", {
+    notebook: run.notebook, created: when(run.created), seconds: run.seconds,
+    cells: cells.total === undefined ? "" : `${cells.total} (${cells.ran} ran, ${cells.restored} restored)`,
+    error: run.error, worker: run.worker, grid: run.grid,
+  }));
+  place.append(facts("Parameters", run.params), facts("Logged values", run.values));
+  if (run.artifacts && run.artifacts.length) {
+    const section = document.createElement("section");
+    section.append(cell("h2", "Artifacts"));
+    const list = document.createElement("ul");
+    for (const path of run.artifacts) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/runs/${encodeURIComponent(run.id)}/artifacts/${path.split("/").map(encodeURIComponent).join("/")}`;
+      link.textContent = path;
+      link.download = path.split("/").pop();
+      item.append(link);
+      list.append(item);
+    }
+    section.append(list);
+    place.append(section);
+  }
+  place.append(facts("Source", run.source), facts("Environment", run.environment));
+}
+
+const pages = { runs: runsPage, run: runPage };
+(pages[document.body.dataset.page] || (() => {}))();

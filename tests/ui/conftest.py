@@ -1,0 +1,68 @@
+"""A store of recorded runs for the dashboard's tests: real records in a real store (the
+records 'nbcellar run' writes), and one run of a real notebook for what only an execution
+leaves (the executed notebook, an artifact)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nbcellar.runs.records import RunBook, RunRecord
+from nbcellar.store import open_store
+
+MODELS = ("logreg", "svm", "forest")
+
+
+def recorded_store(root: Path, runs: int = 30) -> Path:
+    """``runs`` runs of train.ipynb: model x C, an accuracy and a loss each."""
+    store = open_store(root)
+    try:
+        book = RunBook(store)
+        for i in range(runs):
+            model = MODELS[i % 3]
+            book.save(RunRecord(
+                id=f"20261201-0000{i:02d}-aaaaaa", notebook="/project/train.ipynb",
+                params={"model": model, "C": [0.1, 1.0, 10.0][i // 3 % 3], "seed": 0},
+                status="failed" if i == 7 else "ok", created=1_790_000_000.0 + i,
+                seconds=1.0 + i, cells={"total": 4, "ran": 1, "restored": 3, "error": 0},
+                values={"accuracy": 0.5 + i / 100, "loss": 1.0 - i / 100,
+                        "report": {"type": "dict"}},
+                error="cell [3] ValueError: bad C" if i == 7 else None,
+            ))  # fmt: skip
+    finally:
+        store.close()
+    return root
+
+
+@pytest.fixture
+def runs_store(tmp_path: Path) -> Path:
+    return recorded_store(tmp_path / ".nbcellar")
+
+
+@pytest.fixture(scope="module")
+def executed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store holding one real run of a notebook that shows HTML with a script, writes an
+    artifact and logs a value; and that run's id."""
+    folder = tmp_path_factory.mktemp("executed")
+    (folder / "shows.py").write_text(
+        "# %% tags=['parameters']\nk = 2\n"
+        "# %%\nimport nbcellar\nfrom IPython.display import HTML, display\n"
+        "display(HTML('<b id=\"bold\">bold</b><script>window.parent.hacked = 1</script>'))\n"
+        "nbcellar.log(score=k * 0.25)\n"
+        "(nbcellar.artifacts() / 'table.csv').write_text('a,b\\n1,2\\n')\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("nbcellar")), "run", "shows.py", "-p", "k=3"],
+        cwd=folder, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = open_store(folder / ".nbcellar")
+    try:
+        (record,) = RunBook(store).all()
+    finally:
+        store.close()
+    return folder / ".nbcellar", record.id

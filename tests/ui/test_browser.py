@@ -1,0 +1,92 @@
+"""The dashboard in a real browser: ``nbcellar ui`` served by uvicorn on loopback, driven by
+Playwright in Debian's chromium (``.ci/run`` installs it; no browser is downloaded)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import recorded_store
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)",
+)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``nbcellar ui`` on a free port of loopback over a store of 30 runs; its address."""
+    root = recorded_store(tmp_path_factory.mktemp("ui") / ".nbcellar")
+    exe = Path(sys.executable).with_name("nbcellar")
+    server = subprocess.Popen(
+        [str(exe), "ui", "--store", str(root), "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert found, line + (server.stderr.read() if server.stderr else "")
+        yield found.group(0)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(served)
+    page.wait_for_selector("#runs tbody tr")
+    assert page.inner_text("#count") == "30 runs"
+    assert page.locator("#runs tbody tr").count() == 30
+    page.fill("#where", "model=svm; accuracy>0.6")
+    page.wait_for_function("document.querySelector('#count').textContent === '6 runs'")
+    models = page.locator("#runs tbody tr td:nth-child(10)").all_inner_texts()
+    headers = page.locator("#runs thead th").all_inner_texts()
+    assert headers[6:9] == ["C", "model", "seed"], headers
+    assert set(page.locator("#runs tbody tr td:nth-child(8)").all_inner_texts()) == {"svm"}
+    assert models  # (one cell a row)
+    page.check("#differ")  # only C differs among the svm runs: model and seed go
+    assert "model" not in page.locator("#runs thead th").all_inner_texts()
+    page.uncheck("#differ")
+    page.click("th[data-key=loss]")  # highest loss first, then lowest
+    page.wait_for_selector("th.sorted[data-key=loss]")
+    page.click("th[data-key=loss]")
+    page.wait_for_selector("th.sorted.asc[data-key=loss]")
+    first = page.locator("#runs tbody tr").first.inner_text()
+    assert "20261201-000028-aaaaaa" in first  # the svm run with the lowest loss
+    page.fill("#where", "accuracy")
+    page.wait_for_selector("#problem:not([hidden])")
+    assert "expected NAME=VALUE" in page.inner_text("#problem")
+    page.fill("#where", "")
+    page.wait_for_function("document.querySelector('#count').textContent === '30 runs'")
+    page.click("#runs tbody tr a")
+    page.wait_for_selector("dl.facts")
+    assert "Parameters" in page.inner_text("#run")
+    page.screenshot(path=str(tmp_path / "run.png"))
+    assert problems == []

@@ -1,0 +1,165 @@
+"""The dashboard's pages and JSON over HTTP (starlette's TestClient on the real application and
+a real store)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from nbcellar.runs.records import RunBook, RunRecord
+from nbcellar.store import open_store
+from nbcellar.ui.server import create_app
+
+
+def client(root: Path, token: str | None = None) -> TestClient:
+    return TestClient(create_app(root, token=token))
+
+
+def test_runs_filter_sort_and_page_as_the_cli_language_says(runs_store: Path) -> None:
+    with client(runs_store) as http:
+        everything = http.get("/api/runs").json()
+        assert everything["total"] == 30
+        assert everything["runs"][0]["id"].endswith("29-aaaaaa")  # newest first
+        assert everything["differ"] == ["C", "model"]  # seed is 0 everywhere
+        svm = http.get("/api/runs", params={"where": "model=svm; accuracy>0.6"}).json()
+        assert {r["params"]["model"] for r in svm["runs"]} == {"svm"}
+        assert all(r["values"]["accuracy"] > 0.6 for r in svm["runs"])
+        assert svm["total"] == 6  # i = 13, 16, ..., 28
+        assert svm["differ"] == ["C"]
+        low = http.get("/api/runs", params={"sort": "loss", "order": "asc", "limit": 3}).json()
+        assert [r["values"]["loss"] for r in low["runs"]] == pytest.approx([0.71, 0.72, 0.73])
+        second = http.get("/api/runs", params={"sort": "loss", "order": "asc", "limit": 3,
+                                               "offset": 3}).json()  # fmt: skip
+        assert second["runs"][0]["values"]["loss"] == pytest.approx(0.74)
+        failed = http.get("/api/runs", params={"status": "failed"}).json()
+        assert [r["error"] for r in failed["runs"]] == ["cell [3] ValueError: bad C"]
+        chosen = http.get("/api/runs", params={"columns": "loss", "limit": 1}).json()
+        assert chosen["runs"][0]["values"] == {"loss": pytest.approx(0.71)}
+        assert chosen["runs"][0]["params"] == {}
+        keys = {k["key"]: k for k in http.get("/api/keys").json()["keys"]}
+        assert keys["model"]["params"] == 30
+        assert keys["accuracy"]["numbers"] == 30
+        assert keys["report"]["numbers"] == 0
+
+
+def test_a_condition_that_cannot_be_read_is_one_line_and_a_400(runs_store: Path) -> None:
+    with client(runs_store) as http:
+        answer = http.get("/api/runs", params={"where": "accuracy"})
+        assert answer.status_code == 400
+        assert "expected NAME=VALUE" in answer.json()["error"]
+        assert http.get("/api/runs", params={"limit": "many"}).status_code == 400
+
+
+def test_not_equal_matches_what_python_says(runs_store: Path) -> None:
+    """``model!=svm`` keeps the other models; ``report!=1`` keeps runs whose report is not a
+    number (a dict is not 1); a name no run has matches nothing."""
+    with client(runs_store) as http:
+        other = http.get("/api/runs", params={"where": "model!=svm", "limit": 500}).json()
+        assert other["total"] == 20
+        assert http.get("/api/runs", params={"where": "report!=1"}).json()["total"] == 30
+        assert http.get("/api/runs", params={"where": "nothing=1"}).json()["total"] == 0
+        listed = http.get("/api/runs", params={"where": "C=[1.0]"}).json()  # (a list: Python)
+        assert listed["total"] == 0
+
+
+def test_the_catalog_follows_the_store_as_runs_are_written(runs_store: Path) -> None:
+    with client(runs_store) as http:
+        assert http.get("/api/runs").json()["total"] == 30
+        store = open_store(runs_store)
+        try:
+            book = RunBook(store)
+            book.save(RunRecord(id="20261202-000000-bbbbbb", notebook="/project/other.ipynb",
+                                params={"model": "knn"}, status="running",
+                                created=time.time()))  # fmt: skip
+            first = book.get("20261201-000000-aaaaaa")
+            assert first is not None
+            from dataclasses import replace
+
+            book.save(replace(first, values={"accuracy": 0.99}))
+            store.delete_records("run", ["20261201-000001-aaaaaa"])
+        finally:
+            store.close()
+        time.sleep(0.6)  # (the catalog looks at the store at most twice a second)
+        now = http.get("/api/runs", params={"limit": 500}).json()
+        assert now["total"] == 30
+        ids = {r["id"]: r for r in now["runs"]}
+        assert ids["20261202-000000-bbbbbb"]["status"] == "running"
+        assert "20261201-000001-aaaaaa" not in ids
+        best = http.get("/api/runs", params={"sort": "accuracy", "limit": 1}).json()
+        assert best["runs"][0]["id"] == "20261201-000000-aaaaaa"
+        notebooks = http.get("/api/notebooks").json()["notebooks"]
+        assert {n["notebook"] for n in notebooks} == {"/project/train.ipynb",
+                                                      "/project/other.ipynb"}  # fmt: skip
+
+
+def test_pages_and_a_run_as_json(runs_store: Path) -> None:
+    with client(runs_store) as http:
+        page = http.get("/")
+        assert page.status_code == 200
+        assert 'data-page="runs"' in page.text.replace("'", '"')
+        assert http.get("/static/app.js").status_code == 200
+        run = http.get("/api/runs/20261201-000007-aaaaaa").json()
+        assert run["status"] == "failed"
+        assert run["params"]["model"] == "svm"
+        missing = http.get("/api/runs/nope")
+        assert missing.status_code == 404
+        assert "no run 'nope'" in missing.json()["error"]
+        assert http.get("/runs/nope").status_code == 404
+
+
+def test_the_executed_notebook_is_rendered_sandboxed_and_artifacts_download(
+    executed_store: tuple[Path, str],
+) -> None:
+    root, run_id = executed_store
+    with client(root) as http:
+        page = http.get(f"/runs/{run_id}")
+        assert page.status_code == 200
+        assert f"sandbox='' src='/runs/{run_id}/notebook.html'" in page.text
+        rendered = http.get(f"/runs/{run_id}/notebook.html")
+        assert rendered.status_code == 200
+        assert rendered.headers["content-security-policy"].startswith("sandbox;")
+        assert 'id="bold"' in rendered.text  # what the cell showed, as it showed it
+        record = http.get(f"/api/runs/{run_id}").json()
+        assert record["values"]["score"] == 0.75
+        assert record["artifacts"] == ["table.csv"]
+        download = http.get(f"/runs/{run_id}/artifacts/table.csv")
+        assert download.text == "a,b\n1,2\n"
+        assert "attachment" in download.headers["content-disposition"]
+        outside = http.get(f"/runs/{run_id}/artifacts/..%2F..%2Findex.sqlite")
+        assert outside.status_code == 404
+
+
+def test_a_token_is_asked_for_then_kept_in_a_cookie(runs_store: Path) -> None:
+    with client(runs_store, token="s3cret") as http:
+        assert http.get("/api/runs").status_code == 403
+        assert http.get("/api/runs", params={"token": "wrong"}).status_code == 403
+        assert http.get("/", params={"token": "s3cret"}).status_code == 200
+        assert http.get("/api/runs").status_code == 200  # the cookie from the first
+    with client(runs_store, token="s3cret") as http:
+        assert http.get("/api/runs", headers={"Authorization": "token s3cret"}).status_code == 200
+
+
+def test_the_store_is_not_written_by_reading_it(runs_store: Path) -> None:
+    """Its records stay as they were, bytes and times (a live run is shown as died, not
+    written so)."""
+    import sqlite3
+
+    def records() -> list[tuple[object, ...]]:
+        db = sqlite3.connect(runs_store / "index.sqlite")
+        try:
+            return db.execute(
+                "SELECT kind, key, payload, created FROM records ORDER BY 1, 2"
+            ).fetchall()
+        finally:
+            db.close()
+
+    before = records()
+    with client(runs_store) as http:
+        http.get("/api/runs")
+        http.get("/api/runs/20261201-000003-aaaaaa")
+        http.get("/api/keys")
+    assert records() == before
+    assert len(before) == 30
