@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nbcellar.runs.records import RunBook, RunRecord
+from nbcellar.runs.records import RunBook, RunRecord, save_log_rows
 from nbcellar.store import open_store
 
 MODELS = ("logreg", "svm", "forest")
@@ -32,6 +32,11 @@ def recorded_store(root: Path, runs: int = 30) -> Path:
                         "report": {"type": "dict"}},
                 error="cell [3] ValueError: bad C" if i == 7 else None,
             ))  # fmt: skip
+            loss = [[("loss", {"value": 1.0 - i / 100 + (4 - step) / 10})] for step in range(5)]
+            save_log_rows(store, f"20261201-0000{i:02d}-aaaaaa",
+                          [list(row[0]) for row in loss]
+                          + [["accuracy", {"value": 0.5 + i / 100}],
+                             ["report", {"type": "dict", "shown": {"text": "{...}"}}]])  # fmt: skip
     finally:
         store.close()
     return root

@@ -66,11 +66,9 @@ def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Pa
     assert page.locator("#runs tbody tr").count() == 30
     page.fill("#where", "model=svm; accuracy>0.6")
     page.wait_for_function("document.querySelector('#count').textContent === '6 runs'")
-    models = page.locator("#runs tbody tr td:nth-child(10)").all_inner_texts()
     headers = page.locator("#runs thead th").all_inner_texts()
-    assert headers[6:9] == ["C", "model", "seed"], headers
-    assert set(page.locator("#runs tbody tr td:nth-child(8)").all_inner_texts()) == {"svm"}
-    assert models  # (one cell a row)
+    assert headers[7:10] == ["C", "model", "seed"], headers
+    assert set(page.locator("#runs tbody tr td:nth-child(9)").all_inner_texts()) == {"svm"}
     page.check("#differ")  # only C differs among the svm runs: model and seed go
     assert "model" not in page.locator("#runs thead th").all_inner_texts()
     page.uncheck("#differ")
@@ -89,4 +87,28 @@ def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Pa
     page.wait_for_selector("dl.facts")
     assert "Parameters" in page.inner_text("#run")
     page.screenshot(path=str(tmp_path / "run.png"))
+    assert problems == []
+
+
+def test_select_runs_and_compare_them(served: str, browser: Any, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(served)
+    page.wait_for_selector("#runs tbody tr")
+    assert page.is_disabled("#compare")
+    boxes = page.locator("#runs tbody input.pick")
+    for row in (0, 1, 2):
+        boxes.nth(row).check()
+    assert page.inner_text("#compare") == "compare 3 selected"
+    page.click("#compare")
+    page.wait_for_selector("#scalars")
+    assert page.url.startswith(served + "compare?runs=20261201-000029-aaaaaa,")
+    best = page.locator("#scalars td.best").all_inner_texts()
+    assert "0.79" in best  # the highest accuracy of runs 29, 28, 27
+    assert "0.71" in best  # and the lowest loss
+    page.wait_for_selector(".chart canvas")
+    assert page.locator(".chart").count() == 2  # loss per step, parallel coordinates
+    assert "loss per step" in page.inner_text("#compare")
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
     assert problems == []

@@ -162,4 +162,42 @@ def test_the_store_is_not_written_by_reading_it(runs_store: Path) -> None:
         http.get("/api/runs/20261201-000003-aaaaaa")
         http.get("/api/keys")
     assert records() == before
-    assert len(before) == 30
+    assert len(before) == 60  # 30 runs, 30 logs
+
+
+def test_compare_selected_runs_best_highlighted_and_histories(runs_store: Path) -> None:
+    ids = ["20261201-000001-aaaaaa", "20261201-000004-aaaaaa", "20261201-000005-aaaaaa"]
+    with client(runs_store) as http:
+        answer = http.get("/api/compare", params={"runs": ",".join(ids)}).json()
+        assert [r["id"] for r in answer["runs"]] == ids
+        assert answer["varied"] == ["model", "C"]
+        scalars = {s["key"]: s for s in answer["scalars"]}
+        assert scalars["accuracy"]["values"] == pytest.approx([0.51, 0.54, 0.55])
+        assert scalars["accuracy"]["best"] == [2]  # highest accuracy
+        (loss,) = answer["histories"]
+        assert loss["key"] == "loss"
+        first = loss["series"][0]["points"]
+        assert [p[0] for p in first] == [1, 2, 3, 4, 5]
+        assert first[-1][1] == pytest.approx(0.99)  # its last value, as the record says
+        assert scalars["loss"]["best"] == [2]  # lowest loss
+        assert answer["parallel"]["params"] == ["model", "C"]
+        assert len(answer["parallel"]["rows"]) == 3
+        page = http.get("/compare", params={"runs": ",".join(ids)})
+        assert page.status_code == 200
+        assert "echarts.min.js" in page.text
+        missing = http.get("/api/compare", params={"runs": "nope," + ids[0]})
+        assert missing.status_code == 404
+        assert "no run 'nope'" in missing.json()["error"]
+        assert http.get("/api/compare").status_code == 400
+
+
+def test_lttb_keeps_the_ends_and_the_peaks() -> None:
+    from nbcellar.ui.compare import lttb
+
+    points = [(float(x), 1.0 if x == 5000 else 0.0) for x in range(20_000)]
+    kept = lttb(points, 1000)
+    assert len(kept) == 1000
+    assert kept[0] == points[0]
+    assert kept[-1] == points[-1]
+    assert (5000.0, 1.0) in kept
+    assert lttb(points[:10], 1000) == points[:10]

@@ -210,14 +210,18 @@ class Comparison:
 
     # -- in a notebook or a report ----------------------------------------------------------
 
+    def body_html(self) -> str:
+        """The values as HTML, without a title or a chart of their histories: a table
+        (scalars, dicts) or the values side by side."""
+        if self.kind in ("scalar", "missing"):
+            return self._scalar_html()
+        if self.kind == "dict":
+            return self._dict_html()
+        return self._side_by_side_html()
+
     def _repr_html_(self) -> str:
         title = f"<h3>{escape(self.key)}</h3>"
-        if self.kind in ("scalar", "missing"):
-            body = self._scalar_html()
-        elif self.kind == "dict":
-            body = self._dict_html()
-        else:
-            body = self._side_by_side_html()
+        body = self.body_html()
         if self.has_history:
             chart = self.history_chart()
             if chart is not None:

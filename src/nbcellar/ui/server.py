@@ -19,17 +19,22 @@ from typing import Any
 
 STATIC = Path(__file__).with_name("static")
 LIMIT = 500  # rows a page of the runs table holds at most
+COMPARED = 200  # runs one comparison takes at most
 
 
-def _page(title: str, page: str, body: str, data: dict[str, Any] | None = None) -> str:
+def _page(
+    title: str, page: str, body: str, data: dict[str, Any] | None = None, charts: bool = False
+) -> str:
     payload = escape(json.dumps(data or {}), quote=True)
+    vendored = "<script src='/static/vendor/echarts/echarts.min.js'></script>" if charts else ""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)} · nbcellar</title>"
         "<link rel='stylesheet' href='/static/style.css'></head>"
         f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
         "<nav><a href='/'>Runs</a></nav></header>"
-        f"<main>{body}</main><script type='module' src='/static/app.js'></script></body></html>"
+        f"<main>{body}</main>{vendored}"
+        "<script type='module' src='/static/app.js'></script></body></html>"
     )
 
 
@@ -75,7 +80,8 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
                 for s in ("ok", "failed", "running", "queued", "cancelled", "died")
             )
             + "</select><label><input type='checkbox' id='differ'> only params that differ"
-            "</label><button id='choose'>columns</button><span id='count'></span></section>"
+            "</label><button id='choose'>columns</button><button id='compare'>compare</button>"
+            "<span id='count'></span></section>"
             "<p id='problem' class='problem' hidden></p><div id='chooser' hidden></div>"
             "<table id='runs'><thead></thead><tbody></tbody></table>"
             "<nav class='pages'><button id='prev'>&larr; newer</button><span id='at'></span>"
@@ -138,6 +144,27 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
         if record is None:
             return error(f"no run {request.path_params['run']!r} in {root}", 404)
         return JSONResponse(json.loads(json.dumps(record.to_json(), default=repr)))
+
+    async def api_compare(request: Request) -> JSONResponse:
+        from nbcellar.ui.compare import compare
+
+        wanted = [i for i in request.query_params.get("runs", "").split(",") if i]
+        if not wanted:
+            return error("name the runs to compare: /api/compare?runs=ID,ID")
+        if len(wanted) > COMPARED:
+            return error(f"{len(wanted)} runs: compare at most {COMPARED} at a time")
+        records = [record_of(i) for i in wanted]
+        missing = [i for i, r in zip(wanted, records, strict=True) if r is None]
+        if missing:
+            return error(f"no run {missing[0]!r} in {root}", 404)
+        answer = compare(root, records)
+        return JSONResponse(json.loads(json.dumps(answer, default=repr)))
+
+    async def compare_page(request: Request) -> HTMLResponse:
+        wanted = [i for i in request.query_params.get("runs", "").split(",") if i]
+        body = ("<h1>Compare</h1><p id='problem' class='problem' hidden></p>"
+                "<div id='compare'></div>")  # fmt: skip
+        return HTMLResponse(_page("Compare", "compare", body, {"runs": wanted}, charts=True))
 
     async def run_page(request: Request) -> Response:
         run_id = request.path_params["run"]
@@ -213,6 +240,8 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
     routes = [
         Route("/", runs_page),
         Route("/runs/{run}", run_page),
+        Route("/compare", compare_page),
+        Route("/api/compare", api_compare),
         Route("/runs/{run}/notebook.html", notebook_html),
         Route("/runs/{run}/artifacts/{path:path}", artifact),
         Route("/api/runs", api_runs),

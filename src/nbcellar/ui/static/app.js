@@ -34,6 +34,13 @@ async function getJSON(url) {
 // -- the runs table -----------------------------------------------------------------------
 
 const table = { sort: "created", order: "desc", offset: 0, limit: 50, columns: null, data: null };
+const selected = new Set();
+
+function showSelection() {
+  const button = $("#compare");
+  button.disabled = selected.size < 2;
+  button.textContent = `compare ${selected.size || ""} selected`.replace("  ", " ");
+}
 
 async function loadRuns() {
   const query = new URLSearchParams({
@@ -59,6 +66,7 @@ function drawRuns() {
   const params = new Set(data.runs.flatMap((r) => Object.keys(r.params)));
   const columns = data.columns.filter((c) => !onlyDiffer || !params.has(c) || data.differ.includes(c));
   const head = document.createElement("tr");
+  head.append(cell("th", ""));
   const fixed = [["id", "run"], ["notebook", "notebook"], ["status", "status"], ["created", "created"], ["seconds", "seconds"]];
   for (const [key, label] of fixed) head.append(header(key, label, key !== "seconds"));
   head.append(cell("th", "ran/restored"));
@@ -66,6 +74,17 @@ function drawRuns() {
   $("#runs thead").replaceChildren(head);
   const rows = data.runs.map((run) => {
     const row = document.createElement("tr");
+    const pick = document.createElement("input");
+    pick.type = "checkbox";
+    pick.className = "pick";
+    pick.checked = selected.has(run.id);
+    pick.addEventListener("change", () => {
+      if (pick.checked) selected.add(run.id); else selected.delete(run.id);
+      showSelection();
+    });
+    const first_ = cell("td", "");
+    first_.append(pick);
+    row.append(first_);
     const link = document.createElement("a");
     link.href = `/runs/${encodeURIComponent(run.id)}`;
     link.textContent = run.id;
@@ -133,6 +152,10 @@ function runsPage() {
   $("#status").addEventListener("change", () => { table.offset = 0; loadRuns(); });
   $("#differ").addEventListener("change", drawRuns);
   $("#choose").addEventListener("click", chooseColumns);
+  $("#compare").addEventListener("click", () => {
+    location.href = `/compare?runs=${[...selected].map(encodeURIComponent).join(",")}`;
+  });
+  showSelection();
   $("#prev").addEventListener("click", () => { table.offset = Math.max(0, table.offset - table.limit); loadRuns(); });
   $("#next").addEventListener("click", () => { table.offset += table.limit; loadRuns(); });
   loadRuns();
@@ -183,5 +206,97 @@ async function runPage() {
   place.append(facts("Source", run.source), facts("Environment", run.environment));
 }
 
-const pages = { runs: runsPage, run: runPage };
+// -- selected runs compared ---------------------------------------------------------------
+
+function chart(title) {
+  const box = document.createElement("div");
+  box.className = "chart";
+  const section = document.createElement("section");
+  section.append(cell("h2", title), box);
+  $("#compare").append(section);
+  return echarts.init(box);
+}
+
+async function comparePage() {
+  let data;
+  try {
+    data = await getJSON(`/api/compare?runs=${init.runs.map(encodeURIComponent).join(",")}`);
+  } catch (failure) {
+    $("#problem").textContent = failure.message;
+    $("#problem").hidden = false;
+    return;
+  }
+  const place = $("#compare");
+  const scalars = document.createElement("table");
+  scalars.id = "scalars";
+  const head = document.createElement("tr");
+  head.append(cell("th", ""));
+  for (const run of data.runs) {
+    const th = cell("th", "");
+    const link = document.createElement("a");
+    link.href = `/runs/${encodeURIComponent(run.id)}`;
+    link.textContent = run.label;
+    link.title = run.id;
+    th.append(link);
+    head.append(th);
+  }
+  const body = document.createElement("tbody");
+  for (const name of data.varied) {
+    const row = document.createElement("tr");
+    row.append(cell("th", name, "text param"));
+    for (const run of data.runs) row.append(cell("td", shown(run.params[name])));
+    body.append(row);
+  }
+  for (const { key, values, best, lower_is_better } of data.scalars) {
+    const row = document.createElement("tr");
+    const name = cell("th", key, "text");
+    name.title = best.length ? `best: ${lower_is_better ? "lowest" : "highest"}` : "";
+    row.append(name);
+    values.forEach((value, i) => row.append(cell("td", shown(value), best.includes(i) ? "best" : "")));
+    body.append(row);
+  }
+  const thead = document.createElement("thead");
+  thead.append(head);
+  scalars.append(thead, body);
+  const section = document.createElement("section");
+  section.append(cell("h2", `${data.runs.length} runs`), scalars,
+    cell("p", "best of each row highlighted: lowest for losses, errors and times, highest otherwise", "note"));
+  place.append(section);
+  for (const { key, series } of data.histories) {
+    chart(`${key} per step`).setOption({
+      animation: false, tooltip: { trigger: "axis" }, legend: { type: "scroll", bottom: 0 },
+      grid: { left: 60, right: 20, top: 20, bottom: 60 },
+      xAxis: { type: "value", name: "step", minInterval: 1, min: "dataMin", max: "dataMax" }, yAxis: { type: "value", scale: true, name: key },
+      dataZoom: [{ type: "inside" }],
+      series: series.map((s) => ({ name: s.label, type: "line", showSymbol: false, sampling: "lttb", data: s.points })),
+    });
+  }
+  const { params, metrics, rows } = data.parallel;
+  if (params.length && metrics.length && rows.length > 1) {
+    const names = [...params, ...metrics];
+    const axes = names.map((name, dim) => {
+      const numeric = rows.every((r) => typeof r[dim] === "number" || r[dim] === null);
+      return numeric ? { dim, name, scale: true } : { dim, name, type: "category", data: [...new Set(rows.map((r) => String(r[dim])))] };
+    });
+    const colour = params.length + metrics.length - 1;
+    const last = rows.map((r) => r[colour]).filter((v) => typeof v === "number");
+    chart(`parameters → ${names[colour]}`).setOption({
+      animation: false, parallelAxis: axes, parallel: { left: 60, right: 80, bottom: 30, top: 40 },
+      visualMap: last.length ? { show: true, dimension: colour, min: Math.min(...last), max: Math.max(...last), right: 0, top: 40,
+        inRange: { color: ["#d94e5d", "#eac736", "#50a3ba"].reverse() } } : undefined,
+      series: [{ type: "parallel", lineStyle: { width: 2, opacity: 0.7 },
+        data: rows.map((r) => r.map((v, dim) => (axes[dim].type === "category" ? String(v) : v))) }],
+    });
+  }
+  for (const { key, html } of data.sections) {
+    const part = document.createElement("section");
+    part.append(cell("h2", key));
+    const holder = document.createElement("div");
+    holder.innerHTML = html; // made by the server: sandboxed frames, tables rebuilt from their tags
+    part.append(holder);
+    place.append(part);
+  }
+}
+
+const pages = { runs: runsPage, run: runPage, compare: comparePage };
 (pages[document.body.dataset.page] || (() => {}))();
