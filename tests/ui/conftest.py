@@ -71,3 +71,45 @@ def executed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     finally:
         store.close()
     return folder / ".nbcellar", record.id
+
+
+def record_a_launch(root: Path, runs: list[str], status: str = "running") -> str:
+    """A launch of ``runs`` (already recorded) as 'nbcellar run' on a cluster records it, its
+    runs set to ``status`` on a worker; the launch's id."""
+    import json
+    import time
+    from dataclasses import asdict, replace
+
+    from nbcellar.runs.jobs import KIND, LaunchRecord
+
+    store = open_store(root)
+    try:
+        book = RunBook(store)
+        for run in runs:
+            record = book.get(run)
+            assert record is not None
+            book.save(replace(record, status=status, worker="tcp://127.0.0.1:40001",
+                              started=time.time(), ended=None, cell=1))  # fmt: skip
+        launch = LaunchRecord(id="grid-20261201-launch", executor="dask://127.0.0.1:8786",
+                              notebook="/project/train.ipynb", created=1_790_000_100.0,
+                              runs=runs, outputs=[f"/project/out-{r}.ipynb" for r in runs],
+                              owner=None, reach={})  # fmt: skip
+        store.put_record(KIND, launch.id, json.dumps(asdict(launch)).encode("utf-8"))
+    finally:
+        store.close()
+    return launch.id
+
+
+def set_status(root: Path, run: str, status: str) -> None:
+    """A worker writing how its run ended."""
+    import time
+    from dataclasses import replace
+
+    store = open_store(root)
+    try:
+        book = RunBook(store)
+        record = book.get(run)
+        assert record is not None
+        book.save(replace(record, status=status, ended=time.time(), cell=None))  # type: ignore[arg-type]
+    finally:
+        store.close()

@@ -25,9 +25,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return recorded_store(tmp_path_factory.mktemp("ui") / ".nbcellar")
+
+
+@pytest.fixture(scope="module")
+def served(store_root: Path) -> Iterator[str]:
     """``nbcellar ui`` on a free port of loopback over a store of 30 runs; its address."""
-    root = recorded_store(tmp_path_factory.mktemp("ui") / ".nbcellar")
+    root = store_root
     exe = Path(sys.executable).with_name("nbcellar")
     server = subprocess.Popen(
         [str(exe), "ui", "--store", str(root), "--port", "0", "--no-browser"],
@@ -111,4 +116,30 @@ def test_select_runs_and_compare_them(served: str, browser: Any, tmp_path: Path)
     assert page.locator(".chart").count() == 2  # loss per step, parallel coordinates
     assert "loss per step" in page.inner_text("#compare")
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    assert problems == []
+
+
+def test_a_job_page_follows_its_runs_live(
+    served: str, store_root: Path, browser: Any, tmp_path: Path
+) -> None:
+    """The page is not reloaded: the server's events bring each run's new state."""
+    from tests.ui.conftest import record_a_launch, set_status
+
+    runs = ["20261201-000020-aaaaaa", "20261201-000021-aaaaaa"]
+    launch = record_a_launch(store_root, runs)
+    page = browser.new_page(viewport={"width": 1300, "height": 700})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(served + "jobs")
+    page.wait_for_selector(f"section.job[data-id='{launch}']")
+    assert page.inner_text(f"section.job[data-id='{launch}'] .counts").startswith("2 running")
+    assert page.locator("button.cancel").count() == 0  # (read-only: no --allow-cancel)
+    set_status(store_root, runs[0], "ok")
+    page.wait_for_selector(f"tr[data-run='{runs[0]}'] td.status.ok", timeout=10_000)
+    set_status(store_root, runs[1], "failed")
+    page.wait_for_selector(f"tr[data-run='{runs[1]}'] td.status.failed", timeout=10_000)
+    counts = page.inner_text(f"section.job[data-id='{launch}'] .counts")
+    assert counts.startswith(("1 ok, 1 failed", "1 failed, 1 ok")), counts
+    assert "live" in page.inner_text("#live")
+    page.screenshot(path=str(tmp_path / "jobs.png"))
     assert problems == []

@@ -201,3 +201,25 @@ def test_lttb_keeps_the_ends_and_the_peaks() -> None:
     assert kept[-1] == points[-1]
     assert (5000.0, 1.0) in kept
     assert lttb(points[:10], 1000) == points[:10]
+
+
+def test_jobs_as_json_and_cancel_only_when_allowed(runs_store: Path) -> None:
+    from tests.ui.conftest import record_a_launch
+
+    runs = ["20261201-000010-aaaaaa", "20261201-000011-aaaaaa"]
+    launch = record_a_launch(runs_store, runs)
+    with client(runs_store) as http:
+        (job,) = http.get("/api/jobs").json()["jobs"]
+        assert job["id"] == launch
+        assert job["counts"] == {"running": 2}
+        assert [r["id"] for r in job["runs"]] == runs
+        assert job["runs"][0]["worker"] == "tcp://127.0.0.1:40001"
+        assert job["runs"][0]["cell"] == 2  # (1-based, as the notebook numbers it)
+        refused = http.post(f"/api/jobs/{launch}/cancel")
+        assert refused.status_code == 403
+        assert "--allow-cancel" in refused.json()["error"]
+        assert http.get("/jobs").status_code == 200
+    with TestClient(create_app(runs_store, allow_cancel=True)) as http:
+        unknown = http.post("/api/jobs/nope/cancel")
+        assert unknown.status_code == 409
+        assert "no launch 'nope'" in unknown.json()["error"]

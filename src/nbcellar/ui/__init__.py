@@ -15,6 +15,7 @@ def serve(
     port: int = 8765,
     token: str | None = None,
     browser: bool = True,
+    allow_cancel: bool = False,
 ) -> None:
     """Serve the dashboard of the store at ``store_root`` until interrupted. Bound to another
     address than the loopback one, it asks for a token (``token``, or a new one, printed)."""
@@ -27,7 +28,7 @@ def serve(
 
     if token is None and not is_loopback(host):
         token = new_token()
-    app = create_app(store_root, token=token)
+    app = create_app(store_root, token=token, allow_cancel=allow_cancel)
     listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -45,6 +46,7 @@ def serve(
     print(f"nbcellar ui: the runs of {store_root} at {url} (Ctrl-C stops it)", flush=True)
     if browser:
         webbrowser.open(url)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    # (the jobs page's event streams end with the server: no long wait for them to close)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     server.run(sockets=[listening])

@@ -32,15 +32,16 @@ def _page(
         f"<title>{escape(title)} · nbcellar</title>"
         "<link rel='stylesheet' href='/static/style.css'></head>"
         f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
-        "<nav><a href='/'>Runs</a></nav></header>"
+        "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a></nav></header>"
         f"<main>{body}</main>{vendored}"
         "<script type='module' src='/static/app.js'></script></body></html>"
     )
 
 
-def create_app(store_root: Path | str, token: str | None = None) -> Any:
+def create_app(store_root: Path | str, token: str | None = None, allow_cancel: bool = False) -> Any:
     """The application over the store at ``store_root``; with ``token``, every request must
-    carry it."""
+    carry it; with ``allow_cancel``, the jobs page can cancel launches (the one thing it
+    would change)."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.requests import Request
@@ -50,6 +51,7 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
         JSONResponse,
         PlainTextResponse,
         Response,
+        StreamingResponse,
     )
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
@@ -160,6 +162,52 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
         answer = compare(root, records)
         return JSONResponse(json.loads(json.dumps(answer, default=repr)))
 
+    async def jobs_page(request: Request) -> HTMLResponse:
+        body = ("<h1>Jobs</h1><p class='note' id='live'>connecting…</p>"
+                "<p id='problem' class='problem' hidden></p><div id='jobs'></div>")  # fmt: skip
+        return HTMLResponse(_page("Jobs", "jobs", body, {"cancel": allow_cancel}))
+
+    async def api_jobs(request: Request) -> JSONResponse:
+        from nbcellar.ui.jobs import snapshot
+
+        return JSONResponse({"jobs": snapshot(store_now()), "cancel": allow_cancel})
+
+    async def job_events(request: Request) -> StreamingResponse:
+        """Server-sent events: the jobs, each time they change (looked at every second)."""
+        import asyncio
+
+        from nbcellar.ui.jobs import snapshot
+
+        async def events() -> AsyncIterator[str]:
+            last = None
+            quiet = 0.0
+            while not await request.is_disconnected():
+                now = json.dumps({"jobs": snapshot(store_now())}, default=repr)
+                if now != last:
+                    yield f"data: {now}\n\n"
+                    last, quiet = now, 0.0
+                elif quiet > 15:
+                    yield ": still here\n\n"  # (keeps proxies from closing it)
+                    quiet = 0.0
+                await asyncio.sleep(1.0)
+                quiet += 1.0
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    async def cancel_job(request: Request) -> JSONResponse:
+        from nbcellar.errors import NbcellarError
+        from nbcellar.runs.jobs import cancel
+
+        if not allow_cancel:
+            return error("this dashboard is read-only: start it with 'nbcellar ui "
+                         "--allow-cancel' to cancel jobs from it", 403)  # fmt: skip
+        try:
+            job = cancel(request.path_params["launch"], root)
+        except NbcellarError as problem:
+            return error(str(problem), 409)
+        return JSONResponse({"id": job.id, "counts": job.counts()})
+
     async def compare_page(request: Request) -> HTMLResponse:
         wanted = [i for i in request.query_params.get("runs", "").split(",") if i]
         body = ("<h1>Compare</h1><p id='problem' class='problem' hidden></p>"
@@ -241,6 +289,10 @@ def create_app(store_root: Path | str, token: str | None = None) -> Any:
         Route("/", runs_page),
         Route("/runs/{run}", run_page),
         Route("/compare", compare_page),
+        Route("/jobs", jobs_page),
+        Route("/api/jobs", api_jobs),
+        Route("/api/jobs/events", job_events),
+        Route("/api/jobs/{launch}/cancel", cancel_job, methods=["POST"]),
         Route("/api/compare", api_compare),
         Route("/runs/{run}/notebook.html", notebook_html),
         Route("/runs/{run}/artifacts/{path:path}", artifact),

@@ -298,5 +298,77 @@ async function comparePage() {
   }
 }
 
-const pages = { runs: runsPage, run: runPage, compare: comparePage };
+// -- jobs, live ---------------------------------------------------------------------------
+
+function seconds(value) {
+  if (value === null || value === undefined) return "";
+  const whole = Math.round(value);
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+  return `${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
+}
+
+async function cancelJob(id, button) {
+  button.disabled = true;
+  const response = await fetch(`/api/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+  const answer = await response.json();
+  if (!response.ok) {
+    $("#problem").textContent = answer.error;
+    $("#problem").hidden = false;
+    button.disabled = false;
+  }
+}
+
+function drawJobs(jobs) {
+  const place = $("#jobs");
+  if (!jobs.length) {
+    place.replaceChildren(cell("p", "no launches recorded in this store yet"));
+    return;
+  }
+  place.replaceChildren(...jobs.map((job) => {
+    const section = document.createElement("section");
+    section.className = "job";
+    section.dataset.id = job.id;
+    const counts = Object.entries(job.counts).map(([s, n]) => `${n} ${s}`).join(", ");
+    const title = cell("h2", `${job.id} · ${job.notebook.split("/").pop()} · ${job.executor}`);
+    section.append(title, cell("p", `${counts}; ${seconds(job.elapsed)}${job.ended ? "" : " so far"}`, "counts"));
+    if (init.cancel && job.cancellable) {
+      const button = cell("button", "cancel", "cancel");
+      button.addEventListener("click", () => cancelJob(job.id, button));
+      section.append(button);
+    }
+    const table = document.createElement("table");
+    const head = document.createElement("tr");
+    for (const name of ["run", "params", "status", "worker", "cell", "elapsed"]) head.append(cell("th", name, "text"));
+    const body = document.createElement("tbody");
+    for (const run of job.runs) {
+      const row = document.createElement("tr");
+      row.dataset.run = run.id;
+      const link = document.createElement("a");
+      link.href = `/runs/${encodeURIComponent(run.id)}`;
+      link.textContent = run.id;
+      const first = cell("td", "", "text");
+      first.append(link);
+      const status = cell("td", run.status + (run.attempts > 1 ? " (retried)" : ""), `text status ${run.status}`);
+      if (run.error) status.title = run.error;
+      row.append(first, cell("td", Object.entries(run.params).map(([k, v]) => `${k}=${shown(v)}`).join(", "), "text"),
+        status, cell("td", text(run.worker), "text"), cell("td", run.cell ? `[${run.cell}]` : ""), cell("td", seconds(run.elapsed)));
+      body.append(row);
+    }
+    const thead = document.createElement("thead");
+    thead.append(head);
+    table.append(thead, body);
+    section.append(table);
+    return section;
+  }));
+}
+
+function jobsPage() {
+  const events = new EventSource("/api/jobs/events");
+  events.onopen = () => { $("#live").textContent = "live: updated as the store changes"; };
+  events.onmessage = (message) => drawJobs(JSON.parse(message.data).jobs);
+  events.onerror = () => { $("#live").textContent = "connection lost: retrying…"; };
+}
+
+const pages = { runs: runsPage, run: runPage, compare: comparePage, jobs: jobsPage };
 (pages[document.body.dataset.page] || (() => {}))();
