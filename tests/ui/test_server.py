@@ -223,3 +223,32 @@ def test_jobs_as_json_and_cancel_only_when_allowed(runs_store: Path) -> None:
         unknown = http.post("/api/jobs/nope/cancel")
         assert unknown.status_code == 409
         assert "no launch 'nope'" in unknown.json()["error"]
+
+
+def test_the_pipeline_page_explains_each_task(tmp_path: Path) -> None:
+    from tests.ui.conftest import recorded_store
+
+    (tmp_path / "clean.py").write_text(
+        "# %% tags=['parameters']\nupstream = None\n# %%\nrows = [1, 2, 3]\n", encoding="utf-8"
+    )
+    (tmp_path / "fit.py").write_text(
+        "# %% tags=['parameters']\nupstream = ['clean']\n# %%\nfit = 1\n", encoding="utf-8"
+    )
+    root = recorded_store(tmp_path / ".nbcellar", runs=3)
+    with client(root) as http:
+        answer = http.get("/api/pipeline").json()
+        assert answer["error"] is None
+        tasks = {t["task"]: t for t in answer["tasks"]}
+        assert set(tasks) == {"clean", "fit"}
+        assert tasks["fit"]["upstream"] == ["clean"]
+        assert tasks["clean"]["status"] == "would run"
+        assert "<svg" in answer["svg"]
+        assert ">fit<" in answer["svg"]
+        assert http.get("/pipeline").status_code == 200
+
+
+def test_no_pipeline_is_said_on_its_page(runs_store: Path) -> None:
+    with client(runs_store) as http:
+        answer = http.get("/api/pipeline").json()
+        assert answer["tasks"] == []
+        assert answer["error"]

@@ -32,7 +32,7 @@ def _page(
         f"<title>{escape(title)} · nbcellar</title>"
         "<link rel='stylesheet' href='/static/style.css'></head>"
         f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
-        "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a></nav></header>"
+        "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a><a href='/pipeline'>Pipeline</a></nav></header>"
         f"<main>{body}</main>{vendored}"
         "<script type='module' src='/static/app.js'></script></body></html>"
     )
@@ -208,6 +208,37 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
             return error(str(problem), 409)
         return JSONResponse({"id": job.id, "counts": job.counts()})
 
+    def pipeline_state() -> dict[str, Any]:
+        """The project's pipeline (the folder holding the store) and what a build would do
+        with each task, explained without running anything."""
+        from nbcellar.errors import NbcellarError
+        from nbcellar.pipeline.build import build
+        from nbcellar.pipeline.plot import dag_svg
+        from nbcellar.pipeline.spec import load_pipeline
+
+        project = root.parent
+        try:
+            pipeline = load_pipeline(project)
+            explained = build(pipeline=project, explain=True, store=root)
+        except NbcellarError as problem:
+            return {"project": str(project), "error": str(problem), "tasks": [], "svg": ""}
+        tasks = [
+            {"task": name, "status": o.status, "why": o.why,
+             "upstream": list(pipeline.needs(name))}
+            for name, o in explained.outcomes.items()
+        ]  # fmt: skip
+        return {"project": str(project), "error": None, "tasks": tasks,
+                "svg": dag_svg(pipeline, explained.outcomes)}  # fmt: skip
+
+    async def api_pipeline(request: Request) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        return JSONResponse(await run_in_threadpool(pipeline_state))
+
+    async def pipeline_page(request: Request) -> HTMLResponse:
+        body = "<h1>Pipeline</h1><div id='pipeline'><p class='note'>explaining…</p></div>"
+        return HTMLResponse(_page("Pipeline", "pipeline", body))
+
     async def compare_page(request: Request) -> HTMLResponse:
         wanted = [i for i in request.query_params.get("runs", "").split(",") if i]
         body = ("<h1>Compare</h1><p id='problem' class='problem' hidden></p>"
@@ -290,6 +321,8 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         Route("/runs/{run}", run_page),
         Route("/compare", compare_page),
         Route("/jobs", jobs_page),
+        Route("/pipeline", pipeline_page),
+        Route("/api/pipeline", api_pipeline),
         Route("/api/jobs", api_jobs),
         Route("/api/jobs/events", job_events),
         Route("/api/jobs/{launch}/cancel", cancel_job, methods=["POST"]),

@@ -370,5 +370,36 @@ function jobsPage() {
   events.onerror = () => { $("#live").textContent = "connection lost: retrying…"; };
 }
 
-const pages = { runs: runsPage, run: runPage, compare: comparePage, jobs: jobsPage };
+// -- the project's pipeline -----------------------------------------------------------------
+
+async function pipelinePage() {
+  const data = await getJSON("/api/pipeline");
+  const place = $("#pipeline");
+  if (data.error) {
+    place.replaceChildren(cell("p", `no pipeline in ${data.project}: ${data.error}`, "problem"));
+    return;
+  }
+  const drawing = document.createElement("div");
+  drawing.className = "dag";
+  drawing.innerHTML = data.svg; // drawn by the server from the task names, escaped there
+  const table = document.createElement("table");
+  table.id = "tasks";
+  const head = document.createElement("tr");
+  for (const name of ["task", "needs", "a build would", "why"]) head.append(cell("th", name, "text"));
+  const body = document.createElement("tbody");
+  for (const task of data.tasks) {
+    const row = document.createElement("tr");
+    row.dataset.task = task.task;
+    const state = task.status === "would run" ? "running" : task.status === "up to date" ? "ok" : "failed";
+    row.append(cell("td", task.task, "text"), cell("td", task.upstream.join(", "), "text"),
+      cell("td", task.status, `text status ${state}`), cell("td", task.why, "text"));
+    body.append(row);
+  }
+  const thead = document.createElement("thead");
+  thead.append(head);
+  table.append(thead, body);
+  place.replaceChildren(cell("p", data.project, "note"), drawing, table);
+}
+
+const pages = { runs: runsPage, run: runPage, compare: comparePage, jobs: jobsPage, pipeline: pipelinePage };
 (pages[document.body.dataset.page] || (() => {}))();
