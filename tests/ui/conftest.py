@@ -61,7 +61,8 @@ def executed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
         encoding="utf-8",
     )
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("nbcellar")), "run", "shows.py", "-p", "k=3"],
+        [str(Path(sys.executable).with_name("nbcellar")), "run", "shows.py", "-p", "k=3",
+         "--store", str(folder / ".nbcellar")],
         cwd=folder, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -32,7 +32,8 @@ def _page(
         f"<title>{escape(title)} · nbcellar</title>"
         "<link rel='stylesheet' href='/static/style.css'></head>"
         f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
-        "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a><a href='/pipeline'>Pipeline</a></nav></header>"
+        "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a><a href='/pipeline'>Pipeline</a>"
+        "</nav></header>"
         f"<main>{body}</main>{vendored}"
         "<script type='module' src='/static/app.js'></script></body></html>"
     )
