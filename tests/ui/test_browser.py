@@ -61,11 +61,17 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Path) -> None:
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+def open_page(browser: Any, url: str, height: int) -> tuple[Any, list[str]]:
+    """A page at ``url``, and the script errors it raises (a test ends asserting none)."""
+    page = browser.new_page(viewport={"width": 1300, "height": height})
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(served)
+    page.goto(url)
+    return page, problems
+
+
+def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Path) -> None:
+    page, problems = open_page(browser, served, 900)
     page.wait_for_selector("#runs tbody tr")
     assert page.inner_text("#count") == "30 runs"
     assert page.locator("#runs tbody tr").count() == 30
@@ -96,10 +102,7 @@ def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Pa
 
 
 def test_select_runs_and_compare_them(served: str, browser: Any, tmp_path: Path) -> None:
-    page = browser.new_page(viewport={"width": 1300, "height": 1400})
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(served)
+    page, problems = open_page(browser, served, 1400)
     page.wait_for_selector("#runs tbody tr")
     assert page.is_disabled("#compare")
     boxes = page.locator("#runs tbody input.pick")
@@ -127,10 +130,7 @@ def test_a_job_page_follows_its_runs_live(
 
     runs = ["20261201-000020-aaaaaa", "20261201-000021-aaaaaa"]
     launch = record_a_launch(store_root, runs)
-    page = browser.new_page(viewport={"width": 1300, "height": 700})
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(served + "jobs")
+    page, problems = open_page(browser, served + "jobs", 700)
     page.wait_for_selector(f"section.job[data-id='{launch}']")
     assert page.inner_text(f"section.job[data-id='{launch}'] .counts").startswith("2 running")
     assert page.locator("button.cancel").count() == 0  # (read-only: no --allow-cancel)
