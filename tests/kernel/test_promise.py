@@ -209,3 +209,23 @@ def test_a_path_entry_added_twice_keeps_the_cells_below_restored(session: Sessio
     again = session.run_all(notebook)
     assert [r.outcome.status for r in again if r.outcome] == ["restored"] * len(notebook)
     assert again[-1].stdout == "5\n"
+
+
+def test_a_cell_changing_a_dict_is_not_restored_where_the_dict_holds_another_variable(
+    session: Session,
+) -> None:
+    """Found by the search above (its examples share one store): in one notebook ``d0`` came
+    to hold a list no variable names any more (``l1`` rebound), in the next it holds ``l1``;
+    ``d0`` is equal in both, so the cell changing it was restored from the first and handed
+    back a ``d0`` holding a copy, no longer ``l1``."""
+    (session.project / "projmod.py").write_text(PROJECT_MODULE)
+    session.start(cached=True)
+    session.run_all([SETUP, "d0['l'] = l1", "l1 = [0]", "d0['x'] = i2"])
+    notebook = [SETUP, "d0['l'] = l1", "i0 = 0", "d0['x'] = i2", "l1.append(5)\nprint(d0)"]
+    session.start(cached=True)
+    session.runs.clear()
+    cached = session.run_all(notebook)
+    assert cached[-1].stdout == "{'l': [0, 5], 'x': 0}\n"
+    assert cached[3].outcome is not None
+    assert cached[3].outcome.status == "ran"
+    assert "the variables d0 holds changed" in cached[3].outcome.reason

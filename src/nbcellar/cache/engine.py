@@ -38,7 +38,7 @@ from nbcellar.cache.inputs import (
     key_inputs,
     uncacheable,
 )
-from nbcellar.cache.keys import CellKey, KeyInputs
+from nbcellar.cache.keys import HOLDS, CellKey, KeyInputs
 from nbcellar.cache.mutations import MutationWatch, is_iterator
 from nbcellar.cache.reach import reached
 from nbcellar.cache.recording import (
@@ -191,11 +191,18 @@ class CellCache:
             functions=self.functions,
             project=self.project,
             cwd=Path.cwd(),
-            aliases={n: aliases_of(n, namespace) for n in sorted(shared)},
+            aliases={n: self.sharing(n, namespace) for n in sorted(shared)},
             ambient=self.ambient.key_versions(),
             also=through,
             also_modules=modules,
         )
+
+    def sharing(self, name: str, namespace: Mapping[str, Any]) -> tuple[str, ...]:
+        """The other variables bound to ``name``'s object, then (``holds NAME``) those whose
+        objects it holds: ``d['l'] = a`` or ``d['l'] = b`` leave ``d`` equal, but a cell
+        changing ``d`` restored from the other would hand back a ``d`` holding the wrong list."""
+        held = sorted(self.holdings.held_names(name, namespace)) if name in namespace else []
+        return (*aliases_of(name, namespace), *(f"{HOLDS}{n}" for n in held))
 
     def plan(
         self, source: str, tags: Iterable[str], namespace: Mapping[str, Any], wait: bool = True

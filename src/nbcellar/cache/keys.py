@@ -16,6 +16,7 @@ from nbcellar.cache.versions import Version
 CellKey = NewType("CellKey", str)
 
 KEY_VERSION = 2
+HOLDS = "holds "  # in KeyInputs.aliases: a variable whose object the value holds
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class KeyInputs:
 
     ``names``: the versions of the variables the cell reads (and of the globals the functions
     it calls read); ``aliases``: for a value the cell may change in place, the other names
-    bound to that same object (changing it changes them too); ``modules``: the versions of the
+    bound to that same object (changing it changes them too), then ``holds NAME`` for the
+    variables whose objects it holds; ``modules``: the versions of the
     modules it imports; ``files``: of the files its tags name; ``ambient``: of the kernel state
     outside its variables that earlier cells changed (see nbcellar.cache.ambient).
     """
@@ -90,8 +92,13 @@ class KeyInputs:
                 if now.get(name) != then.get(name):
                     found.append(f"{label} {name} changed")
         for name in sorted(set(self.aliases) | set(earlier.aliases)):
-            if self.aliases.get(name, ()) != earlier.aliases.get(name, ()):
+            now_names, then_names = self.aliases.get(name, ()), earlier.aliases.get(name, ())
+            if [n for n in now_names if not n.startswith(HOLDS)] != [
+                n for n in then_names if not n.startswith(HOLDS)
+            ]:
                 found.append(f"the names bound to {name}'s object changed")
+            elif now_names != then_names:
+                found.append(f"the variables {name} holds changed")
         return found
 
     def without_aliases(self) -> KeyInputs:
