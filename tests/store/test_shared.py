@@ -409,5 +409,126 @@ def test_store_info_and_verify_name_the_url(
     assert "store is intact" in verify.output
     gc = cli_run("store", "gc", "--store", url)
     assert gc.exit_code == 0, gc.output
-    assert "never deleted" in gc.output
+    assert "from the local copy only" in gc.output
     assert any("/objects/" in k for k in keys(s3_bucket))
+
+
+def objects(bucket: str) -> set[str]:
+    """The objects of the store at s3://bucket/s, by key."""
+    found = (k.split("/objects/", 1)[1].replace("/", "") for k in keys(bucket) if "/objects/" in k)
+    return set(found)
+
+
+def blobs_of(store: Store, snapshot_id: str) -> set[str]:
+    """The objects a snapshot's values are kept in (a value's own, an array's buffer)."""
+    db = store.index.db
+    values = [k for (k,) in db.execute("SELECT v.value_key FROM variables v JOIN stored_values s "
+                                       "ON s.key = v.value_key WHERE v.snapshot_id = ? AND "
+                                       "s.data IS NULL", (snapshot_id,))]  # fmt: skip
+    marks = ",".join("?" * len(values))
+    query = f"SELECT blob_key FROM value_blobs WHERE value_key IN ({marks})"
+    return {*values, *(k for (k,) in db.execute(query, values))}
+
+
+def test_gc_remote_deletes_only_what_no_client_uses(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"s3://{s3_bucket}/s"
+    init(url)
+    as_client(monkeypatch, tmp_path, "a")
+    first = open_store(url)
+    old = save_and_record(first, {"old": np.arange(100_000) * 2}, "old")
+    kept = save_and_record(first, {"kept": np.arange(100_000) * 3}, "kept")
+    run = first.root / "runs" / "r1"  # a run's files are objects too
+    run.mkdir(parents=True)
+    (run / "executed.ipynb").write_text('{"cells": []}')
+    first.put_record("run", "r1", b"{}")
+    first.flush()
+    old_blobs, kept_blobs = blobs_of(first, old), blobs_of(first, kept)
+    assert old_blobs
+    assert kept_blobs
+    assert old_blobs <= objects(s3_bucket)
+
+    as_client(monkeypatch, tmp_path, "b")
+    second = open_store(url)  # another client forgets a record: every client does
+    second.delete_records("test", ["old"])
+    second.close()
+    report = first.gc(remote=True, grace=0)
+    assert report.shared_removed == len(old_blobs)
+    assert report.shared_freed_bytes > 800_000
+    left = objects(s3_bucket)
+    assert not old_blobs & left
+    assert kept_blobs <= left
+    fresh_key = "ab" * 32  # an unused object written a moment ago (on its way for a record)
+    first.mirror.remote.put_object(fresh_key, b"x" * 100)  # type: ignore[union-attr]
+    assert first.gc(remote=True, grace=60).shared_removed == 0
+    assert fresh_key in objects(s3_bucket)
+    assert first.gc(remote=True, grace=0).shared_removed == 1  # (no longer within the grace)
+    assert fresh_key not in objects(s3_bucket)
+    first.close()
+
+    as_client(monkeypatch, tmp_path, "c")
+    third = open_store(url)
+    record = third.get_record("test", "kept")
+    assert record is not None
+    assert record.snapshot_id is not None
+    np.testing.assert_array_equal(
+        third.load_namespace(record.snapshot_id)["kept"], np.arange(100_000) * 3
+    )
+    assert (third.root / "runs" / "r1" / "executed.ipynb").read_text() == '{"cells": []}'
+    assert third.verify().ok
+    third.close()
+
+
+def test_a_writer_sends_again_what_a_collection_took(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client remembers which objects it sent; after another client's collection took one,
+    a record naming it again (the same bytes: a cell computed again) sends it again."""
+    url = f"s3://{s3_bucket}/s"
+    init(url)
+    as_client(monkeypatch, tmp_path, "a")
+    first = open_store(url)
+    values = {"v": np.arange(100_000) * 5}
+    save_and_record(first, values, "one")
+    first.delete_records("test", ["one"])
+    first.flush()
+    as_client(monkeypatch, tmp_path, "b")
+    collector = open_store(url)
+    assert collector.gc(remote=True, grace=0).shared_removed >= 1
+    collector.close()
+
+    snapshot = save_and_record(first, values, "two")  # (the same bytes as before)
+    sent = blobs_of(first, snapshot)
+    first.close()
+    assert sent
+    assert sent <= objects(s3_bucket)
+    as_client(monkeypatch, tmp_path, "c")
+    reader = open_store(url)
+    record = reader.get_record("test", "two")
+    assert record is not None
+    assert record.snapshot_id is not None
+    np.testing.assert_array_equal(reader.load_namespace(record.snapshot_id)["v"], values["v"])
+    reader.close()
+
+
+def test_gc_remote_from_the_command_line(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"s3://{s3_bucket}/s"
+    init(url)
+    first = open_store(url)
+    save_and_record(first, {"a": np.ones(100_000)}, "a")
+    first.delete_records("test", ["a"])
+    first.close()
+    collected = cli_run("store", "gc", "--remote", "--grace", "0s", "--store", url)
+    assert collected.exit_code == 0, collected.output
+    assert f"{url}: removed 2 objects no record uses" in collected.output  # (value, array)
+    assert not objects(s3_bucket)
+    local = cli_run("store", "gc", "--remote", "--store", str(tmp_path / "plain"))
+    assert local.exit_code == 0  # (no store there: nothing to collect)
+    open_store(tmp_path / "plain").close()
+    local = cli_run("store", "gc", "--remote", "--store", str(tmp_path / "plain"))
+    assert local.exit_code != 0
+    assert "is not a shared store" in local.output
+    assert len(local.output.strip().splitlines()) == 1

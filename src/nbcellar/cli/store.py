@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from nbcellar.cli.context import context_store_root, open_context_store, store_option
+
+if TYPE_CHECKING:
+    from nbcellar.store.maintenance import GcReport
 
 
 def _size(nbytes: int) -> str:
@@ -84,21 +88,56 @@ def verify(ctx: click.Context) -> None:
     click.echo("store is intact")
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` in seconds."""
+    import re
+
+    if value is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value)
+    if found is None:
+        raise click.BadParameter(f"{value!r} is not an age such as 30d, 12h or 90m")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+REMOTE_HELP = (
+    "For a shared store, also delete its objects that no client's record uses (after "
+    "reading the whole journal), unless written less than --grace ago."
+)
+
+
 @store.command()
+@click.option("--remote", is_flag=True, help=REMOTE_HELP)
+@click.option(
+    "--grace", callback=_age, default="1h", show_default=True,
+    metavar="AGE", help="With --remote: keep unused objects younger than AGE (being sent).",
+)  # fmt: skip
 @store_option
 @click.pass_context
-def gc(ctx: click.Context) -> None:
+def gc(ctx: click.Context, remote: bool, grace: float) -> None:
     """Remove objects no snapshot uses; never anything reachable or being written."""
     if not context_store_root(ctx).exists():
         click.echo(f"no store at {context_store_root(ctx)}: nothing to collect")
         return
     opened = open_context_store(ctx)
-    report = opened.gc()
+    report = opened.gc(remote=remote, grace=grace)
     click.echo(f"removed {report.removed} objects, freed {_size(report.freed_bytes)}; "
                f"kept {report.kept}")  # fmt: skip
-    if opened.url is not None:
-        click.echo(f"(from the local copy only: objects in {opened.url} are never deleted, "
-                   "other clients may still refer to them)")  # fmt: skip
+    _say_shared(opened.url, report, remote)
+
+
+def _say_shared(url: str | None, report: GcReport, remote: bool) -> None:
+    if url is None:
+        return
+    if remote:
+        click.echo(f"{url}: removed {report.shared_removed} objects no record uses, freed "
+                   f"{_size(report.shared_freed_bytes)}; kept {report.shared_kept}")  # fmt: skip
+    else:
+        click.echo(f"(from the local copy only; 'nbcellar store gc --remote' also collects "
+                   f"{url})")  # fmt: skip
 
 
 @store.command()
@@ -128,21 +167,6 @@ def init(url: str) -> None:
                f"'nbcellar run NB --store {url}' anywhere")  # fmt: skip
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
-    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` in seconds."""
-    import re
-
-    if value is None:
-        return None
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value)
-    if found is None:
-        raise click.BadParameter(f"{value!r} is not an age such as 30d, 12h or 90m")
-    return float(found.group(1)) * _UNITS[found.group(2)]
-
-
 @store.command()
 @click.option(
     "--older-than", callback=_age, metavar="AGE",
@@ -153,9 +177,10 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str | None) -> flo
     help="Forget the entries a later run of the same cell replaced (edited upstream, "
     "refreshed, other parameter values): each cell keeps its latest.",
 )  # fmt: skip
+@click.option("--remote", is_flag=True, help=REMOTE_HELP + " (--grace: 1h)")
 @store_option
 @click.pass_context
-def prune(ctx: click.Context, older_than: float | None, superseded: bool) -> None:
+def prune(ctx: click.Context, older_than: float | None, superseded: bool, remote: bool) -> None:
     """Forget cache entries, then remove the objects nothing else uses (as gc does).
 
     A cell whose entry is forgotten runs again the next time. Run records, their logs and
@@ -171,8 +196,9 @@ def prune(ctx: click.Context, older_than: float | None, superseded: bool) -> Non
     store = open_context_store(ctx)
     try:
         report = prune_cache(store, older_than=older_than, superseded=superseded)
-        freed = store.gc()
+        freed = store.gc(remote=remote)
     finally:
         store.close()
     click.echo(f"forgot {report.entries} cache entries (kept {report.kept}); removed "
                f"{freed.removed} objects, freed {_size(freed.freed_bytes)}")  # fmt: skip
+    _say_shared(store.url, freed, remote)

@@ -36,7 +36,7 @@ from nbcellar.store.maintenance import (
     remove_stale_temporaries,
     verify,
 )
-from nbcellar.store.mirror import Mirror
+from nbcellar.store.mirror import SHARED_GRACE_SECONDS, Mirror
 from nbcellar.store.namespace import Committed, NamespaceWriter, load, read_snapshot
 from nbcellar.store.records import Restored, Snapshot, SnapshotId, VariableRecord
 from nbcellar.store.shared import Remote
@@ -226,11 +226,24 @@ class Store:
         kept = tuple(d for d in report.damaged if d.problem != here or d.key not in remote)
         return replace(report, damaged=kept)
 
-    def gc(self) -> GcReport:
-        """Remove the blobs no snapshot uses. For a shared store, only from this local cache:
-        objects in the shared store are never deleted (another client may be writing a record
-        that refers to them)."""
-        return gc(self.blobs, self.index)
+    def gc(self, remote: bool = False, grace: float = SHARED_GRACE_SECONDS) -> GcReport:
+        """Remove the blobs no snapshot uses. For a shared store, from this local cache; with
+        ``remote``, from the shared store too: the objects no record of any client uses (once
+        every client's records are read from the journal) that were written more than
+        ``grace`` seconds ago (a younger one may be on its way for a record not yet written).
+        A writer that had found one of them there sends it again (see Mirror.collect); at
+        worst a cell whose entry lost an object runs again, never a wrong value."""
+        if remote and self.mirror is None:
+            raise NbcellarError(
+                f"{self.root} is not a shared store: a plain 'nbcellar store gc' collects it"
+            )
+        report = gc(self.blobs, self.index)
+        if not remote or self.mirror is None:
+            return report
+        from dataclasses import replace
+
+        removed, freed, kept = self.mirror.collect(self.index, grace)
+        return replace(report, shared_removed=removed, shared_freed_bytes=freed, shared_kept=kept)
 
     def put_record(
         self, kind: str, key: str, payload: bytes, snapshot_id: str | None = None

@@ -55,6 +55,10 @@ class GcReport:
     freed_bytes: int
     kept: int  # blob files
     removed_keys: tuple[str, ...] = field(default=(), repr=False)
+    # (for a shared store collected with remote=True) objects removed from it, bytes, kept
+    shared_removed: int = 0
+    shared_freed_bytes: int = 0
+    shared_kept: int = 0
 
 
 def info(blobs: BlobStore, index: Index) -> StoreInfo:
@@ -132,6 +136,12 @@ def _referenced(index: Index) -> tuple[set[str], dict[str, list[tuple[str, str]]
                 needed.add(blob_key)
                 users.setdefault(blob_key, []).extend(users[value_key])
     return needed, users
+
+
+def referenced_blobs(index: Index) -> set[str]:
+    """Every blob (and value) some snapshot of the index needs."""
+    with index.read():
+        return _referenced(index)[0]
 
 
 def verify(blobs: BlobStore, index: Index) -> VerifyReport:

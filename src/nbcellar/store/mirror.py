@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,9 @@ AWAY_SECONDS = 48 * 3600.0
 """After this long without a sync, the journal's hour folders are listed, not guessed."""
 COALESCE_SECONDS = 0.2
 """How long what is put waits for more before it is sent (one journal entry for all)."""
+SHARED_GRACE_SECONDS = 3600.0
+"""A collection of a shared store keeps the unused objects written less than this long ago
+(those of a record on its way: objects are sent before the journal entry naming them)."""
 SYNC_EVERY = 1.0
 """At most this often a lookup that finds nothing syncs first (a cell cached a moment ago on
 another machine is found)."""
@@ -185,6 +188,7 @@ class Mirror:
             objects: dict[str, str | None] = {}
             for row in mine:
                 objects.update(dict(json.loads(row[3])))
+            mark = self._after_collections(objects)
             with self._lock:
                 known = {k for k in objects if self._is_uploaded(k)}
             missing = [k for k in objects if k not in known]
@@ -198,12 +202,71 @@ class Mirror:
                 separators=(",", ":"),
             ).encode("utf-8")
             name = self.remote.put_entry(self.writer, body)
+            if objects and self.remote.newest_gc_mark() != mark:
+                # A collection started meanwhile: it may have taken objects this entry names
+                # (found there, so not sent); those it took are sent again.
+                gone = [k for k in objects if not self.remote.has_object(k)]
+                in_parallel(lambda k: self._upload(k, objects[k]), gone)
             with self._lock:
                 self._state.execute("BEGIN IMMEDIATE")
                 self._state.execute("INSERT OR IGNORE INTO applied VALUES (?, ?)",
                                     (name, time.time()))  # fmt: skip
                 self._state.executemany("DELETE FROM outbox WHERE id = ?", [(r[0],) for r in mine])
                 self._state.execute("COMMIT")
+
+    def _after_collections(self, objects: Mapping[str, str | None]) -> str:
+        """The newest collection mark; if it is newer than the last seen, which objects were
+        sent is forgotten (a collection may have deleted them): they are all sent again,
+        put-if-absent."""
+        if not objects:
+            return ""
+        mark = self.remote.newest_gc_mark()
+        with self._lock:
+            row = self._state.execute("SELECT value FROM state WHERE key = 'gc_seen'").fetchone()
+            if mark and (row is None or mark > row[0]):
+                self._state.execute("BEGIN IMMEDIATE")
+                self._state.execute("DELETE FROM uploaded")
+                self._state.execute("INSERT OR REPLACE INTO state VALUES ('gc_seen', ?)", (mark,))
+                self._state.execute("COMMIT")
+        return mark
+
+    # -- collecting ---------------------------------------------------------------------------
+
+    def collect(self, index: Index, grace: float) -> tuple[int, int, int]:
+        """Delete the shared store's objects that no record uses, written more than ``grace``
+        seconds ago (younger ones may belong to an entry on its way); (removed, bytes freed,
+        kept). What is queued here is sent first and a mark written (see _after_collections);
+        the objects are listed, then the journal read to its end, so every record any client
+        shared before that counts."""
+        from nbcellar.store.maintenance import referenced_blobs
+
+        self.publish(adopt=True)
+        started = time.time()
+        self.remote.put_gc_mark(
+            self.writer, json.dumps({"writer": self.writer, "at": started}).encode("utf-8")
+        )
+        listed = self.remote.objects_written()
+        self.sync(index)
+        needed = referenced_blobs(index) | self.needed_run_files()
+        unused = sorted(
+            key for key, (_, written) in listed.items()
+            if key not in needed and written < started - grace
+        )  # fmt: skip
+        self.remote.delete_objects(unused)
+        with self._lock:
+            self._state.executemany("DELETE FROM uploaded WHERE key = ?", [(k,) for k in unused])
+        return len(unused), sum(listed[k][0] for k in unused), len(listed) - len(unused)
+
+    def needed_run_files(self) -> set[str]:
+        """The digests of the run files here (every run's folder: executed notebooks,
+        sources, artifacts), which the shared store keeps as objects too."""
+        found: set[str] = set()
+        runs = self.root / "runs"
+        if runs.is_dir():
+            for path in runs.rglob("*"):
+                if path.is_file() and not path.name.endswith((".tmp", ".nbcellar-tmp")):
+                    found.add(hash_bytes(path.read_bytes()))
+        return found
 
     def _is_uploaded(self, key: str) -> bool:
         found = self._state.execute("SELECT 1 FROM uploaded WHERE key = ?", (key,)).fetchone()

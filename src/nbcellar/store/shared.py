@@ -6,7 +6,10 @@ Layout under the URL, every file written once and never changed (so no rename is
 - ``objects/<2 hex>/<rest>``: blobs, named by the digest of their content, written
   put-if-absent (a writer that finds one there already wrote the same bytes: a dedup hit);
 - ``journal/<yyyymmddhh>/<time>-<writer>.json``: one entry per change of a record, named so
-  that names sort by time and a reader lists only the hours it has not seen.
+  that names sort by time and a reader lists only the hours it has not seen;
+- ``gc/<time>-<writer>.json``: one mark per collection of unused objects (``nbcellar store gc
+  --remote``), written before it deletes anything: a writer that sees a mark newer than the
+  last it saw stops trusting its memory of which objects are there (see nbcellar.store.mirror).
 
 Each object and entry starts with a magic line and the HMAC-SHA256 of what follows (bound to
 its name); a reader refuses, by name, anything whose MAC or digest does not match, before any
@@ -18,8 +21,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -291,6 +294,50 @@ class Remote:
                 pass
         return found
 
+    def objects_written(self) -> dict[str, tuple[int, float]]:
+        """Every object with its size and when it was written (seconds since the epoch; now,
+        where the file system does not say)."""
+        found: dict[str, tuple[int, float]] = {}
+        with _reaching(self.url, "listing objects"):
+            try:
+                listed = self.fs.find(f"{self.path}/objects", detail=True)
+            except FileNotFoundError:
+                return found
+        for name, info in listed.items():
+            parts = str(name).rsplit("/", 2)
+            if len(parts) == 3 and len(parts[1]) == 2 and not parts[2].startswith("."):
+                found[parts[1] + parts[2]] = (int(info.get("size") or 0), _written(info))
+        return found
+
+    def delete_objects(self, keys: list[str]) -> None:
+        """Delete objects (gone already: no matter), a thousand per request."""
+        with _reaching(self.url, "deleting unused objects"):
+            for start in range(0, len(keys), 1000):
+                paths = [self.object_path(k) for k in keys[start : start + 1000]]
+                with suppress(FileNotFoundError):
+                    self.fs.rm(paths)
+
+    def put_gc_mark(self, writer: str, body: bytes) -> str:
+        """Say, before deleting anything, that a collection of unused objects runs now."""
+        while True:
+            name = entry_name(writer).partition("/")[2]
+            with _reaching(self.url, "writing a collection mark"):
+                try:
+                    _put_if_absent(self.fs, f"{self.path}/gc/{name}", body, self.local)
+                except FileExistsError:
+                    continue
+            return name
+
+    def newest_gc_mark(self) -> str:
+        """The name of the latest collection's mark ('' if none ran): names sort by time."""
+        with _reaching(self.url, "listing collection marks"):
+            try:
+                listed = self.fs.ls(f"{self.path}/gc", detail=False)
+            except FileNotFoundError:
+                return ""
+        names = [str(p).rpartition("/")[2] for p in listed]
+        return max((n for n in names if n.endswith(".json")), default="")
+
     # -- journal ------------------------------------------------------------------------------
 
     def put_entry(self, writer: str, body: bytes) -> str:
@@ -350,6 +397,17 @@ class Remote:
             except TamperedError as exc:
                 bodies[name] = exc
         return bodies
+
+
+def _written(info: Mapping[str, Any]) -> float:
+    """When a listed file was written: S3's LastModified, a file system's mtime."""
+    stamp = info.get("LastModified", info.get("mtime", info.get("created")))
+    if hasattr(stamp, "timestamp"):
+        return float(stamp.timestamp())
+    try:
+        return float(stamp)
+    except (TypeError, ValueError):
+        return time.time()  # (not known: as if new, so kept)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
