@@ -155,7 +155,8 @@ Commands:
     nbcellar build             # run the tasks; next time, only what changed
     nbcellar build --explain   # what would run, and why
     nbcellar test              # every task small (the smoke: values), as CI does
-    pytest                     # the package's tests
+    pytest                     # the package's tests (pip install pytest)
+    pytest --nbcellar          # those tests and each task's smoke test, as pytest items
 """
 
 

@@ -58,27 +58,27 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A pipeline.yaml: an item per task. A notebook or percent script: an item, unless it is
+    a task of a pipeline.yaml (that file's item), the source of a task found without one (an
+    item building that task), or a product or executed notebook (none)."""
     if not parent.config.getoption("nbcellar"):
         return None
+    from nbcellar.smoke import in_pipeline, is_notebook, skipped_folder
+
     if file_path.name == "pipeline.yaml":
         return PipelineFile.from_parent(parent, path=file_path)
-    if any(part.startswith(".nbcellar") or part.endswith(".runs") for part in file_path.parts):
-        return None  # (executed notebooks: ours, a grid's)
-    from nbcellar.smoke import is_notebook
-
-    if is_notebook(file_path) and not _in_a_pipeline(file_path):
+    try:
+        inside = file_path.parent.relative_to(parent.config.rootpath).parts
+    except ValueError:
+        inside = ()
+    if any(skipped_folder(part) for part in inside) or not is_notebook(file_path):
+        return None  # (executed notebooks: ours, a grid's, a pipeline's products)
+    role = in_pipeline(file_path)
+    if role is None:
         return NotebookFile.from_parent(parent, path=file_path)
-    return None
-
-
-def _in_a_pipeline(path: Path) -> bool:
-    """A task of a pipeline.yaml above it: tested as that pipeline's item."""
-    for folder in path.parents:
-        if (folder / "pipeline.yaml").is_file():
-            from nbcellar.smoke import _task_sources
-
-            return path.resolve() in _task_sources(folder)
-    return False
+    if role.declared or role.task is None:
+        return None
+    return TaskFile.from_parent(parent, path=file_path, root=role.root, task=role.task)
 
 
 class NotebookFile(pytest.File):
@@ -95,9 +95,24 @@ class PipelineFile(pytest.File):
         except PipelineError as exc:
             raise self.CollectError(str(exc)) from None
         for name in found.tasks:
-            item = TaskItem.from_parent(self, name=name)
+            item = TaskItem.from_parent(self, name=name, root=self.path.parent)
             item.add_marker(pytest.mark.xdist_group(str(self.path)))
             yield item
+
+
+class TaskFile(pytest.File):
+    """A task of a pipeline found without a pipeline.yaml (its parameters cell declares
+    ``upstream``): one item, building it (and what it needs) as its smoke test."""
+
+    def __init__(self, *, root: Path, task: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root = root
+        self.task = task
+
+    def collect(self) -> Iterator[pytest.Item]:
+        item = TaskItem.from_parent(self, name=self.task, root=self.root)
+        item.add_marker(pytest.mark.xdist_group(str(self.root)))
+        yield item
 
 
 class Failed(Exception):
@@ -140,10 +155,14 @@ class NotebookItem(_Item):
 
 
 class TaskItem(_Item):
+    def __init__(self, *, root: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root = root  # the pipeline's folder
+
     def runtest(self) -> None:
         from nbcellar.smoke import smoke_pipeline
 
-        results = smoke_pipeline(self.path.parent, tasks=[self.name], store=self._nbcellar_store(),
+        results = smoke_pipeline(self.root, tasks=[self.name], store=self._nbcellar_store(),
                                  changed=self.config.getoption("nbcellar_changed"))  # fmt: skip
         mine = [r for r in results if r.name.endswith(f"/{self.name}")]
         failed = [r for r in results if r.status == "failed" and r not in mine]

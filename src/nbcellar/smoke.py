@@ -84,6 +84,70 @@ def find(paths: Sequence[str | Path] = ()) -> Found:
     return Found(tuple(kept), tuple(dict.fromkeys(pipelines)))
 
 
+@dataclass(frozen=True)
+class InPipeline:
+    """Where a notebook stands in the pipeline it belongs to: the source of ``task`` (or that
+    source's jupytext pair), or a product (``task`` None); ``declared``: in a pipeline.yaml."""
+
+    root: Path
+    task: str | None
+    declared: bool
+
+
+def in_pipeline(path: Path) -> InPipeline | None:
+    """The pipeline ``path`` belongs to as a task's source or a product, if any: the nearest
+    ``pipeline.yaml`` above it, else the tasks found in its folder (or above ``tasks/``). A
+    notebook of a pipeline folder that is neither is on its own (None)."""
+    from nbcellar.pipeline.spec import SPEC
+
+    path = path.resolve()
+    for folder in path.parents:
+        if (folder / SPEC).is_file():
+            found = _pipeline_at(folder)
+            if found is None:  # (a pipeline.yaml in error: its item says so)
+                return InPipeline(folder, None, True)
+            return _role(path, found, True)
+    roots = [path.parent, path.parent.parent] if path.parent.name == "tasks" else [path.parent]
+    for root in roots:
+        found = _pipeline_at(root)
+        role = _role(path, found, False) if found is not None else None
+        if role is not None:
+            return role
+    return None
+
+
+def _role(path: Path, pipeline: Any, declared: bool) -> InPipeline | None:
+    for task in pipeline.tasks.values():
+        source = task.source.resolve()
+        if source == path or (source.parent == path.parent and source.stem == path.stem):
+            return InPipeline(pipeline.root, task.group or task.name, declared)
+        if path in {p.resolve() for p in task.products.values()}:
+            return InPipeline(pipeline.root, None, declared)
+    return None
+
+
+_PIPELINES: dict[Path, Any] = {}
+
+
+def _pipeline_at(folder: Path) -> Any:
+    """The pipeline of ``folder`` (its yaml's, or the tasks found there), None if it has
+    none or it cannot be read; read once per process."""
+    from nbcellar.pipeline.spec import PipelineError, load_pipeline
+
+    if folder not in _PIPELINES:
+        try:
+            _PIPELINES[folder] = load_pipeline(folder)
+        except PipelineError:
+            _PIPELINES[folder] = None
+    return _PIPELINES[folder]
+
+
+def skipped_folder(name: str) -> bool:
+    """A folder that holds no notebook to test: hidden, a store, a grid's executed runs,
+    products, caches."""
+    return name.startswith(".") or name in _SKIPPED_FOLDERS or name.endswith(".runs")
+
+
 def is_notebook(path: Path) -> bool:
     if path.suffix == ".ipynb":
         return not path.name.endswith(".out.ipynb")
@@ -108,7 +172,7 @@ def _walk(folder: Path, notebooks: list[Path], pipelines: list[Path]) -> None:
         pipelines.append(folder)
     notebooks.extend(p for p in found if p not in tasks)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if sub.name.startswith(".") or sub.name in _SKIPPED_FOLDERS or sub.suffix == ".runs":
+        if skipped_folder(sub.name):
             continue
         if (sub / "index.sqlite").is_file():  # (a store: the executed notebooks of its runs)
             continue

@@ -268,6 +268,7 @@ def test_ctrl_c_stops_the_build_and_the_next_one_goes_on(project: Path) -> None:
          "two tasks named 'a' (a.py and a.py); give one a 'name'"),
         ("tasks: [\n", "not valid YAML"),
         ("tasks:\n  - source: tasks/a.py\n    upsteam: [b]\n", "unknown field 'upsteam'"),
+        ("task:\n  - source: tasks/a.py\ntasks: []\n", "unknown field 'task'"),
     ],
 )  # fmt: skip
 def test_a_badly_declared_pipeline_is_one_line_and_nothing_runs(
@@ -285,6 +286,23 @@ def test_a_badly_declared_pipeline_is_one_line_and_nothing_runs(
     assert done.stderr.strip().splitlines() == [f"nbcellar: error: {raised.value}"]
     assert not (tmp_path / ".nbcellar-build").exists()
     assert not private_store.exists()
+
+
+def test_a_task_whose_parameters_cell_does_not_parse_is_one_line(
+    tmp_path: Path, private_store: Path
+) -> None:
+    (tmp_path / "first.py").write_text("# %% tags=['parameters']\nupstream = None\n")
+    (tmp_path / "second.py").write_text("# %% tags=['parameters']\nupstream = ['first'\n")
+    done = CliRunner().invoke(cli, ["build", "-C", str(tmp_path)])
+    assert done.exit_code == 2
+    assert done.stderr.strip().splitlines() == [
+        f"nbcellar: error: {tmp_path / 'second.py'}: its parameters cell is not valid Python "
+        "(line 1: '[' was never closed); fix it and build again"
+    ]
+    assert not private_store.exists()
+    drawn = CliRunner().invoke(cli, ["build", "-C", str(tmp_path), "--plot", "dag.png"])
+    assert drawn.exit_code == 2
+    assert "dag.png: draws an .html page or an .svg file" in drawn.stderr
 
 
 def test_tasks_are_found_without_a_pipeline_yaml(

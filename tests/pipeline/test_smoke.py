@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 from click.testing import CliRunner
 
@@ -178,3 +179,33 @@ def test_pytest_collects_notebooks_and_tasks_and_a_carried_store_restores_them(
     parallel = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={side}", "-n",
                                              "2", "--dist", "loadgroup")  # fmt: skip
     parallel.assert_outcomes(passed=4, failed=1)
+
+
+def test_pytest_collects_what_nbcellar_test_runs_and_no_products_or_pairs(
+    pytester: pytest.Pytester,
+) -> None:
+    """As ``nbcellar test`` finds them: a pipeline.yaml's tasks (a task's jupytext pair is
+    that task, not a notebook of its own), a pipeline found without one (each task an item
+    that builds what it needs), notebooks; never products or executed notebooks (running one
+    would write into the real build)."""
+    project(pytester.path)
+    flow = pytester.path / "flow"
+    (flow / "use.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))  # (use.py's pair)
+    (flow / "products").mkdir()
+    (flow / "products" / "make.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))
+    chain = pytester.path / "chain"
+    (chain / "tasks").mkdir(parents=True)
+    (chain / "tasks" / "first.py").write_text("# %% tags=['parameters']\nupstream = None\n")
+    (chain / "second.py").write_text("# %% tags=['parameters']\nupstream = ['first']\n")
+    (chain / "products").mkdir()
+    (chain / "products" / "first.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))
+    collected = pytester.runpytest_subprocess("--nbcellar", "--collect-only", "-q")
+    items = {ln for ln in collected.stdout.lines if "::" in ln}
+    assert items == {
+        "chain/second.py::second",
+        "chain/tasks/first.py::first",
+        "flow/pipeline.yaml::make",
+        "flow/pipeline.yaml::use",
+        "notebooks/ok.py::ok.py",
+        "notebooks/skipping.py::skipping.py",
+    }

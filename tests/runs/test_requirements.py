@@ -36,3 +36,14 @@ def test_a_run_knows_the_distributions_its_cells_imported(tmp_path: Path) -> Non
         "restored from the store, no kernel started); ask the run that executed its cells "
         "(see 'nbcellar runs')"
     ]
+
+
+def test_nbcellar_counts_where_a_cell_imports_it(tmp_path: Path) -> None:
+    """(Installed editable, as here, nbcellar is missing from the mapping of modules to
+    distributions: it is found by its own name.)"""
+    path = tmp_path / "logged.py"
+    path.write_text("# %%\nimport nbcellar\nnbcellar.log(x=1)\n")
+    run = nbcellar.run(path).records[0]
+    pins = CliRunner().invoke(cli, ["show", run.id, "--requirements"])
+    assert pins.exit_code == 0, pins.output
+    assert f"nbcellar=={importlib.metadata.version('nbcellar')}" in pins.stdout.splitlines()

@@ -69,6 +69,9 @@ def build(
             return
         click.echo(_line(outcome))
 
+    if plot is not None and plot.suffix.lower() not in (".html", ".htm", ".svg"):
+        raise click.BadParameter(f"{plot}: draws an .html page or an .svg file",
+                                 param_hint="--plot")  # fmt: skip
     explain = explain or plot is not None
     done = build_pipeline(tasks, pipeline=where, jobs=jobs, executor=executor, force=force,
                           explain=explain, store=store_path(ctx), listener=said)  # fmt: skip

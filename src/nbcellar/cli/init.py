@@ -24,4 +24,8 @@ def init(folder: Path, package: str | None, paired: bool, no_install: bool) -> N
         click.echo(f"wrote {path.relative_to(made.folder)}")
     click.echo(f"package {made.package}: {made.installed}")
     where = "" if made.folder == Path.cwd().resolve() else f"cd {folder} && "
-    click.echo(f"next: {where}nbcellar build   (then: nbcellar test, pytest)")
+    first = "" if made.installed == "installed editable" else "install the package (above), then "
+    import importlib.util
+
+    tests = "pytest" if importlib.util.find_spec("pytest") else "pip install pytest; pytest"
+    click.echo(f"next: {first}{where}nbcellar build   (then: nbcellar test, {tests})")

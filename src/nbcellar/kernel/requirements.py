@@ -48,7 +48,9 @@ def imported_distributions(before: Iterable[str], sources: Iterable[str]) -> dic
     for module in sorted(top):
         if module.startswith("_") or module in sys.stdlib_module_names:
             continue
-        for distribution in owners.get(module, []):
+        # (A package installed editable may be missing from that mapping: the distribution
+        # of its own name, if there is one.)
+        for distribution in owners.get(module) or _named(module):
             if _canonical(distribution) in own and module not in named:
                 continue
             try:
@@ -56,3 +58,13 @@ def imported_distributions(before: Iterable[str], sources: Iterable[str]) -> dic
             except metadata.PackageNotFoundError:
                 continue
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
+def _named(module: str) -> list[str]:
+    """The installed distribution named as the module, if any."""
+    import importlib.metadata as metadata
+
+    try:
+        return [metadata.distribution(module).metadata["Name"] or module]
+    except metadata.PackageNotFoundError:
+        return []

@@ -20,6 +20,7 @@ name or one product: each is one line (:class:`PipelineError`), before anything 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from nbcellar.errors import NbcellarError
 SPEC = "pipeline.yaml"
 SOURCES = (".ipynb", ".py")
 _TASK_FIELDS = {"source", "name", "product", "params", "grid", "upstream", "smoke"}
+_PIPELINE_FIELDS = {"tasks", "smoke"}
 SMOKE = "smoke"  # the profile of smoke tests (nbcellar test): its parameters, its products
 MAX_GRID = 1000  # tasks one grid may expand into
 
@@ -135,6 +137,10 @@ def _from_spec(spec: Path, profile: str | None = None) -> Pipeline:
     if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), list):
         raise PipelineError(f"{spec}: a pipeline.yaml needs a 'tasks:' list (each task a "
                             "mapping with a 'source')")  # fmt: skip
+    strangers = sorted(set(map(str, data)) - _PIPELINE_FIELDS)
+    if strangers:
+        raise PipelineError(f"{spec}: unknown field {strangers[0]!r} (a pipeline.yaml has: "
+                            f"{', '.join(sorted(_PIPELINE_FIELDS))})")  # fmt: skip
     smoke = data.get(SMOKE) or {}
     if not isinstance(smoke, Mapping):
         raise PipelineError(f"{spec}: 'smoke' is a mapping of parameter names to the values "
@@ -282,9 +288,14 @@ def declared_upstream(source: Path, required: bool = True) -> Any:
     index = parameters_cell(nb)
     value: Any = ...
     if index is not None:
+        text = nb.cells[index].source
         try:
-            tree = ast.parse(nb.cells[index].source)
-        except SyntaxError:
+            tree = ast.parse(text)
+        except SyntaxError as exc:
+            if re.search(r"\bupstream\s*=", text):  # (a task whose declaration is broken)
+                raise PipelineError(f"{source}: its parameters cell is not valid Python (line "
+                                    f"{exc.lineno}: {exc.msg}); fix it and build "
+                                    "again") from None  # fmt: skip
             tree = ast.Module(body=[], type_ignores=[])
         for node in tree.body:
             if isinstance(node, ast.Assign) and any(
