@@ -134,6 +134,32 @@ def _cell_names(shell: Any) -> list[str]:
     )
 
 
+_MAY_CHANGE: dict[tuple[int, str], frozenset[str] | None] = {}
+
+
+def _may_change(shell: Any, values: Mapping[str, Any]) -> list[str] | None:
+    """The names the running cell may bind or change in place (its analysis, as the cache
+    reads it: what it assigns, mutates, or hands to a call not known to leave it unchanged),
+    plus the generators' states. The others, still the objects the last checkpoint kept, are
+    not pickled (nor hashed) again: 500 MB of data the loop only reads costs nothing per step.
+    None (everything pickled) when the cell cannot be analysed."""
+    from nbcellar.analysis import analyze_cell
+
+    source = str((shell.user_ns.get("In") or [""])[-1])
+    key = (int(getattr(shell, "execution_count", 0) or 0), source)
+    if key not in _MAY_CHANGE:
+        _MAY_CHANGE.clear()  # (one cell runs at a time)
+        try:
+            analysis = analyze_cell(source)
+            engine = _extension().cache
+            may = engine.watch.candidates(analysis, engine.functions, shell.user_ns)
+            _MAY_CHANGE[key] = frozenset(analysis.writes) | frozenset(may)
+        except Exception:  # (not analysable: every value is taken as changed)
+            _MAY_CHANGE[key] = None
+    found = _MAY_CHANGE[key]
+    return None if found is None else sorted(found | {RNG} | (set(values) - set(shell.user_ns)))
+
+
 def _kept(value: Any) -> bool:
     """Whether a variable is state a checkpoint keeps (not a module, function, method or
     class: the cell's code makes those again)."""
@@ -227,6 +253,7 @@ def checkpoint(step: Any, state: Sequence[str] | None = None, **metrics: Any) ->
         records.put_record(KIND, made[0].key, payload, made[0].snapshot)
 
     snapshot = store.save_namespace(values, label=f"checkpoint {series()} {step!r}",
+                                    changed=_may_change(shell, values),
                                     background=background,
                                     then=commit if background else None)  # fmt: skip
     taken = Checkpoint(series(), LOOPS.loop, position, step if plain(step) else repr(step),

@@ -131,3 +131,41 @@ def test_a_loop_changing_its_state_in_place_keeps_exact_checkpoints(session: Ses
     last = checkpoints_of(store, series())[-1]
     kept = store.load_namespace(last.snapshot, ["w"])["w"]
     assert float(kept[0]) == float(kept[-1]) == 1.5 ** (last.step + 1)  # not torn
+
+
+def test_what_the_loop_only_reads_is_kept_once_and_what_it_changes_every_step(
+    session: Session,
+) -> None:
+    """A checkpoint pickles again only what the loop's cell may change (what it assigns,
+    changes in place, or hands to a call not known to leave it as it was): ``data`` is only
+    read (``pickle.dump`` of it included), ``grown`` is changed through a notebook function,
+    ``counts`` through a method; each checkpoint keeps each as it was at its step."""
+    session.start(cached=True)
+    session.run(
+        "import io, pickle\nimport numpy as np\nimport nbcellar\n"
+        "data = np.arange(300_000.0)\ngrown = np.zeros(3)\ncounts = []\n"
+        "def bump(a, k):\n    a[:] = k\n"
+    )
+    done = session.run(
+        "for epoch in nbcellar.resumable(range(4)):\n"
+        "    pickle.dump({'data': data}, io.BytesIO())\n"
+        "    total = float(data.sum())\n"
+        "    bump(grown, epoch)\n"
+        "    counts.append(epoch)\n"
+        "    nbcellar.checkpoint(epoch)\n"
+    )
+    assert done.success
+    session.extension.flush()
+    from nbcellar.checkpointing import checkpoints_of, series
+
+    store = session.extension.cache.store
+    kept = checkpoints_of(store, series())
+    assert [c.step for c in kept] == [0, 1, 2, 3]
+    for taken in kept:
+        values = store.load_namespace(taken.snapshot, ["data", "grown", "counts"])
+        assert values["grown"].tolist() == [taken.step] * 3
+        assert values["counts"] == list(range(taken.step + 1))
+        assert float(values["data"][-1]) == 299_999.0
+    snapshots = [store.snapshot(c.snapshot) for c in kept]
+    data_keys = {s["data"].value_key for s in snapshots}
+    assert len(data_keys) == 1  # (one stored value, used by every checkpoint)

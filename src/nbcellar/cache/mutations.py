@@ -57,7 +57,7 @@ class MutationWatch:
             n for n in names & analysis.call_mutations.keys()
             if n not in called_mutated and all(
                 site.callee.split(".")[0] not in analysis.writes
-                and leaves_unchanged(site, namespace)
+                and leaves_unchanged(site, namespace, namespace.get(n))
                 for site in analysis.call_mutations[n]
             )
         }  # fmt: skip
@@ -113,7 +113,7 @@ class MutationWatch:
             return False
         _, _, called_mutated = reads_through_calls(analysis, functions)
         return name not in called_mutated and all(
-            leaves_unchanged(site, namespace) for site in sites
+            leaves_unchanged(site, namespace, namespace.get(name)) for site in sites
         )
 
     def fingerprints_of(

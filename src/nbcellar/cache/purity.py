@@ -16,6 +16,8 @@ For some libraries that is known not to happen, by their documented contracts:
   and those methods (but ``transform``, which may work in place when ``copy=False``) do not
   change the data given to them;
 - matplotlib's plotting calls draw the data given to them without changing it;
+- ``pickle``'s, ``cloudpickle``'s and ``json``'s ``dump`` and ``dumps`` write only into the
+  file they are given: anything else passed to them (the object written) is left as it was;
 - a ``sqlite3`` connection's ``execute`` of a query written out that only reads (``SELECT``
   or ``WITH``, without a statement that writes) leaves the connection as it was (its result
   is a new cursor): the query cell under a connection stays restored.
@@ -38,6 +40,8 @@ from typing import Any
 from nbcellar.analysis.names import CallSite
 
 _MISSING = object()
+
+SERIALISERS = {m: frozenset({"dump", "dumps"}) for m in ("pickle", "cloudpickle", "json")}
 
 NUMPY_WRITERS = frozenset({"copyto", "put", "put_along_axis", "place", "putmask", "fill_diagonal"})
 # Parameters through which a numpy function writes into an array it was given.
@@ -76,8 +80,9 @@ PLOTTING = frozenset(
 )  # fmt: skip
 
 
-def leaves_unchanged(site: CallSite, namespace: Mapping[str, Any]) -> bool:
-    """Whether the call ``site`` is known not to change the object it marks as changed."""
+def leaves_unchanged(site: CallSite, namespace: Mapping[str, Any], value: Any = _MISSING) -> bool:
+    """Whether the call ``site`` is known not to change the object it marks as changed
+    (``value``, where known)."""
     if not site.resolvable:
         return False
     head, *path = site.callee.split(".")
@@ -93,6 +98,8 @@ def leaves_unchanged(site: CallSite, namespace: Mapping[str, Any]) -> bool:
     name = path[-1]
     try:
         if isinstance(owner, types.ModuleType):
+            if site.role == "argument" and name in SERIALISERS.get(owner.__name__, ()):
+                return value is not _MISSING and not hasattr(value, "write")  # (not the file)
             return site.role == "argument" and _module_function_reads(owner, found, name, site)
         return _method_reads(owner, found, name, site)
     except Exception:  # an object nbcellar cannot look into: assume the worst
