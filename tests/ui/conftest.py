@@ -49,8 +49,8 @@ def runs_store(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def executed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store holding one real run of a notebook that shows HTML with a script, writes an
-    artifact and logs a value; and that run's id."""
+    """A store holding two real runs (k=3, k=4) of a notebook that shows HTML with a script,
+    writes an artifact and logs a value; and the first run's id."""
     folder = tmp_path_factory.mktemp("executed")
     (folder / "shows.py").write_text(
         "# %% tags=['parameters']\nk = 2\n"
@@ -61,14 +61,14 @@ def executed_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
         encoding="utf-8",
     )
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("nbcellar")), "run", "shows.py", "-p", "k=3",
+        [str(Path(sys.executable).with_name("nbcellar")), "run", "shows.py", "-p", "k=3,4",
          "--store", str(folder / ".nbcellar")],
         cwd=folder, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     store = open_store(folder / ".nbcellar")
     try:
-        (record,) = RunBook(store).all()
+        (record,) = [r for r in RunBook(store).all() if r.params["k"] == 3]
     finally:
         store.close()
     return folder / ".nbcellar", record.id

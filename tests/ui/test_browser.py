@@ -119,6 +119,12 @@ def test_select_runs_and_compare_them(served: str, browser: Any, tmp_path: Path)
     assert page.locator(".chart").count() == 2  # loss per step, parallel coordinates
     assert "loss per step" in page.inner_text("#compare")
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    page.goto(served + "compare?runs=20261201-000029-aaaaaa,20261201-000026-aaaaaa")
+    page.wait_for_selector("#diff")  # two runs: what differs between them
+    changed = page.locator("#diff tr th.text").all_inner_texts()
+    assert changed == ["C (param)", "accuracy (logged)", "loss (logged)"], changed
+    assert page.locator("#diff td.removed").first.inner_text() == "0.1"  # C of run 29
+    assert page.locator("#diff td.added").first.inner_text() == "10"  # of run 26
     assert problems == []
 
 

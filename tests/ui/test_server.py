@@ -132,6 +132,19 @@ def test_the_executed_notebook_is_rendered_sandboxed_and_artifacts_download(
         assert outside.status_code == 404
 
 
+def test_two_runs_compared_say_what_differs(executed_store: tuple[Path, str]) -> None:
+    root, first = executed_store
+    with client(root) as http:
+        listed = http.get("/api/runs").json()["runs"]
+        (second,) = [r["id"] for r in listed if r["id"] != first]
+        diff = http.get("/api/compare", params={"runs": f"{first},{second}"}).json()["diff"]
+    assert not diff["same"]
+    assert diff["params"] == [{"name": "k", "before": 3, "after": 4}]
+    assert diff["values"] == [{"name": "score", "before": 0.75, "after": 1.0}]
+    assert "-k = 3" in diff["source"]  # (the injected parameters cell)
+    assert "+k = 4" in diff["source"]
+
+
 def test_a_token_is_asked_for_then_kept_in_a_cookie(runs_store: Path) -> None:
     with client(runs_store, token="s3cret") as http:
         assert http.get("/api/runs").status_code == 403

@@ -16,7 +16,7 @@ from nbcellar.runs.comparison import best_rows, lower_is_better, number
 def chosen_runs(ctx: click.Context, run_ids: tuple[str, ...]) -> tuple[list[Any], Path]:
     """The records of the runs named (ids or unique parts of ids) and the store's folder; with
     none, the runs of the latest grid, or the latest runs of the latest notebook run."""
-    from nbcellar.cli.show import find_run
+    from nbcellar.runs.diff import find_run
     from nbcellar.runs.records import RunBook
 
     store = read_context_store(ctx)

@@ -10,21 +10,7 @@ from typing import Any
 import click
 
 from nbcellar.cli.context import read_context_store, store_option
-from nbcellar.errors import NbcellarError
-
-
-def find_run(book: Any, wanted: str) -> Any:
-    """The run whose id is ``wanted``, or the only one starting or ending with it."""
-    exact = book.get(wanted)
-    if exact is not None:
-        return exact
-    matches = [r for r in book.all() if r.id.startswith(wanted) or r.id.endswith(wanted)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise NbcellarError(f"no run {wanted!r} in {book.store.root} (see 'nbcellar runs')")
-    shown = ", ".join(r.id for r in matches[:5])
-    raise NbcellarError(f"{wanted!r} names {len(matches)} runs ({shown}…); give more of the id")
+from nbcellar.runs.diff import find_run
 
 
 def _summary(values: list[Any]) -> str:

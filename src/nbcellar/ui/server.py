@@ -161,6 +161,10 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         if missing:
             return error(f"no run {missing[0]!r} in {root}", 404)
         answer = compare(root, records)
+        if len(records) == 2:  # two runs: what differs, cell by cell too
+            from nbcellar.runs.diff import diff_runs
+
+            answer["diff"] = diff_runs(store_now(), wanted[0], wanted[1]).to_json()
         return JSONResponse(json.loads(json.dumps(answer, default=repr)))
 
     async def jobs_page(request: Request) -> HTMLResponse:

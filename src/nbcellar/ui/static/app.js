@@ -288,6 +288,7 @@ async function comparePage() {
         data: rows.map((r) => r.map((v, dim) => (axes[dim].type === "category" ? String(v) : v))) }],
     });
   }
+  if (data.diff) drawDiff(place, data.diff);
   for (const { key, html } of data.sections) {
     const part = document.createElement("section");
     part.append(cell("h2", key));
@@ -296,6 +297,43 @@ async function comparePage() {
     part.append(holder);
     place.append(part);
   }
+}
+
+function drawDiff(place, diff) {
+  // Two runs: what differs, as `nbcellar diff` shows it (source and outputs as unified diffs).
+  const part = document.createElement("section");
+  part.id = "diff";
+  part.append(cell("h2", "what differs"));
+  if (diff.same) part.append(cell("p", "no differences", "note"));
+  const changes = [...diff.params.map((c) => ["param", c]), ...diff.values.map((c) => ["logged", c]),
+    ...[diff.status, diff.notebook, diff.git].filter(Boolean).map((c) => ["", c])];
+  if (changes.length) {
+    const table = document.createElement("table");
+    const head = document.createElement("tr");
+    head.append(cell("th", ""), cell("th", "a"), cell("th", "b"));
+    table.append(head);
+    for (const [kind, c] of changes) {
+      const row = document.createElement("tr");
+      row.append(cell("th", kind ? `${c.name} (${kind})` : c.name, "text"),
+        cell("td", c.before === null ? "(none)" : shown(c.before), "removed"),
+        cell("td", c.after === null ? "(none)" : shown(c.after), "added"));
+      table.append(row);
+    }
+    part.append(table);
+  }
+  for (const [title, lines] of [["source", diff.source], ["outputs", diff.outputs]]) {
+    if (!lines.length) continue;
+    part.append(cell("h3", title));
+    const pre = document.createElement("pre");
+    pre.className = "diff";
+    for (const line of lines) {
+      const kind = line.startsWith("+++") || line.startsWith("---") ? "file"
+        : line.startsWith("+") ? "added" : line.startsWith("-") ? "removed" : line.startsWith("@@") ? "hunk" : "";
+      pre.append(cell("span", `${line}\n`, kind));
+    }
+    part.append(pre);
+  }
+  place.append(part);
 }
 
 // -- jobs, live ---------------------------------------------------------------------------
