@@ -7,7 +7,9 @@ filtered and sorted in Python: what a dashboard without a catalog would do per r
    sort; medians of 7 requests over loopback (the client's wall time: an upper bound of the
    server's). Target <= 150 ms each. The ratio is against the full scan of the records.
 3. The runs page in Debian's chromium: time to first paint, and until the table shows its rows.
-4. The server's memory (resident set) after all of it. Target <= 300 MB.
+4. Compare of 100 runs: the API (median of 5; target <= 1 s) and the compare page in chromium
+   until its table and charts are drawn, against ``nbcellar compare`` of the same 100 runs.
+5. The server's memory (resident set) after all of it. Target <= 300 MB.
 
     python benchmarks/bench_ui.py            # 10,000 runs
     python benchmarks/bench_ui.py --quick    # 1,000 runs
@@ -113,6 +115,24 @@ def first_paint(url: str) -> tuple[float, float] | None:
     return paint / 1000, rows
 
 
+def compare_page(url: str) -> float | None:
+    """Seconds until the compare page shows its table and its charts."""
+    if not os.path.exists(CHROMIUM):
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        start = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("#scalars")
+        page.wait_for_selector(".chart canvas")
+        drawn = time.perf_counter() - start
+        browser.close()
+    return drawn
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 runs")
@@ -156,9 +176,23 @@ def main() -> int:
                 paint, rows = painted
                 print(f"3. runs page in chromium: first paint {paint * 1000:.0f} ms, rows shown "
                       f"after {rows * 1000:.0f} ms")  # fmt: skip
+            compared = [f"20261201-{i:06d}-{i % 4096:03x}" for i in range(0, runs, runs // 100)]
+            ids = ",".join(compared)
+            served = median_request(f"{base}api/compare?runs={ids}", 5)
+            start = time.perf_counter()
+            done = subprocess.run([str(exe), "compare", *compared, "--store", str(root)],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+            command = time.perf_counter() - start
+            if done.returncode != 0:
+                raise SystemExit(f"nbcellar compare failed: {done.stderr}")
+            drawn = compare_page(f"{base}compare?runs={ids}")
+            page = "" if drawn is None else f"; the page drawn in chromium after {drawn:.2f} s"
+            print(f"4. compare of {len(compared)} runs: API {served * 1000:.0f} ms (target <= 1 s: "
+                  f"{'yes' if served <= 1 else 'NO'}){page}; nbcellar compare {command:.2f} s, "
+                  f"ratio {command / served:.1f}x")  # fmt: skip
             status = Path(f"/proc/{server.pid}/status").read_text()
             rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
-            print(f"4. server memory: {rss:.0f} MB resident (target <= 300 MB: "
+            print(f"5. server memory: {rss:.0f} MB resident (target <= 300 MB: "
                   f"{'yes' if rss <= 300 else 'NO'})")  # fmt: skip
         finally:
             server.terminate()

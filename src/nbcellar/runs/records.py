@@ -62,6 +62,9 @@ class RunRecord:
     # The distributions its cells imported, {name: version}; None: not known (served from the
     # store without a kernel, or run without the cache).
     requirements: Mapping[str, str] | None = None
+    # Per code cell: [its cache key (None: not keyed), ran / restored / error, seconds it
+    # took, seconds its restore saved] (the dashboard's cache page counts hits from these).
+    cache: list[list[Any]] = field(default_factory=list)
 
     @property
     def retried(self) -> bool:
@@ -312,6 +315,10 @@ class RunBook:
                 output=str(output.resolve()),
                 cell=None,
                 requirements=getattr(result, "requirements", None),
+                cache=[
+                    [c.key, c.status, round(c.seconds, 3), round(c.saved_seconds, 3)]
+                    for c in result.cells
+                ],
             )
         )
 

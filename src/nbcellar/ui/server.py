@@ -33,7 +33,7 @@ def _page(
         "<link rel='stylesheet' href='/static/style.css'></head>"
         f"<body data-page='{page}' data-init=\"{payload}\"><header><b>nbcellar</b>"
         "<nav><a href='/'>Runs</a><a href='/jobs'>Jobs</a><a href='/pipeline'>Pipeline</a>"
-        "</nav></header>"
+        "<a href='/cache'>Cache</a></nav></header>"
         f"<main>{body}</main>{vendored}"
         "<script type='module' src='/static/app.js'></script></body></html>"
     )
@@ -143,10 +143,13 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         return record
 
     async def api_run(request: Request) -> JSONResponse:
+        from nbcellar.ui.run_page import run_details
+
         record = record_of(request.path_params["run"])
         if record is None:
             return error(f"no run {request.path_params['run']!r} in {root}", 404)
-        return JSONResponse(json.loads(json.dumps(record.to_json(), default=repr)))
+        answer = {**record.to_json(), **run_details(store_now(), record.id)}
+        return JSONResponse(json.loads(json.dumps(answer, default=repr)))
 
     async def api_compare(request: Request) -> JSONResponse:
         from nbcellar.ui.compare import compare
@@ -244,6 +247,15 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         body = "<h1>Pipeline</h1><div id='pipeline'><p class='note'>explaining…</p></div>"
         return HTMLResponse(_page("Pipeline", "pipeline", body))
 
+    async def api_cache(request: Request) -> JSONResponse:
+        from nbcellar.cache.usage import cache_usage
+
+        return JSONResponse(cache_usage(store_now()).to_json())
+
+    async def cache_page(request: Request) -> HTMLResponse:
+        body = "<h1>Cache</h1><div id='cache'><p class='note'>counting…</p></div>"
+        return HTMLResponse(_page("Cache", "cache", body))
+
     async def compare_page(request: Request) -> HTMLResponse:
         wanted = [i for i in request.query_params.get("runs", "").split(",") if i]
         body = ("<h1>Compare</h1><p id='problem' class='problem' hidden></p>"
@@ -280,15 +292,22 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
                    "style-src 'unsafe-inline'; img-src data:"}  # fmt: skip
         return HTMLResponse(html, headers=headers)
 
-    async def artifact(request: Request) -> Response:
+    def run_file(request: Request, part: str) -> Response:
+        """A file of the run's folder under ``part`` (an artifact, a kept source file)."""
         run_id = request.path_params["run"]
         if record_of(run_id) is None:
             return PlainTextResponse("no such run", 404)
-        folder = (root / "runs" / run_id / "artifacts").resolve()
+        folder = (root / "runs" / run_id / part).resolve()
         wanted = (folder / request.path_params["path"]).resolve()
         if not wanted.is_relative_to(folder) or not wanted.is_file():
-            return PlainTextResponse("no such artifact", 404)
+            return PlainTextResponse(f"no such file in the run's {part}", 404)
         return FileResponse(wanted, filename=wanted.name)
+
+    async def artifact(request: Request) -> Response:
+        return run_file(request, "artifacts")
+
+    async def source_file(request: Request) -> Response:
+        return run_file(request, "source")
 
     class TokenGate:
         """Every request carries the token: once as ``?token=`` (then a cookie), or as an
@@ -327,6 +346,8 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         Route("/compare", compare_page),
         Route("/jobs", jobs_page),
         Route("/pipeline", pipeline_page),
+        Route("/cache", cache_page),
+        Route("/api/cache", api_cache),
         Route("/api/pipeline", api_pipeline),
         Route("/api/jobs", api_jobs),
         Route("/api/jobs/events", job_events),
@@ -334,6 +355,7 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         Route("/api/compare", api_compare),
         Route("/runs/{run}/notebook.html", notebook_html),
         Route("/runs/{run}/artifacts/{path:path}", artifact),
+        Route("/runs/{run}/source/{path:path}", source_file),
         Route("/api/runs", api_runs),
         Route("/api/keys", api_keys),
         Route("/api/notebooks", api_notebooks),

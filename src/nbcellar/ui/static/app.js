@@ -203,7 +203,58 @@ async function runPage() {
     section.append(list);
     place.append(section);
   }
+  if (run.sources && run.sources.length) {
+    const section = document.createElement("section");
+    section.append(cell("h2", "Source files kept with the run"));
+    const list = document.createElement("ul");
+    for (const path of run.sources) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/runs/${encodeURIComponent(run.id)}/source/${path.split("/").map(encodeURIComponent).join("/")}`;
+      link.textContent = path;
+      item.append(link);
+      list.append(item);
+    }
+    section.append(list);
+    place.append(section);
+  }
+  if (run.checkpoints && run.checkpoints.length) drawCheckpoints(place, run);
   place.append(facts("Source", run.source), facts("Environment", run.environment));
+}
+
+function drawCheckpoints(place, run) {
+  // The run's checkpoints: a row per step with its metrics, then each analysis over them.
+  const section = document.createElement("section");
+  section.id = "checkpoints";
+  section.append(cell("h2", `Checkpoints (${run.checkpoints.length})`));
+  const metrics = [...new Set(run.checkpoints.flatMap((c) => Object.keys(c.metrics)))];
+  const table = document.createElement("table");
+  const head = document.createElement("tr");
+  for (const name of ["step", "time", ...metrics, "state kept"]) head.append(cell("th", name));
+  table.append(head);
+  for (const c of run.checkpoints) {
+    const row = document.createElement("tr");
+    row.append(cell("td", shown(c.step)), cell("td", when(c.time)));
+    for (const name of metrics) row.append(cell("td", shown(c.metrics[name])));
+    row.append(cell("td", c.names.join(", "), "text"));
+    table.append(row);
+  }
+  section.append(table);
+  for (const { function: digest, rows } of run.analyses || []) {
+    const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+    const analysis = document.createElement("table");
+    analysis.className = "analysis";
+    const top = document.createElement("tr");
+    for (const name of columns) top.append(cell("th", name));
+    analysis.append(top);
+    for (const r of rows.sort((a, b) => (a.step > b.step ? 1 : -1))) {
+      const row = document.createElement("tr");
+      for (const name of columns) row.append(cell("td", shown(r[name])));
+      analysis.append(row);
+    }
+    section.append(cell("h3", `analysis ${digest.slice(0, 8)}`), analysis);
+  }
+  place.append(section);
 }
 
 // -- selected runs compared ---------------------------------------------------------------
@@ -439,5 +490,55 @@ async function pipelinePage() {
   place.replaceChildren(cell("p", data.project, "note"), drawing, table);
 }
 
-const pages = { runs: runsPage, run: runPage, compare: comparePage, jobs: jobsPage, pipeline: pipelinePage };
+// -- the cell cache -----------------------------------------------------------------------
+
+function size(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return `${value.toFixed(unit && value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+async function cachePage() {
+  const place = $("#cache");
+  let data;
+  try {
+    data = await getJSON("/api/cache");
+  } catch (failure) {
+    place.replaceChildren(cell("p", failure.message, "problem"));
+    return;
+  }
+  const summary = cell("p", `${data.entries} entries, ${size(data.bytes)}; ${data.hits} cells restored ` +
+    `in recorded runs, ${seconds(data.saved_seconds)} saved`, "summary");
+  summary.id = "cache-summary";
+  const table = document.createElement("table");
+  table.id = "cache-notebooks";
+  const head = document.createElement("tr");
+  for (const name of ["notebook", "runs", "entries", "size", "hits", "time saved"]) head.append(cell("th", name));
+  table.append(head);
+  for (const n of data.notebooks) {
+    const row = document.createElement("tr");
+    row.append(cell("td", n.notebook, "text"), cell("td", n.runs), cell("td", n.entries), cell("td", size(n.bytes)),
+      cell("td", n.hits), cell("td", seconds(n.saved_seconds)));
+    table.append(row);
+  }
+  const prune = document.createElement("table");
+  prune.id = "cache-prune";
+  const top = document.createElement("tr");
+  top.append(cell("th", "nbcellar store prune"), cell("th", "entries forgotten"), cell("th", "frees"));
+  prune.append(top);
+  const flags = { superseded: "--superseded", "older than 30 days": "--older-than 30d" };
+  for (const [what, freed] of Object.entries(data.prune)) {
+    const row = document.createElement("tr");
+    row.append(cell("td", flags[what] || what, "text"), cell("td", freed.entries), cell("td", size(freed.bytes)));
+    prune.append(row);
+  }
+  place.replaceChildren(summary, cell("h2", "per notebook (its recorded runs)"), table,
+    cell("p", `${data.unused} entries used by no recorded run (made in a notebook, or their runs forgotten)`, "note"),
+    cell("h2", "what a prune would free"), prune,
+    cell("p", "a value other entries or checkpoints still hold is not counted as freed", "note"));
+}
+
+const pages = { runs: runsPage, run: runPage, compare: comparePage, jobs: jobsPage, pipeline: pipelinePage, cache: cachePage };
 (pages[document.body.dataset.page] || (() => {}))();
