@@ -118,6 +118,19 @@ def test_select_runs_and_compare_them(served: str, browser: Any, tmp_path: Path)
     page.wait_for_selector(".chart canvas")
     assert page.locator(".chart").count() == 2  # loss per step, parallel coordinates
     assert "loss per step" in page.inner_text("#compare")
+    page.select_option("#parallel-metric", "accuracy")  # parameters -> accuracy
+    axes = page.evaluate("echarts.getInstanceByDom(document.querySelectorAll('.chart')[1])"
+                         ".getOption().parallelAxis.map((a) => a.name)")  # fmt: skip
+    assert axes[-1] == "accuracy", axes
+    page.evaluate(  # a brush on the accuracy axis keeping the best run only (0.79)
+        "echarts.getInstanceByDom(document.querySelectorAll('.chart')[1]).dispatchAction("
+        f"{{type: 'axisAreaSelect', parallelAxisId: 'axis-{len(axes) - 1}', "
+        "intervals: [[0.785, 0.8]]})"
+    )
+    page.wait_for_selector("#scalars td.dimmed")
+    accuracy = page.locator("#scalars tbody tr", has=page.locator("th", has_text="accuracy"))
+    lit = accuracy.locator("td:not(.dimmed)").all_inner_texts()
+    assert lit == ["0.79"], lit  # the best run's column stays lit, the others dim
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
     page.goto(served + "compare?runs=20261201-000029-aaaaaa,20261201-000026-aaaaaa")
     page.wait_for_selector("#diff")  # two runs: what differs between them

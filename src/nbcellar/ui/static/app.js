@@ -323,22 +323,7 @@ async function comparePage() {
     });
   }
   const { params, metrics, rows } = data.parallel;
-  if (params.length && metrics.length && rows.length > 1) {
-    const names = [...params, ...metrics];
-    const axes = names.map((name, dim) => {
-      const numeric = rows.every((r) => typeof r[dim] === "number" || r[dim] === null);
-      return numeric ? { dim, name, scale: true } : { dim, name, type: "category", data: [...new Set(rows.map((r) => String(r[dim])))] };
-    });
-    const colour = params.length + metrics.length - 1;
-    const last = rows.map((r) => r[colour]).filter((v) => typeof v === "number");
-    chart(`parameters → ${names[colour]}`).setOption({
-      animation: false, parallelAxis: axes, parallel: { left: 60, right: 80, bottom: 30, top: 40 },
-      visualMap: last.length ? { show: true, dimension: colour, min: Math.min(...last), max: Math.max(...last), right: 0, top: 40,
-        inRange: { color: ["#d94e5d", "#eac736", "#50a3ba"].reverse() } } : undefined,
-      series: [{ type: "parallel", lineStyle: { width: 2, opacity: 0.7 },
-        data: rows.map((r) => r.map((v, dim) => (axes[dim].type === "category" ? String(v) : v))) }],
-    });
-  }
+  if (params.length && metrics.length && rows.length > 1) drawParallel(data, params, metrics, rows);
   if (data.diff) drawDiff(place, data.diff);
   for (const { key, html } of data.sections) {
     const part = document.createElement("section");
@@ -347,6 +332,55 @@ async function comparePage() {
     holder.innerHTML = html; // made by the server: sandboxed frames, tables rebuilt from their tags
     part.append(holder);
     place.append(part);
+  }
+}
+
+function drawParallel(data, params, metrics, rows) {
+  // Parameters -> one metric chosen in the menu (the last by default), coloured by it. Brushing
+  // an axis keeps the runs inside: their columns of the table above stay lit, the others dim.
+  const section = document.createElement("section");
+  const menu = document.createElement("select");
+  menu.id = "parallel-metric";
+  for (const name of metrics) menu.append(new Option(name, name));
+  menu.value = metrics[metrics.length - 1];
+  const box = document.createElement("div");
+  box.className = "chart";
+  const title = cell("h2", "parameters → ");
+  title.append(menu);
+  section.append(title, box, cell("p", "drag along an axis to keep the runs in a range; their columns above stay lit", "note"));
+  $("#compare").append(section);
+  const plot = echarts.init(box);
+  const draw = () => {
+    const metric = metrics.indexOf(menu.value);
+    const picked = rows.map((r) => [...r.slice(0, params.length), r[params.length + metric]]);
+    const names = [...params, menu.value];
+    const axes = names.map((name, dim) => {
+      const numeric = picked.every((r) => typeof r[dim] === "number" || r[dim] === null);
+      const axis = { id: `axis-${dim}`, dim, name };
+      return numeric ? { ...axis, scale: true } : { ...axis, type: "category", data: [...new Set(picked.map((r) => String(r[dim])))] };
+    });
+    const values = picked.map((r) => r[params.length]).filter((v) => typeof v === "number");
+    plot.setOption({
+      animation: false, parallelAxis: axes, parallel: { left: 60, right: 80, bottom: 30, top: 40 },
+      visualMap: values.length ? { show: true, dimension: params.length, min: Math.min(...values), max: Math.max(...values),
+        right: 0, top: 40, inRange: { color: ["#50a3ba", "#eac736", "#d94e5d"] } } : undefined,
+      series: [{ type: "parallel", lineStyle: { width: 2, opacity: 0.7 }, inactiveOpacity: 0.05,
+        data: picked.map((r) => r.map((v, dim) => (axes[dim].type === "category" ? String(v) : v))) }],
+    }, true);
+    lightColumns(null);
+  };
+  plot.on("axisareaselected", () => {
+    const kept = plot.getModel().getSeries()[0].getRawIndicesByActiveState("active");
+    lightColumns(kept.length === rows.length ? null : new Set(kept));
+  });
+  menu.addEventListener("change", draw);
+  draw();
+}
+
+function lightColumns(kept) {
+  // The scalars table: dim the columns of the runs a brush left out (null: none left out).
+  for (const row of document.querySelectorAll("#scalars tr")) {
+    [...row.children].slice(1).forEach((td, i) => td.classList.toggle("dimmed", kept !== null && !kept.has(i)));
   }
 }
 
