@@ -83,6 +83,11 @@ def _cell(
 ) -> tuple[str, int, float | None, str | None, str | None]:
     """A ``vals`` row's columns after the run's id: the number or text a condition compares,
     and for anything else (a dict, a list, an image) what the table shows."""
+    kind = type(value)
+    if (kind is float and math.isfinite(value)) or kind is int:  # (most of them: at once)
+        return (key, int(param), float(value), None, None)
+    if kind is str:
+        return (key, int(param), None, value, None)
     number = _number(value)
     text = value if isinstance(value, str) else None
     shown = None
@@ -170,8 +175,10 @@ class Catalog:
         db.execute("BEGIN IMMEDIATE")
         try:
             ids = [r.id for _, r in records] + gone
-            self._count(ids, -1)
-            for start in range(0, len(ids), 500):
+            empty = db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
+            if not empty:  # (a first look has nothing to take away)
+                self._count(ids, -1)
+            for start in range(0, 0 if empty else len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM vals WHERE run IN ({marks})", chunk)
@@ -203,7 +210,7 @@ class Catalog:
             if bulk:
                 for statement in VALUE_INDEXES:
                     db.execute(statement)
-            self._count([r.id for _, r in records], +1)
+            self._add_keys(cells)
             for run in live:  # a live run's process that stopped since: it died
                 row = db.execute("SELECT owner FROM runs WHERE id = ? AND status IN "
                                  "('queued', 'running')", (run,)).fetchone()  # fmt: skip
@@ -215,20 +222,30 @@ class Catalog:
             raise
 
     def _count(self, ids: Sequence[str], sign: int) -> None:
-        """Add (or take away) these runs' names to the key catalog."""
+        """Take away (``sign`` -1) or add these runs' names, as the catalog holds them, from
+        or to the key catalog."""
         if not ids:
             return
-        totals: dict[str, list[int]] = {}
+        found: list[tuple[str, int, bool]] = []
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            for key, params, numbers in self.db.execute(
+            found += self.db.execute(
                 f"SELECT key, param, num IS NOT NULL FROM vals WHERE run IN ({marks})", chunk
-            ):
-                total = totals.setdefault(key, [0, 0, 0])
-                total[0] += 1
-                total[1] += params
-                total[2] += numbers
+            ).fetchall()
+        self._tally(found, sign)
+
+    def _add_keys(self, cells: Sequence[tuple[Any, ...]]) -> None:
+        """Add the names of the rows just written (``vals`` rows) to the key catalog."""
+        self._tally([(c[1], c[2], c[3] is not None) for c in cells], +1)
+
+    def _tally(self, found: Sequence[tuple[str, int, bool]], sign: int) -> None:
+        totals: dict[str, list[int]] = {}
+        for key, params, numbers in found:
+            total = totals.setdefault(key, [0, 0, 0])
+            total[0] += 1
+            total[1] += params
+            total[2] += numbers
         self.db.executemany(
             "INSERT INTO keys VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
             "runs = runs + excluded.runs, params = params + excluded.params, "
