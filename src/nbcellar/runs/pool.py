@@ -181,6 +181,11 @@ class KernelPool:
             raise found
         return found
 
+    def forget(self, manager: Any) -> None:
+        """A kernel a run took and shut down: no longer this pool's to stop."""
+        with self._lock:
+            self._started = [m for m in self._started if m is not manager]
+
     def give_back_unused(self) -> None:
         """A run that needed no kernel: one fewer kernel to start."""
         with self._lock:

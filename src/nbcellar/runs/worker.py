@@ -162,24 +162,28 @@ def _execute(
 
     from nbcellar.kernel import protocol
 
-    pools: list[Any] = []  # the kernel's, once one is needed (none if the store serves the run)
+    # What stops the run's kernel (once one is needed: none if the store serves the run).
+    stoppers: list[Callable[[], None]] = []
+    pools: list[Any] = []
 
     own_folder = str(cwd) == str(spec["cwd"])
 
     def kernel() -> Any:
         env = kernel_env(store_root)
-        pool = KernelPool(
-            str(spec["kernel_name"]), cwd, env, 1, 1,
-            setup=protocol.load_extension() if store_root is not None else "",
-            # (not for a temporary folder: a server kept per run's folder would pile up)
-            forks=worker_fork_server(cwd, env) if worker and own_folder else None,
-        )  # fmt: skip
-        pools.append(pool)
-        return pool.take()
+        setup = protocol.load_extension() if store_root is not None else ""
+        if worker and own_folder:  # (not for a temporary folder: they would pile up)
+            manager, pool = warm_kernel(str(spec["kernel_name"]), cwd, env, setup)
+            stoppers.append(lambda: _kill(manager))
+            pools.append((pool, manager))
+            return manager
+        own = KernelPool(str(spec["kernel_name"]), cwd, env, 1, 1, setup=setup)
+        stoppers.append(own.close)
+        pools.append((own, None))
+        return own.take()
 
     stop = threading.Event()
     if cancelled is not None:
-        threading.Thread(target=_watch, args=(cancelled, stop, pools), daemon=True,
+        threading.Thread(target=_watch, args=(cancelled, stop, stoppers), daemon=True,
                          name="nbcellar-cancel-watch").start()  # fmt: skip
     try:
         result = execute_notebook(
@@ -190,8 +194,11 @@ def _execute(
         )  # fmt: skip
     finally:
         stop.set()
-        for pool in pools:
-            pool.close()
+        for pool, manager in pools:
+            if manager is None:
+                pool.close()
+            else:  # (the run shut its kernel down; the pool keeps the next one ready)
+                pool.forget(manager)
         close_thread_loop()
     answer = answer_of(result)
     if cancelled is not None and _asked(cancelled):  # its kernel was stopped under it
@@ -208,18 +215,56 @@ _FORK_SERVERS: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _FORK_LOCK = threading.Lock()
 
 
-def worker_fork_server(cwd: Path, env: Mapping[str, str]) -> Any:
+def _fork_server_unlocked(cwd: Path, env: Mapping[str, str]) -> Any:
     """The fork server this worker process keeps for kernels started in ``cwd`` with ``env``
-    (see nbcellar.runs.forkserver): the kernel of every run after the first is forked from it
-    instead of importing its machinery again. It ends with the worker (its input closes);
+    (see nbcellar.runs.forkserver), made once, under _FORK_LOCK: kernels are forked from it
+    instead of importing their machinery again. It ends with the worker (its input closes);
     None where kernels cannot be forked."""
     from nbcellar.runs.pool import _fork_server
 
     key = (str(cwd), tuple(sorted(env.items())))
+    if key not in _FORK_SERVERS:
+        _FORK_SERVERS[key] = _fork_server(cwd, dict(env))
+    return _FORK_SERVERS[key]
+
+
+_WARM: dict[tuple[Any, ...], Any] = {}
+
+
+def warm_kernel(kernel_name: str, cwd: Path, env: Mapping[str, str], setup: str) -> tuple[Any, Any]:
+    """A kernel for one run of this worker process, and the pool it came from: the pool
+    (one per kernel name, folder and environment) keeps the next kernel started and ready
+    while this one runs, forked from the worker's fork server, so a worker's runs after its
+    first do not wait for a kernel. The kernel ready when the worker ends goes with it."""
+    import atexit
+
+    from nbcellar.runs.pool import KernelPool
+
+    key = (kernel_name, str(cwd), tuple(sorted(env.items())), setup)
     with _FORK_LOCK:
-        if key not in _FORK_SERVERS:
-            _FORK_SERVERS[key] = _fork_server(cwd, dict(env))
-        return _FORK_SERVERS[key]
+        pool = _WARM.get(key)
+        if pool is None:
+            forks = None
+            with contextlib.suppress(Exception):  # (where kernels cannot be forked: started)
+                forks = _fork_server_unlocked(cwd, env)
+            pool = KernelPool(kernel_name, cwd, dict(env), 1, 1 << 30, setup=setup, forks=forks)
+            _WARM[key] = pool
+            if len(_WARM) == 1:
+                atexit.register(_close_warm)
+    return pool.take(), pool
+
+
+def _close_warm() -> None:
+    for pool in list(_WARM.values()):
+        with contextlib.suppress(Exception):
+            pool.close()
+    _WARM.clear()
+
+
+def _kill(manager: Any) -> None:
+    from nbcellar.runs.pool import _kill as kill
+
+    kill(manager)
 
 
 def _asked(cancelled: Callable[[], bool]) -> bool:
@@ -292,12 +337,14 @@ class _Book:
             self._with(lambda book: book.cancel([record]))
 
 
-def _watch(cancelled: Callable[[], bool], stop: threading.Event, pools: list[Any]) -> None:
+def _watch(
+    cancelled: Callable[[], bool], stop: threading.Event, stoppers: list[Callable[[], None]]
+) -> None:
     while not stop.wait(0.5):
         try:
             if cancelled():
-                for pool in list(pools):
-                    pool.close()  # the kernel stops; the run ends at once
+                for stopper in list(stoppers):
+                    stopper()  # the kernel stops; the run ends at once
                 return
         except Exception:  # the scheduler is gone: the run goes on where it is
             return
