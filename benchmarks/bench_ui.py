@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import machine, scratch
+from common import machine, scratch, served_ui
 
 CHROMIUM = "/usr/bin/chromium"
 QUERIES = {
@@ -148,17 +148,7 @@ def main() -> int:
               f"{time.perf_counter() - start:.1f} s")  # fmt: skip
         exe = Path(sys.executable).with_name("nbcellar")
         start = time.perf_counter()
-        server = subprocess.Popen(
-            [str(exe), "ui", "--store", str(root), "--port", "0", "--no-browser"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
-            found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-            if not found:
-                raise SystemExit(f"nbcellar ui did not start: {line}")
-            base = found.group(0)
+        with served_ui(root) as (base, pid):
             median_request(base + "api/keys", 1)
             print(f"1. start-up (catalog of {runs} runs made): {time.perf_counter() - start:.2f} s")
             print("2. the runs API (median of 7):")
@@ -190,13 +180,10 @@ def main() -> int:
             print(f"4. compare of {len(compared)} runs: API {served * 1000:.0f} ms (target <= 1 s: "
                   f"{'yes' if served <= 1 else 'NO'}){page}; nbcellar compare {command:.2f} s, "
                   f"ratio {command / served:.1f}x")  # fmt: skip
-            status = Path(f"/proc/{server.pid}/status").read_text()
+            status = Path(f"/proc/{pid}/status").read_text()
             rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
             print(f"5. server memory: {rss:.0f} MB resident (target <= 300 MB: "
                   f"{'yes' if rss <= 300 else 'NO'})")  # fmt: skip
-        finally:
-            server.terminate()
-            server.communicate(timeout=30)
     return 0
 
 

@@ -60,3 +60,26 @@ def side_venv(folder: Path, packages: Sequence[str], command: str) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
         subprocess.run([str(folder / "bin" / "pip"), "install", "-q", *packages], check=True)
     return exe
+
+
+@contextlib.contextmanager
+def served_ui(store: Path) -> Iterator[tuple[str, int]]:
+    """``nbcellar ui`` over ``store`` on a free port of loopback: its address and process id,
+    stopped afterwards."""
+    import re
+
+    exe = Path(sys.executable).with_name("nbcellar")
+    server = subprocess.Popen(
+        [str(exe), "ui", "--store", str(store), "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        if not found:
+            raise SystemExit(f"nbcellar ui did not start: {line}")
+        yield found.group(0), server.pid
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

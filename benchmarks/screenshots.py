@@ -10,13 +10,12 @@ pages, in Debian's chromium. Not a benchmark: it prints where the pictures went.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from bench_demo import fresh_copy
-from common import scratch
+from common import scratch, served_ui
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -36,19 +35,8 @@ def main() -> int:
         subprocess.run([str(exe), "run", "digits.ipynb", "--grid", "grid.yaml", "-j", "2",
                         "--store", str(store)], cwd=folder, check=True,
                        capture_output=True)  # fmt: skip
-        server = subprocess.Popen(
-            [str(exe), "ui", "--store", str(store), "--port", "0", "--no-browser"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert server.stdout is not None
-            found = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline())
-            if not found:
-                raise SystemExit("nbcellar ui did not start")
-            shoot(found.group(0), out)
-        finally:
-            server.terminate()
-            server.communicate(timeout=30)
+        with served_ui(store) as (base, _):
+            shoot(base, out)
     for picture in sorted(out.glob("*.png")):
         print(picture)
     return 0

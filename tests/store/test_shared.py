@@ -413,6 +413,14 @@ def test_store_info_and_verify_name_the_url(
     assert any("/objects/" in k for k in keys(s3_bucket))
 
 
+def recorded(store: Store, key: str) -> dict[str, Any]:
+    """The values of the record ``key`` (kind ``test``) as ``store`` loads them."""
+    record = store.get_record("test", key)
+    assert record is not None
+    assert record.snapshot_id is not None
+    return store.load_namespace(record.snapshot_id)
+
+
 def objects(bucket: str) -> set[str]:
     """The objects of the store at s3://bucket/s, by key."""
     found = (k.split("/objects/", 1)[1].replace("/", "") for k in keys(bucket) if "/objects/" in k)
@@ -469,12 +477,7 @@ def test_gc_remote_deletes_only_what_no_client_uses(
 
     as_client(monkeypatch, tmp_path, "c")
     third = open_store(url)
-    record = third.get_record("test", "kept")
-    assert record is not None
-    assert record.snapshot_id is not None
-    np.testing.assert_array_equal(
-        third.load_namespace(record.snapshot_id)["kept"], np.arange(100_000) * 3
-    )
+    np.testing.assert_array_equal(recorded(third, "kept")["kept"], np.arange(100_000) * 3)
     assert (third.root / "runs" / "r1" / "executed.ipynb").read_text() == '{"cells": []}'
     assert third.verify().ok
     third.close()
@@ -505,10 +508,7 @@ def test_a_writer_sends_again_what_a_collection_took(
     assert sent <= objects(s3_bucket)
     as_client(monkeypatch, tmp_path, "c")
     reader = open_store(url)
-    record = reader.get_record("test", "two")
-    assert record is not None
-    assert record.snapshot_id is not None
-    np.testing.assert_array_equal(reader.load_namespace(record.snapshot_id)["v"], values["v"])
+    np.testing.assert_array_equal(recorded(reader, "two")["v"], values["v"])
     reader.close()
 
 
