@@ -57,7 +57,7 @@ def shoot(base: str, out: Path) -> None:
         page.screenshot(path=str(out / "2-runs-filtered.png"), full_page=True)
         page.goto(f"{base}runs/{ids[0]}")
         page.wait_for_selector("dl.facts")
-        page.wait_for_timeout(1500)  # (the rendered notebook's frame)
+        page.frame_locator("iframe.notebook").locator(".jp-Cell").first.wait_for(timeout=30_000)
         page.screenshot(path=str(out / "3-run.png"), full_page=True)
         for name, chosen, ready in (("4-compare-three", ids[:3], ".chart canvas"),
                                     ("5-compare-two", ids[:2], "#diff")):  # fmt: skip

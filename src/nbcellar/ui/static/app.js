@@ -7,6 +7,12 @@ function shown(value) {
   if (typeof value === "number") {
     return Number.isInteger(value) ? String(value) : value.toPrecision(6).replace(/\.?0+$/, "");
   }
+  if (value !== null && typeof value === "object") {
+    // A value kept by its kind alone (a dict, a frame: shown in full in its own section).
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === "type") return `<${value.type}>`;
+    return JSON.stringify(value);
+  }
   return text(value);
 }
 
@@ -168,11 +174,10 @@ function facts(title, mapping) {
   section.append(cell("h2", title));
   const list = document.createElement("dl");
   list.className = "facts";
-  const entries = Object.entries(mapping || {});
+  // (What a run does not have, an error or a worker, is left out rather than shown blank.)
+  const entries = Object.entries(mapping || {}).filter(([, value]) => value !== null && value !== undefined && value !== "");
   if (!entries.length) section.append(cell("p", "none"));
-  for (const [key, value] of entries) {
-    list.append(cell("dt", key), cell("dd", typeof value === "object" && value !== null ? JSON.stringify(value) : shown(value)));
-  }
+  for (const [key, value] of entries) list.append(cell("dt", key), cell("dd", shown(value)));
   section.append(list);
   return section;
 }
@@ -324,7 +329,7 @@ async function comparePage() {
   }
   const { params, metrics, rows } = data.parallel;
   if (params.length && metrics.length && rows.length > 1) drawParallel(data, params, metrics, rows);
-  if (data.diff) drawDiff(place, data.diff);
+  if (data.diff) drawDiff(place, data.diff, data.runs);
   for (const { key, html } of data.sections) {
     const part = document.createElement("section");
     part.append(cell("h2", key));
@@ -384,7 +389,7 @@ function lightColumns(kept) {
   }
 }
 
-function drawDiff(place, diff) {
+function drawDiff(place, diff, runs) {
   // Two runs: what differs, as `nbcellar diff` shows it (source and outputs as unified diffs).
   const part = document.createElement("section");
   part.id = "diff";
@@ -395,7 +400,7 @@ function drawDiff(place, diff) {
   if (changes.length) {
     const table = document.createElement("table");
     const head = document.createElement("tr");
-    head.append(cell("th", ""), cell("th", "a"), cell("th", "b"));
+    head.append(cell("th", ""), cell("th", `a: ${runs[0].label}`), cell("th", `b: ${runs[1].label}`));
     table.append(head);
     for (const [kind, c] of changes) {
       const row = document.createElement("tr");
@@ -499,7 +504,8 @@ async function pipelinePage() {
   const data = await getJSON("/api/pipeline");
   const place = $("#pipeline");
   if (data.error) {
-    place.replaceChildren(cell("p", `no pipeline in ${data.project}: ${data.error}`, "problem"));
+    // (Not an error of the page: the project has no pipeline, or one declared wrongly.)
+    place.replaceChildren(cell("p", data.error, "note"));
     return;
   }
   const drawing = document.createElement("div");
