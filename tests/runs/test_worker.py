@@ -43,3 +43,28 @@ def test_a_worker_without_the_notebooks_folder_imports_the_shipped_project_modul
         for c in cells if c["cell_type"] == "code" for o in c["outputs"]
     )  # fmt: skip
     assert printed.strip() == "14 49"
+
+
+def test_a_worker_keeps_the_next_kernel_ready_for_at_most_two_projects(tmp_path: Path) -> None:
+    """Runs on a worker take a kernel started ahead (the pool of their kernel name, folder
+    and environment); a worker serving a third project stops the kernel it kept for the one
+    it used least recently."""
+    import nbcellar.runs.worker as worker
+
+    pools = []
+    try:
+        for name in ("a", "b", "a", "c"):
+            folder = tmp_path / name
+            folder.mkdir(exist_ok=True)
+            (folder / "calc.py").write_text("# %%\nprint(6 * 7)\n")
+            options = RunOptions()
+            plan = plan_runs(folder / "calc.py", [{}], options)
+            answer = execute_spec(make_spec(plan.runs[0], plan, options, None), worker="w1")
+            assert answer["status"] == "ok", answer["cells"]
+            pools.append(next(p for k, p in worker._WARM.items() if k[1] == str(folder)))
+        kept = {key[1] for key in worker._WARM}
+        assert kept == {str(tmp_path / "a"), str(tmp_path / "c")}  # b, least recently used
+        assert pools[0] is pools[2]  # the same project: the same pool, its kernel ready
+        assert pools[1]._closed
+    finally:
+        worker._close_warm()

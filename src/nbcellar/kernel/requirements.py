@@ -29,7 +29,12 @@ def _own() -> set[str]:
                 names.add(_canonical(re.split(r"[\s;<>=!~\[]", line, maxsplit=1)[0]))
     except metadata.PackageNotFoundError:
         pass
-    return names
+    # (pandas is one too, but only for the DataFrames it hands the notebook: a run that has
+    # it imported imported it for the notebook's own use.)
+    return names - USER_LIBRARIES
+
+
+USER_LIBRARIES = frozenset({"pandas"})
 
 
 def imported_distributions(before: Iterable[str], sources: Iterable[str]) -> dict[str, str]:

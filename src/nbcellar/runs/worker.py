@@ -229,6 +229,11 @@ def _fork_server_unlocked(cwd: Path, env: Mapping[str, str]) -> Any:
 
 
 _WARM: dict[tuple[Any, ...], Any] = {}
+WARM_POOLS = 2
+"""At most this many kinds of kernel (name, folder, environment) kept ready per worker: one
+worker (an ipyparallel engine kept for days) may serve many projects."""
+_WARM_CLOSED_AT_EXIT: list[bool] = []
+_CLOSING: list[threading.Thread] = []  # (pools of projects no longer served, being closed)
 
 
 def warm_kernel(kernel_name: str, cwd: Path, env: Mapping[str, str], setup: str) -> tuple[Any, Any]:
@@ -242,23 +247,41 @@ def warm_kernel(kernel_name: str, cwd: Path, env: Mapping[str, str], setup: str)
 
     key = (kernel_name, str(cwd), tuple(sorted(env.items())), setup)
     with _FORK_LOCK:
-        pool = _WARM.get(key)
+        pool = _WARM.pop(key, None)
+        if pool is None and len(_WARM) >= WARM_POOLS:  # (an engine serving many projects)
+            oldest = _WARM.pop(next(iter(_WARM)))  # (the least recently used)
+            closing = threading.Thread(target=_close_pool, args=(oldest,),
+                                       name="nbcellar-warm-close", daemon=True)  # fmt: skip
+            _CLOSING.append(closing)
+            closing.start()
         if pool is None:
             forks = None
             with contextlib.suppress(Exception):  # (where kernels cannot be forked: started)
                 forks = _fork_server_unlocked(cwd, env)
             pool = KernelPool(kernel_name, cwd, dict(env), 1, 1 << 30, setup=setup, forks=forks)
-            _WARM[key] = pool
-            if len(_WARM) == 1:
+            if not _WARM_CLOSED_AT_EXIT:
+                _WARM_CLOSED_AT_EXIT.append(True)
                 atexit.register(_close_warm)
+        _WARM[key] = pool  # (the most recently used last)
     return pool.take(), pool
 
 
+def _close_pool(pool: Any) -> None:
+    from nbcellar.runs.pool import close_thread_loop
+
+    with contextlib.suppress(Exception):
+        pool.close()
+    close_thread_loop()
+
+
 def _close_warm() -> None:
+    """Stop the kernels kept ready (at the worker's exit), and wait for those being stopped."""
     for pool in list(_WARM.values()):
-        with contextlib.suppress(Exception):
-            pool.close()
+        _close_pool(pool)
     _WARM.clear()
+    for closing in _CLOSING:
+        closing.join(30)
+    _CLOSING.clear()
 
 
 def _kill(manager: Any) -> None:
