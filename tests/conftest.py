@@ -11,6 +11,18 @@ from typing import Any
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite drives more than a thousand kernels from this one process (a user's process
+    drives a few): ZMQ's default of 1,023 sockets per context was reached once in CI, as
+    "Too many open files" in a kernel client's heartbeat thread, while open descriptors stayed
+    under 200. Both of jupyter_client's contexts get a higher cap."""
+    import zmq
+    import zmq.asyncio
+
+    for context in (zmq.Context.instance(), zmq.asyncio.Context.instance()):
+        context.set(zmq.MAX_SOCKETS, 16_384)
 CORPUS = DATA / "notebooks"
 
 
