@@ -12,6 +12,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+CORPUS = DATA / "notebooks"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """The suite drives more than a thousand kernels from this one process (a user's process
@@ -23,7 +25,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for context in (zmq.Context.instance(), zmq.asyncio.Context.instance()):
         context.set(zmq.MAX_SOCKETS, 16_384)
-CORPUS = DATA / "notebooks"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
