@@ -63,3 +63,35 @@ def test_gc_reports_what_it_freed_then_verify_is_clean(filled: Path) -> None:
     verified = CliRunner().invoke(cli, ["store", "verify", "--store", str(filled)])
     assert verified.exit_code == 0
     assert "store is intact" in verified.stdout
+
+
+def _open_files_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process holds open (Linux's /proc)."""
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:
+            continue
+        if str(target).startswith(str(folder)):
+            held.append(str(target))
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc/self/fd")
+def test_commands_run_in_process_let_go_of_the_store(filled: Path) -> None:
+    """A command run in-process (CliRunner, a notebook's ``!``-free call of ``cli``, a test
+    suite) closes the store it opened: SQLite's connection keeps itself alive through its
+    statement cache, so an unclosed store holds its index files open until the cycle
+    collector runs, and a process running many commands ran out of file descriptors."""
+    import gc
+
+    gc.disable()  # (what a long-lived process between collections sees)
+    try:
+        for args in (["store", "info"], ["store", "verify"], ["store", "gc"], ["runs"]):
+            for _ in range(3):
+                result = CliRunner().invoke(cli, [*args, "--store", str(filled)])
+                assert result.exit_code in (0, 1), result.output
+        assert _open_files_under(filled) == []
+    finally:
+        gc.enable()

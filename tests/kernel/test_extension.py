@@ -211,11 +211,16 @@ def test_outputs_replayed_in_order_with_displays(session: Session) -> None:
 
 def test_unloading_turns_caching_off(session: Session, tmp_path: Path) -> None:
     assert session.extension is not None
+    session.run("x = 0")
+    root = session.extension.cache.store.root
     session.extension.unregister()
     session.extension = None
     run = session.run("x = 1")
     assert run.outcome is None
     assert not hasattr(session.shell, "nbcellar")
+    # and it let go of the store (%load_ext opens it again): no index file is held open
+    held = [str(fd.readlink()) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+    assert not [target for target in held if target.startswith(str(root))]
 
 
 def test_restored_functions_and_methods_read_the_live_namespace(session: Session) -> None:

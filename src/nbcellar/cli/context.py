@@ -58,7 +58,9 @@ def context_store_root(ctx: click.Context, notebook: Path | None = None) -> Path
 def open_context_store(ctx: click.Context, notebook: Path | None = None) -> Any:
     from nbcellar.store import open_store
 
-    return open_store(context_store_root(ctx, notebook))
+    store = open_store(context_store_root(ctx, notebook))
+    ctx.call_on_close(store.close)  # (a command run in-process leaves no connection behind)
+    return store
 
 
 def read_context_store(ctx: click.Context, notebook: Path | None = None) -> Any:
@@ -68,8 +70,11 @@ def read_context_store(ctx: click.Context, notebook: Path | None = None) -> Any:
     if root.exists():
         from nbcellar.store import open_store
 
-        return open_store(root)
-    return EmptyStore.at(root)
+        store = open_store(root)
+    else:
+        store = EmptyStore.at(root)
+    ctx.call_on_close(store.close)
+    return store
 
 
 class EmptyStore:

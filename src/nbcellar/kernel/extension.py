@@ -127,6 +127,7 @@ class CellCacheExtension:
             kernel.finish_metadata = kernel._nbcellar_finish_metadata
             del kernel._nbcellar_finish_metadata
         untap(self.shell)
+        self.cache.store.close()  # (%load_ext again opens the store again)
 
     # -- the hooks -----------------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class Store:
         remove_stale_temporaries(self.blobs)
         self._writer = NamespaceWriter(self.blobs, self.index)
         self.mirror: Mirror | None = None
+        self._closed = False
         self._share_failures: list[str] = []
         if remote is not None:
             self._attach(remote)
@@ -334,6 +335,12 @@ class Store:
             records_table.forget_snapshot(db, snapshot_id)
 
     def close(self) -> None:
+        """Finish background writes and let go of the index (again: nothing). SQLite's
+        connection holds itself through its statement cache, so a store dropped unclosed keeps
+        its files open until Python's cycle collector happens to run."""
+        if self._closed:
+            return
+        self._closed = True
         self.flush()
         if self.mirror is not None:
             self.mirror.close()
