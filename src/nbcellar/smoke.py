@@ -80,8 +80,18 @@ def find(paths: Sequence[str | Path] = ()) -> Found:
         _walk(path, notebooks, pipelines)
     tasks_of = {p: _task_sources(p) for p in pipelines}
     inside = {s for sources in tasks_of.values() for s in sources}
-    kept = [n for n in dict.fromkeys(notebooks) if n not in inside]
+    kept = [n for n in dict.fromkeys(notebooks) if n not in inside and not _of(n, pipelines)]
     return Found(tuple(kept), tuple(dict.fromkeys(pipelines)))
+
+
+def _of(path: Path, pipelines: Sequence[Path]) -> bool:
+    """Whether ``path`` is a task's source (or its jupytext pair) or a product of one of
+    ``pipelines``: tested as that task, or not at all."""
+    for root in pipelines:
+        found = _pipeline_at(root)
+        if root in path.parents and found is not None and _role(path, found, True) is not None:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -160,14 +170,21 @@ def is_notebook(path: Path) -> bool:
     return text.startswith("# %%") or "\n# %%" in text
 
 
-def _walk(folder: Path, notebooks: list[Path], pipelines: list[Path]) -> None:
+def _walk(
+    folder: Path, notebooks: list[Path], pipelines: list[Path], in_yaml: bool = False
+) -> None:
+    """Notebooks and pipelines under ``folder``; ``in_yaml``: under a pipeline.yaml's folder,
+    where only that file says what the tasks are."""
     from nbcellar.pipeline.spec import SPEC
 
-    if (folder / SPEC).is_file():
+    declared = (folder / SPEC).is_file()
+    if declared:
         pipelines.append(folder)
-        return
+        if _pipeline_at(folder) is None:
+            return  # (a pipeline.yaml in error: its item says so; its tasks are not known)
     found = sorted(p for p in folder.iterdir() if p.is_file() and is_notebook(p))
-    tasks = [p for p in found if _declares_upstream(p)]
+    # (beside a pipeline.yaml, its tasks are its own; the other notebooks are tested alone)
+    tasks = [] if declared or in_yaml else [p for p in found if _declares_upstream(p)]
     if tasks:
         pipelines.append(folder)
     notebooks.extend(p for p in found if p not in tasks)
@@ -178,7 +195,7 @@ def _walk(folder: Path, notebooks: list[Path], pipelines: list[Path]) -> None:
             continue
         if sub.name == "tasks" and tasks:
             continue  # (the pipeline's)
-        _walk(sub, notebooks, pipelines)
+        _walk(sub, notebooks, pipelines, in_yaml or declared)
 
 
 def _declares_upstream(path: Path) -> bool:

@@ -193,6 +193,7 @@ def test_pytest_collects_what_nbcellar_test_runs_and_no_products_or_pairs(
     (flow / "use.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))  # (use.py's pair)
     (flow / "products").mkdir()
     (flow / "products" / "make.ipynb").write_text(json.dumps(nbformat.v4.new_notebook()))
+    (flow / "explore.py").write_text(OK)  # (beside the pipeline, not one of its tasks)
     chain = pytester.path / "chain"
     (chain / "tasks").mkdir(parents=True)
     (chain / "tasks" / "first.py").write_text("# %% tags=['parameters']\nupstream = None\n")
@@ -206,6 +207,17 @@ def test_pytest_collects_what_nbcellar_test_runs_and_no_products_or_pairs(
         "chain/tasks/first.py::first",
         "flow/pipeline.yaml::make",
         "flow/pipeline.yaml::use",
+        "flow/explore.py::explore.py",
         "notebooks/ok.py::ok.py",
         "notebooks/skipping.py::skipping.py",
     }
+    # and `nbcellar test` finds the same: the notebooks, and the two pipelines for their tasks
+    from nbcellar.smoke import find
+
+    found = find([pytester.path])
+    assert {p.relative_to(pytester.path).as_posix() for p in found.notebooks} == {
+        "flow/explore.py", "notebooks/ok.py", "notebooks/skipping.py",
+    }  # fmt: skip
+    assert {p.relative_to(pytester.path).as_posix() for p in found.pipelines} == {
+        "chain", "flow",
+    }  # fmt: skip
