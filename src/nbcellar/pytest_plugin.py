@@ -45,9 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # build at a time; registered here too, for runs without xdist.)
     config.addinivalue_line("markers", "xdist_group(name): items that run on one xdist worker")
     if config.getoption("nbcellar"):
-        from nbcellar.cli.main import _skip_grammar_compilation
+        from nbcellar.notebook.formats import skip_iri_grammars
 
-        _skip_grammar_compilation()
+        skip_iri_grammars()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -79,6 +79,28 @@ def test_a_grid_on_a_local_dask_cluster_shares_its_common_cells(
     assert kinds.count("CellDone") == 16  # (with the injected cell: four code cells a run)
 
 
+# (Sent by value: a function of this module would import it there, and nbcellar's CLI with it.)
+_iri_grammars = lambda: repr(__import__("sys").modules.get("rfc3987_syntax", "not imported"))  # noqa: E731
+
+
+def test_only_workers_of_our_own_cluster_skip_the_schema_grammars(scheduler: str) -> None:
+    """A LocalCluster nbcellar starts preloads nbcellar.runs.own_workers (0.8 s less on each
+    worker's first run, as the command saves for itself); a user's workers are left alone."""
+    from nbcellar.runs.on_dask import DaskExecutor
+
+    ours = DaskExecutor(None)
+    try:
+        said = ours.connect(2).run(_iri_grammars)
+    finally:
+        ours.release()
+    assert list(said.values()) == ["None", "None"]  # (import refused: never compiled)
+    theirs = distributed.Client(scheduler, set_as_default=False)
+    try:
+        assert "None" not in theirs.run(_iri_grammars).values()  # (not imported, or imported)
+    finally:
+        theirs.close()
+
+
 def test_runs_on_a_running_scheduler_as_on_any_dask_cluster(
     tmp_path: Path, private_store: Path, scheduler: str
 ) -> None:

@@ -14,21 +14,9 @@ import click
 from nbcellar import __version__
 from nbcellar.cli.context import store_option
 from nbcellar.errors import NbcellarError
+from nbcellar.notebook.formats import skip_iri_grammars
 
-
-def _skip_grammar_compilation() -> None:
-    """Keep ``rfc3987_syntax`` from being imported in this command's process.
-
-    nbformat validates notebooks with jsonschema, which imports ``rfc3987_syntax`` when it is
-    installed (Jupyter servers pull it in) and so compiles 38 grammars: 2.7 s on every command
-    that reads a notebook. Its one check, the ``iri`` format, is not in the notebook schema;
-    without the module jsonschema simply leaves that format unchecked.
-    """
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-_skip_grammar_compilation()
+skip_iri_grammars()  # (see there: seconds saved on every command that reads a notebook)
 
 
 @contextmanager

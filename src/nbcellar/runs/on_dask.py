@@ -77,6 +77,7 @@ class DaskExecutor:
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                    preload=["nbcellar.runs.own_workers"],
                 )  # fmt: skip
             self.client = distributed.Client(self.cluster)
             return self.client

@@ -113,7 +113,12 @@ class IpyparallelExecutor:
         import tempfile
 
         ipp = _ipyparallel()
+        from nbcellar.runs.own_workers import STARTUP
+
         self.profile_dir = Path(tempfile.mkdtemp(prefix="nbcellar-ipp-"))
+        (self.profile_dir / "ipengine_config.py").write_text(
+            f"c.IPEngine.startup_command = {STARTUP!r}\n", encoding="utf-8"
+        )
         # The controller registers an engine at its first heartbeat: once a second rather
         # than every 3 s halves the start-up (an engine is lost after 10 missed beats).
         self.cluster = ipp.Cluster(
