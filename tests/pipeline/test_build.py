@@ -202,6 +202,10 @@ def test_a_failing_task_stops_what_needs_it_and_the_others_go_on(project: Path) 
     assert lines["model"] == "model: skipped (task 'features' did not build)"
     assert lines["stats"].startswith("stats: ran")  # (it needs load only)
     assert done.stdout.splitlines()[-1] == "6 tasks: 2 ran, 1 failed, 3 skipped"
+    # The runs table names what a task read and wrote, not the absolute paths it was given.
+    listed = CliRunner().invoke(cli, ["runs"], terminal_width=200).stdout
+    assert "upstream=load" in listed, listed
+    assert str(project) not in listed.replace("\n", "")
 
 
 def test_explain_says_why_each_task_would_run_and_runs_nothing(project: Path) -> None:

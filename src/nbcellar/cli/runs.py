@@ -44,7 +44,7 @@ def runs(
 ) -> None:
     """List the runs recorded by 'nbcellar run': parameters, status, timings, cells."""
     from nbcellar.cli.render import console
-    from nbcellar.runs.params import label
+    from nbcellar.runs.params import short_label
     from nbcellar.runs.records import RunBook
 
     store = read_context_store(ctx)
@@ -85,7 +85,7 @@ def runs(
         table.add_row(  # (what runs wrote is text, not rich markup: "fit[k=1]" stays whole)
             record.id,
             escape(Path(record.notebook).name),
-            escape(label(record.params)),
+            escape(short_label(record.params)),
             f"[{style}]{record.status}[/]" + (f": {escape(record.error)}" if record.error else ""),
             time.strftime("%m-%d %H:%M", time.localtime(started)),
             "" if record.seconds is None else f"{record.seconds:.1f}",

@@ -14,6 +14,7 @@ import ast
 import itertools
 import keyword
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -256,6 +257,22 @@ def label(params: Mapping[str, Any]) -> str:
     """``model=rf, n_estimators=10``: how a run is named in tables and file names."""
     return ", ".join(f"{name}={value!r}" if isinstance(value, str) and not value.isidentifier()
                      else f"{name}={value}" for name, value in params.items())  # fmt: skip
+
+
+def short_label(params: Mapping[str, Any]) -> str:
+    """:func:`label` for a table row: a pipeline task's ``upstream`` and ``product`` (dicts
+    of absolute paths, the same for every run of the task) by their tasks' names and their
+    files' names, ``upstream=clean,features, product=model.ipynb,model.pkl``."""
+    parts = []
+    for name, value in params.items():
+        if name == "upstream" and isinstance(value, Mapping):
+            parts.append(f"{name}={','.join(map(str, value))}")
+        elif name == "product" and isinstance(value, Mapping):
+            files = [os.path.basename(v) for v in value.values() if isinstance(v, str)]
+            parts.append(f"{name}={','.join(files)}")
+        else:
+            parts.append(label({name: value}))
+    return ", ".join(parts)
 
 
 def smoke_values(nb: Notebook) -> dict[str, Any]:
