@@ -59,6 +59,10 @@ def shoot(base: str, out: Path) -> None:
         page.wait_for_selector("dl.facts")
         page.frame_locator("iframe.notebook").locator(".jp-Cell").first.wait_for(timeout=30_000)
         page.screenshot(path=str(out / "3-run.png"), full_page=True)
+        # (A full-page picture leaves the sandboxed frame blank, as its document is another
+        # origin's, painted apart: the frame is taken on its own.)
+        page.wait_for_timeout(2000)
+        page.locator("iframe.notebook").screenshot(path=str(out / "3-run-notebook.png"))
         for name, chosen, ready in (("4-compare-three", ids[:3], ".chart canvas"),
                                     ("5-compare-two", ids[:2], "#diff")):  # fmt: skip
             page.goto(f"{base}compare?runs={','.join(chosen)}")

@@ -97,6 +97,11 @@ def test_filter_sort_page_and_open_a_run(served: str, browser: Any, tmp_path: Pa
     page.click("#runs tbody tr a")
     page.wait_for_selector("dl.facts")
     assert "Parameters" in page.inner_text("#run")
+    # A logged dict is a table of its own, as on the compare page; the scalars stay facts.
+    page.wait_for_selector("section.logged h2")
+    assert page.locator("section.logged h2").all_inner_texts() == ["report"]
+    logged = page.locator("section", has_text="Logged values").locator("dt").all_inner_texts()
+    assert set(logged) == {"accuracy", "loss"}
     page.screenshot(path=str(tmp_path / "run.png"))
     assert problems == []
 

@@ -103,7 +103,9 @@ function drawRuns() {
     row.append(cell("td", run.total === null ? "" : `${run.ran}/${run.restored}`));
     for (const key of columns) {
       const value = key in run.params ? run.params[key] : run.values[key];
-      row.append(cell("td", shown(value), typeof value === "number" ? "" : "text"));
+      const td = cell("td", shown(value), typeof value === "number" ? "" : "text long");
+      if (td.textContent.length > 40) td.title = td.textContent; // (cut short in the row)
+      row.append(td);
     }
     return row;
   });
@@ -183,7 +185,12 @@ function facts(title, mapping) {
 }
 
 async function runPage() {
-  const run = await getJSON(`/api/runs/${encodeURIComponent(init.run)}`);
+  // (Logged tables, dicts and figures are drawn as the compare page draws them: a compare of
+  // this run alone; without it the plain values still show.)
+  const [run, compared] = await Promise.all([
+    getJSON(`/api/runs/${encodeURIComponent(init.run)}`),
+    getJSON(`/api/compare?runs=${encodeURIComponent(init.run)}`).catch(() => ({ sections: [] })),
+  ]);
   const place = $("#run");
   const cells = run.cells || {};
   place.append(facts("Run", {
@@ -191,7 +198,20 @@ async function runPage() {
     cells: cells.total === undefined ? "" : `${cells.total} (${cells.ran} ran, ${cells.restored} restored)`,
     error: run.error, worker: run.worker, grid: run.grid,
   }));
-  place.append(facts("Parameters", run.params), facts("Logged values", run.values));
+  const sections = compared.sections;
+  const plain = { ...(run.values || {}) };
+  for (const { key } of sections) delete plain[key];
+  place.append(facts("Parameters", run.params));
+  if (Object.keys(plain).length || !sections.length) place.append(facts("Logged values", plain));
+  for (const { key, html } of sections) {
+    const part = document.createElement("section");
+    part.className = "logged";
+    part.append(cell("h2", key));
+    const holder = document.createElement("div");
+    holder.innerHTML = html; // made by the server: sandboxed frames, tables rebuilt from their tags
+    part.append(holder);
+    place.append(part);
+  }
   if (run.artifacts && run.artifacts.length) {
     const section = document.createElement("section");
     section.append(cell("h2", "Artifacts"));
