@@ -171,9 +171,12 @@ def test_every_run_is_recorded_in_the_store(tmp_path: Path, private_store: Path)
     assert [r["params"] for r in runs_json("--where", "scale<3")] == [{"scale": 1}]
     assert [r["params"] for r in runs_json("--where", "scale=x")] == [{"scale": "x"}]
     assert len(runs_json("--where", "scale!=1", "--where", "scale!=5")) == 1
-    bad = CliRunner().invoke(cli, ["runs", "--where", "scale"])
-    assert bad.exit_code == 2
-    assert "--where 'scale'" in bad.stderr
+    for condition in ("scale", "scale<", "scale>>1"):  # (none of them matches no run: an error)
+        bad = CliRunner().invoke(cli, ["runs", "--where", condition])
+        assert bad.exit_code == 2, (condition, bad.output)
+        assert f"--where '{condition}'" in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert "no value after '<'" in CliRunner().invoke(cli, ["runs", "--where", "scale<"]).stderr
     assert runs_json("--notebook", str(tmp_path / "other.ipynb")) == []
     table = CliRunner().invoke(cli, ["runs"], terminal_width=200)
     assert table.exit_code == 0

@@ -50,6 +50,9 @@ def test_a_condition_that_cannot_be_read_is_one_line_and_a_400(runs_store: Path)
         answer = http.get("/api/runs", params={"where": "accuracy"})
         assert answer.status_code == 400
         assert "expected NAME=VALUE" in answer.json()["error"]
+        half = http.get("/api/runs", params={"where": "accuracy>"})  # (not "no run matches")
+        assert half.status_code == 400
+        assert "no value after '>'" in half.json()["error"]
         assert http.get("/api/runs", params={"limit": "many"}).status_code == 400
 
 

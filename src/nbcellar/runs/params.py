@@ -51,12 +51,15 @@ def parse_value(text: str) -> Any:
     import yaml
 
     try:
+        if text.lstrip().startswith((">", "|")):  # (YAML would read a block of text from it)
+            raise yaml.YAMLError(text)
         if "," in text and not text.lstrip().startswith(("[", "{", "'", '"')):
             return yaml.safe_load(f"[{text}]")  # rf,svm: a list of choices
         return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ParameterError(f"cannot read {text!r} as a Python or YAML value ({first})") from None
+    except yaml.YAMLError:
+        raise ParameterError(f"cannot read {text!r} as a value: a number, True/False, None, a "
+                             "list [a, b], or text (quote text that starts with a symbol: "
+                             f"\"'{text}'\")") from None  # fmt: skip
 
 
 def _check_name(name: str, where: str) -> None:

@@ -62,7 +62,14 @@ def parse_condition(text: str) -> Condition:
         raise ParameterError(
             f"--where {text!r}: expected NAME=VALUE, NAME<VALUE, ... (e.g. mse<0.5)"
         )
-    return Condition(name.strip(), symbol, parse_value(raw.strip()), text.strip())
+    if not raw.strip():
+        raise ParameterError(f"--where {text!r}: no value after {symbol!r} (e.g. "
+                             f"{name.strip()}{symbol}0.5; the empty string is '')")  # fmt: skip
+    try:
+        value = parse_value(raw.strip())
+    except ParameterError as exc:
+        raise ParameterError(f"--where {text!r}: {exc}") from None
+    return Condition(name.strip(), symbol, value, text.strip())
 
 
 def parse_conditions(text: str) -> list[Condition]:
