@@ -145,3 +145,19 @@ def test_values_a_cell_cannot_hold_are_refused() -> None:
     nb = notebook(Cell("code", "x = 1", metadata={"tags": ["parameters"]}))
     with pytest.raises(ParameterError, match="cannot be written into a cell"):
         inject(nb, {"x": float("nan")})
+
+
+def test_a_table_row_names_a_pipeline_tasks_paths_by_their_tasks_and_files() -> None:
+    from nbcellar.runs.params import short_label
+
+    given = {
+        "upstream": {"clean": {"nb": "/p/products/clean.ipynb"}, "features": {}},
+        "product": {"nb": "/p/products/model.ipynb", "model": "/p/products/model.pkl"},
+        "alpha": 0.5,
+    }
+    assert short_label(given) == (
+        "upstream=clean,features, product=model.ipynb,model.pkl, alpha=0.5"
+    )
+    # A first task's: nothing upstream, so nothing said of it.
+    assert short_label({"upstream": {}, "product": {"nb": "/p/load.ipynb"}}) == "product=load.ipynb"
+    assert short_label({"upstream": None, "name": "a b"}) == "upstream=None, name='a b'"

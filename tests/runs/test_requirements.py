@@ -40,10 +40,24 @@ def test_a_run_knows_the_distributions_its_cells_imported(tmp_path: Path) -> Non
 
 def test_nbcellar_counts_where_a_cell_imports_it(tmp_path: Path) -> None:
     """(Installed editable, as here, nbcellar is missing from the mapping of modules to
-    distributions: it is found by its own name.)"""
+    distributions: it is found by its own name; and as no index has this copy, its line says
+    the folder it came from, a direct reference pip installs.)"""
     path = tmp_path / "logged.py"
     path.write_text("# %%\nimport nbcellar\nnbcellar.log(x=1)\n")
     run = nbcellar.run(path).records[0]
     pins = CliRunner().invoke(cli, ["show", run.id, "--requirements"])
     assert pins.exit_code == 0, pins.output
-    assert f"nbcellar=={importlib.metadata.version('nbcellar')}" in pins.stdout.splitlines()
+    checkout = Path(nbcellar.__file__).resolve().parents[2]  # (src/nbcellar/__init__.py)
+    version = importlib.metadata.version("nbcellar")
+    assert f"nbcellar @ {checkout.as_uri()}  # {version}, installed from this folder" in (
+        pins.stdout.splitlines()
+    )
+
+
+def test_a_run_of_the_standard_library_alone_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "plain.py"
+    path.write_text("# %%\nimport json\nx = json.dumps([1])\n")
+    run = nbcellar.run(path).records[0]
+    pins = CliRunner().invoke(cli, ["show", run.id, "--requirements"])
+    assert pins.exit_code == 0, pins.output
+    assert pins.stdout == "# the run imported nothing beyond Python's standard library\n"

@@ -5,6 +5,8 @@ modules in its kernel's ``sys.modules`` that came after the extension loaded (wh
 imported, and what those imported in turn, restored cells included: unpickling a module imports
 it), and those the cells' code names, mapped to their installed distributions and versions.
 nbcellar's own machinery (nbcellar and what it requires) counts only where a cell imports it.
+A distribution installed from a folder (the project's own package, installed editable) is
+recorded with where it came from, as the direct reference ``name @ file:///...`` (PEP 440/508).
 """
 
 from __future__ import annotations
@@ -62,7 +64,27 @@ def imported_distributions(before: Iterable[str], sources: Iterable[str]) -> dic
                 found[distribution] = metadata.version(distribution)
             except metadata.PackageNotFoundError:
                 continue
+            local = _local_url(distribution)
+            if local is not None:  # (no index has it: where it came from)
+                found[distribution] = f"{found[distribution]} @ {local}"
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
+def _local_url(distribution: str) -> str | None:
+    """The ``file://`` URL of the folder a distribution was installed from (the project's own
+    package, installed editable), or None for one from an index (PEP 610's direct_url.json)."""
+    import importlib.metadata as metadata
+    import json
+
+    try:
+        text = metadata.distribution(distribution).read_text("direct_url.json")
+        found = json.loads(text) if text else {}
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+    url = found.get("url") if isinstance(found, dict) else None
+    if isinstance(url, str) and url.startswith("file://") and "dir_info" in found:
+        return url
+    return None
 
 
 def _named(module: str) -> list[str]:

@@ -268,6 +268,8 @@ def short_label(params: Mapping[str, Any]) -> str:
     files' names, ``upstream=clean,features, product=model.ipynb,model.pkl``."""
     parts = []
     for name, value in params.items():
+        if name in ("upstream", "product") and isinstance(value, Mapping) and not value:
+            continue  # (a first task's: nothing upstream)
         if name == "upstream" and isinstance(value, Mapping):
             parts.append(f"{name}={','.join(map(str, value))}")
         elif name == "product" and isinstance(value, Mapping):

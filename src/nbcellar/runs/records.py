@@ -88,7 +88,14 @@ def pinned(record: RunRecord) -> str:
                "it ran without the cache, or before nbcellar recorded imports")  # fmt: skip
         raise NbcellarError(f"run {record.id} does not know what it imported ({why}); ask "
                             "the run that executed its cells (see 'nbcellar runs')")  # fmt: skip
-    return "".join(f"{name}=={version}\n" for name, version in record.requirements.items())
+    if not record.requirements:
+        return "# the run imported nothing beyond Python's standard library\n"
+    lines = []
+    for name, version in record.requirements.items():
+        number, _, local = version.partition(" @ ")
+        lines.append(f"{name} @ {local}  # {number}, installed from this folder\n" if local
+                     else f"{name}=={number}\n")  # fmt: skip
+    return "".join(lines)
 
 
 def environment() -> dict[str, Any]:
