@@ -162,10 +162,39 @@ class TaskItem(_Item):
     def runtest(self) -> None:
         from nbcellar.smoke import smoke_pipeline
 
+        # (A task failed earlier in this session is not built again for each task needing it.)
+        failed_here = self.config.stash.setdefault(_FAILED, {}).setdefault(self.root, set())
+        blocked = sorted(self._needs() & failed_here)
+        if blocked:
+            pytest.skip(f"an upstream task failed: {blocked[0]}")
         results = smoke_pipeline(self.root, tasks=[self.name], store=self._nbcellar_store(),
                                  changed=self.config.getoption("nbcellar_changed"))  # fmt: skip
+        failed_here.update(r.name.rpartition("/")[2] for r in results if r.status == "failed")
         mine = [r for r in results if r.name.endswith(f"/{self.name}")]
         failed = [r for r in results if r.status == "failed" and r not in mine]
         if failed:
             pytest.skip(f"an upstream task failed: {failed[0].name}")
         self._check(mine[0])
+
+    def _needs(self) -> set[str]:
+        """The tasks this one needs, directly or through others."""
+        from nbcellar.pipeline.spec import SMOKE, PipelineError, load_pipeline
+
+        try:
+            pipeline = load_pipeline(self.root, SMOKE)
+        except PipelineError:
+            return set()  # (the build says why)
+        needed: set[str] = set()
+        todo = [self.name]
+        while todo:
+            task = pipeline.tasks.get(todo.pop())
+            for upstream in task.upstream if task is not None else ():
+                for member in pipeline.members(upstream):
+                    if member not in needed:
+                        needed.add(member)
+                        todo.append(member)
+        return needed
+
+
+_FAILED = pytest.StashKey[dict[Path, set[str]]]()
+"""Per pipeline folder, the tasks that failed in this pytest session."""

@@ -147,6 +147,25 @@ def test_the_next_push_runs_only_what_changed(
     assert lines(third.stdout)["notebooks/ok.py"] == "UNCHANGED"
 
 
+def test_a_failed_task_is_built_once_however_many_tasks_need_it(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Each task's item builds what it needs; one that failed in this session is not built
+    again for every task after it: they are skipped, naming it."""
+    flow = pytester.path / "flow"
+    flow.mkdir()
+    (flow / "pipeline.yaml").write_text(PIPELINE + "  - source: again.py\n")
+    (flow / "make.py").write_text(MAKE.replace("open(product", "1 / 0\nopen(product"))
+    (flow / "use.py").write_text(USE)
+    (flow / "again.py").write_text(USE)
+    store = tmp_path / ".nbcellar"
+    done = pytester.runpytest_subprocess("--nbcellar", f"--nbcellar-store={store}", "-rs")
+    done.assert_outcomes(failed=1, skipped=2)
+    done.stdout.fnmatch_lines(["*an upstream task failed: *make*"])
+    made = [r for r in nbcellar.runs(store=store).records if r.notebook.endswith("make.py")]
+    assert [r.status for r in made] == ["failed"]  # built once, not once per task needing it
+
+
 @pytest.mark.long
 def test_pytest_collects_notebooks_and_tasks_and_a_carried_store_restores_them(
     pytester: pytest.Pytester, tmp_path: Path
