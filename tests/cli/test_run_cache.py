@@ -242,6 +242,17 @@ def test_a_kernel_runs_what_changed_outside_the_notebook(tmp_path: Path) -> None
     assert [c.status for c in edited.cells] == ["ran", "restored", "ran"]
     assert edited.notebook.cells[2].outputs[0]["text"] == "5.25\n"
     assert not execute(path).kernel_started
+    # The module changed back: the run before the edit is served again, with its outputs,
+    # and no kernel; and so is the edited one, edited again.
+    edit_source(tmp_path / "pricing.py", "RATE = 1.2\n")
+    reverted = execute(path)
+    assert not reverted.kernel_started
+    assert [c.status for c in reverted.cells] == ["restored"] * 3
+    assert reverted.notebook.cells[2].outputs[0]["text"] == "4.2\n"
+    edit_source(tmp_path / "pricing.py", "RATE = 1.5\n")
+    again = execute(path)
+    assert not again.kernel_started
+    assert again.notebook.cells[2].outputs[0]["text"] == "5.25\n"
     (tmp_path / "sales.csv").write_text("1.0\n2.5\n4.0\n")
     data = execute(path)
     assert data.kernel_started

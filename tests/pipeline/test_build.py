@@ -187,6 +187,15 @@ def test_a_pipeline_builds_once_then_only_what_an_edit_changes(project: Path) ->
     kept = [v * v for v in range(200) if v * v % 5 != 0]
     assert w == pytest.approx(4 * sum(kept) / len(kept) / sum(v * v for v in range(200)))
 
+    (project / "helpers.py").write_text(HELPERS)  # changed back: the earlier build's cells
+    back = nbcellar.build()
+    assert (
+        back["features"].why == "its inputs are back to an earlier build's: restored from the store"
+    )
+    assert back["features"].cells["ran"] == 0, back["features"]  # (what it makes, rewritten)
+    w = nbcellar.upstream("model")["w"]
+    assert w == pytest.approx(3 * sum(kept) / len(kept) / sum(v * v for v in range(200)))
+
 
 def test_a_failing_task_stops_what_needs_it_and_the_others_go_on(project: Path) -> None:
     path = project / "tasks" / "clean.ipynb"

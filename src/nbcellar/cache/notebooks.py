@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class RememberedRun:
     logged: list[Any] = field(default_factory=list)
     # The snapshots holding files cells wrote in the artifact folder, to write them again.
     file_snapshots: list[str] = field(default_factory=list)
+    # The last run of this code (else an earlier one, whose inputs hold again).
+    latest: bool = True
 
 
 def _tags(cell: CellSource) -> list[str]:
@@ -144,6 +146,30 @@ def check_run(
         return None, "its code, parameters or kernel changed since it last ran"
     try:
         data = json.loads(record.payload)
+        candidates = [data, *data.get("earlier", [])]
+    except (ValueError, TypeError, AttributeError):
+        return None, "its remembered run cannot be read"
+    # The last run of this code, else an earlier one whose inputs hold again (an edit of a
+    # module, then its revert: the run before the edit is served).
+    first_why = ""
+    for number, candidate in enumerate(candidates):
+        found, why = _served(store, cells, candidate, project, cwd, replayable)
+        if found is not None:
+            return (found if number == 0 else replace(found, latest=False)), ""
+        first_why = first_why or why
+    return None, first_why
+
+
+def _served(
+    store: Any,
+    cells: Sequence[CellSource],
+    data: Any,
+    project: Path,
+    cwd: Path,
+    replayable: bool,
+) -> tuple[RememberedRun | None, str]:
+    """The remembered run ``data`` if a kernel would restore each of its cells now, or why not."""
+    try:
         remembered = [ExecutedCell(**item) for item in data["cells"]]
         metadata = dict(data["metadata"])
     except (ValueError, KeyError, TypeError):
@@ -213,7 +239,7 @@ def remember_run(
             return False
         if _entry(store, done.key) is None:
             return False
-    payload = {
+    payload: dict[str, Any] = {
         "cells": [
             {
                 "key": done.key,
@@ -224,5 +250,32 @@ def remember_run(
         ],
         "metadata": dict(metadata),
     }
+    payload["earlier"] = _earlier(store.get_record(KIND, key), payload)
     store.put_record(KIND, key, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
     return True
+
+
+EARLIER = 2
+"""Runs of the same code remembered before the last (with other inputs: a module's version,
+a file's), so that an input changed back finds its run again."""
+
+
+def _earlier(record: Any, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The runs to remember before ``payload``: the last one and those it remembered, each
+    once, none with ``payload``'s cell keys, at most :data:`EARLIER`."""
+    if record is None:
+        return []
+    try:
+        data = json.loads(record.payload)
+        before = [{"cells": data["cells"], "metadata": data["metadata"]}]
+        before += [dict(e) for e in data.get("earlier", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+    keys = [[c.get("key") for c in payload["cells"]]]
+    kept = []
+    for run in before:
+        cell_keys = [c.get("key") for c in run.get("cells", [])]
+        if cell_keys not in keys:
+            keys.append(cell_keys)
+            kept.append({"cells": run["cells"], "metadata": run.get("metadata", {})})
+    return kept[:EARLIER]

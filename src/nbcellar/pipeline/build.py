@@ -211,6 +211,8 @@ class _Builder:
             store.close()
         if found is None:
             return _sharper(why, manifest, nb, task)
+        if not found.latest:  # (what it produced last is not that: rebuilt, from the store)
+            return "its inputs are back to an earlier build's: restored from the store"
         for product in task.products.values():
             if not product.exists():
                 return f"its product {product.relative_to(self.pipeline.root)} is missing"
