@@ -111,6 +111,12 @@ def test_pages_and_a_run_as_json(runs_store: Path) -> None:
         assert missing.status_code == 404
         assert "no run 'nope'" in missing.json()["error"]
         assert http.get("/runs/nope").status_code == 404
+        # A unique start or end of an id names the run, as on the command line; one that
+        # names several names none.
+        assert http.get("/api/runs/20261201-000007").json()["id"] == "20261201-000007-aaaaaa"
+        assert "20261201-000012-aaaaaa" in http.get("/runs/000012-aaaaaa").text
+        assert http.get("/api/runs/aaaaaa").status_code == 404
+        assert http.get("/api/runs/2026%25").status_code == 404  # (no wildcard)
 
 
 def test_the_executed_notebook_is_rendered_sandboxed_and_artifacts_download(

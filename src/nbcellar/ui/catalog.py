@@ -256,6 +256,18 @@ class Catalog:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def ids_named(self, part: str) -> list[str]:
+        """The ids of the runs starting or ending with ``part`` (at most two: one is an answer,
+        two say it names several), as the commands read a shortened id."""
+        self.sync()
+        pattern = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\' LIMIT 2",
+                (f"{pattern}%", f"%{pattern}"),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def keys(self) -> list[dict[str, Any]]:
         """Every name: how many runs have it, as a parameter, as a number (most common first)."""
         self.sync()

@@ -135,6 +135,9 @@ def create_app(store_root: Path | str, token: str | None = None, allow_cancel: b
         from nbcellar.runs.records import KIND, RunRecord
 
         found = store_now().get_record(KIND, run_id)
+        if found is None and run_id:  # (a unique start or end of an id, as the commands take)
+            named = opened["catalog"].ids_named(run_id)
+            found = store_now().get_record(KIND, named[0]) if len(named) == 1 else None
         if found is None:
             return None
         record = RunRecord.from_json(json.loads(found.payload))
