@@ -123,6 +123,12 @@ def test_nbcellar_test_runs_each_notebook_and_task_small_and_says_what_failed(
         "".join(o["text"]) for c in real["cells"] for o in c.get("outputs", []) if "text" in o
     ]
     assert printed == [f"{sum(range(1000))}\n"]
+    # Smoke-test runs are told apart from the others, in the records and in `nbcellar runs`.
+    ok_runs = [r for r in nbcellar.runs().records if r.notebook.endswith("ok.py")]
+    assert [r.smoke for r in ok_runs] == [True, False]
+    listed = CliRunner().invoke(cli, ["runs"], terminal_width=200).stdout
+    assert "ok.py (smoke)" in listed
+    assert "make.py (smoke)" in listed
 
 
 @pytest.mark.long

@@ -84,7 +84,7 @@ def runs(
         cells = record.cells
         table.add_row(  # (what runs wrote is text, not rich markup: "fit[k=1]" stays whole)
             record.id,
-            escape(Path(record.notebook).name),
+            escape(Path(record.notebook).name) + (" (smoke)" if record.smoke else ""),
             escape(short_label(record.params)),
             f"[{style}]{record.status}[/]" + (f": {escape(record.error)}" if record.error else ""),
             time.strftime("%m-%d %H:%M", time.localtime(started)),

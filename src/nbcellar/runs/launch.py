@@ -308,6 +308,7 @@ class RunRecords:
         store_root: Path | None,
         owned: bool = True,
         resumed_from: str | None = None,
+        smoke: bool = False,
     ) -> None:
         self.plan = plan
         self.store_root = store_root
@@ -322,7 +323,8 @@ class RunRecords:
                 self.grid = "grid-" + new_run_id()
             for run in plan.runs:
                 self.records[run.number] = book.create(
-                    plan.source, run.params, self.grid, plan.kernel_name, owned, resumed_from
+                    plan.source, run.params, self.grid, plan.kernel_name, owned, resumed_from,
+                    smoke,
                 )
 
     @contextmanager
@@ -685,7 +687,7 @@ def launch(
     with prepared(chosen, plan, options):
         records = RunRecords(plan, options.store_root,
                              owned=not getattr(chosen, "detached", False),
-                             resumed_from=options.resume_from)  # fmt: skip
+                             resumed_from=options.resume_from, smoke=options.smoke)  # fmt: skip
         if plan.folder is not None:  # (workers on a shared file system write there too)
             plan.folder.mkdir(parents=True, exist_ok=True)
         started = chosen.start(plan, options, records, listener or (lambda event: None))

@@ -59,6 +59,7 @@ class RunRecord:
     attempts: int = 0  # times it started: more than one means its worker was lost (retried)
     cell: int | None = None  # on a cluster: the code cell running (0-based), while it runs
     resumed_from: str | None = None  # the run whose checkpoints it went on from (--resume)
+    smoke: bool = False  # a smoke test's run (nbcellar test, pytest --nbcellar, smoke=True)
     # The distributions its cells imported, {name: version}; None: not known (served from the
     # store without a kernel, or run without the cache).
     requirements: Mapping[str, str] | None = None
@@ -215,6 +216,7 @@ class RunBook:
         kernel: str,
         owned: bool = True,
         resumed_from: str | None = None,
+        smoke: bool = False,
     ) -> RunRecord:
         """A queued run; ``owned``: it lives and dies with this process (not so for runs on a
         cluster's scheduler, which go on when their client is gone)."""
@@ -242,6 +244,7 @@ class RunBook:
             grid=grid,
             kernel=kernel,
             resumed_from=resumed_from,
+            smoke=smoke,
             environment=self._environment,
             source=source,
         )
