@@ -323,7 +323,12 @@ class RunRecords:
                 self.grid = "grid-" + new_run_id()
             for run in plan.runs:
                 self.records[run.number] = book.create(
-                    plan.source, run.params, self.grid, plan.kernel_name, owned, resumed_from,
+                    plan.source,
+                    run.params,
+                    self.grid,
+                    plan.kernel_name,
+                    owned,
+                    resumed_from,
                     smoke,
                 )
 
