@@ -197,6 +197,7 @@ async function runPage() {
     notebook: run.notebook, created: when(run.created), seconds: run.seconds,
     cells: cells.total === undefined ? "" : `${cells.total} (${cells.ran} ran, ${cells.restored} restored)`,
     error: run.error, worker: run.worker, grid: run.grid,
+    smoke: run.smoke ? "a smoke test's run (smoke-parameters as its parameters)" : "",
   }));
   const sections = compared.sections;
   const plain = { ...(run.values || {}) };
