@@ -6,7 +6,8 @@ summary. Push 1: every notebook runs under both tools (nbcellar's store empty). 
 notebook's last cell edited; nbmake runs all 8 again, nbcellar with the store of push 1 (what
 a CI cache step carries) serves the 7 unchanged ones whole and runs the edited cell only.
 Target: push 2 >= 5x faster than nbmake. Both timed as the command (pytest's start-up
-included).
+included), each loading only its own pytest plugin (PYTEST_DISABLE_PLUGIN_AUTOLOAD, then
+``-p nbmake`` / ``-p nbcellar``), as a CI job that installs the one tool would.
 
 nbmake 1.5.5 runs in a virtual environment of its own (``--nbmake-venv DIR``: made there with
 pip on first use), as ploomber does in bench_pipeline.py.
@@ -17,6 +18,7 @@ pip on first use), as ploomber does in bench_pipeline.py.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +61,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 notebooks, no nbmake")
     args = parser.parse_args()
     print(machine())
+    # Each tool's pytest loads its own plugin only, as in a CI job installing it alone (not
+    # the plugins of the environment the benchmark runs from: hypothesis's alone takes 0.5 s).
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     tools = ("nbcellar",) if args.quick else ("nbmake", "nbcellar")
     theirs = "" if args.quick else nbmake_python(Path(args.nbmake_venv))
     ours = sys.executable
@@ -68,11 +73,12 @@ def main() -> int:
             folder = base / tool
             notebooks = make_notebooks(folder / "notebooks", 2 if args.quick else 8)
             if tool == "nbmake":
-                command = [theirs, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
-                           "notebooks"]  # fmt: skip
+                command = [theirs, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbmake",
+                           "--nbmake", "notebooks"]  # fmt: skip
             else:
-                command = [ours, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbcellar",
-                           f"--nbcellar-store={folder / '.nbcellar'}", "notebooks"]  # fmt: skip
+                command = [ours, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbcellar",
+                           "--nbcellar", f"--nbcellar-store={folder / '.nbcellar'}",
+                           "notebooks"]  # fmt: skip
             first, _ = timed(command, folder)
             nb = nbformat.read(notebooks[-1], as_version=4)
             nb.cells[-1].source = "print(round(float(x.mean() - y.mean()), 6))"
