@@ -50,6 +50,31 @@ def pytest_configure(config: pytest.Config) -> None:
         skip_iri_grammars()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --nbcellar and tests of ours to run: kernels at hand for the session (see
+    nbcellar.smoke.kernels_at_hand), for the store of the first."""
+    config = session.config
+    if not config.getoption("nbcellar") or config.getoption("collectonly"):
+        return
+    first = next((item for item in session.items if isinstance(item, _Item)), None)
+    if first is None:
+        return
+    import contextlib
+
+    from nbcellar.smoke import kernels_at_hand
+
+    notebook = first.root / "pipeline.yaml" if isinstance(first, TaskItem) else first.path
+    stack = contextlib.ExitStack()
+    stack.enter_context(kernels_at_hand(notebook, first._nbcellar_store()))
+    config.stash[_SESSION] = stack
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stack = session.config.stash.get(_SESSION, None)
+    if stack is not None:
+        stack.close()
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """With --nbcellar: not inside a store (the executed notebooks of its runs)."""
     if config.getoption("nbcellar") and (collection_path / "index.sqlite").is_file():
@@ -198,3 +223,5 @@ class TaskItem(_Item):
 
 _FAILED = pytest.StashKey[dict[Path, set[str]]]()
 """Per pipeline folder, the tasks that failed in this pytest session."""
+_SESSION = pytest.StashKey[Any]()
+"""What the session keeps open while its tests run (its kernels' fork server)."""

@@ -21,9 +21,10 @@ fails at the cell that raised, with its source and traceback.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,23 +229,49 @@ def smoke_test(
     then each pipeline, its independent tasks ``jobs`` at a time."""
     import concurrent.futures as futures
 
+    from nbcellar.pipeline.spec import SPEC
+
     if jobs < 1:
         raise NbcellarError(f"jobs={jobs!r}: at least 1")
     found = find(paths)
     base = Path.cwd().resolve()
     said = listener or (lambda result: None)
     results: list[SmokeResult] = []
-    with futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nbcellar-smoke") as pool:
+    first = [*found.notebooks, *(folder / SPEC for folder in found.pipelines)][:1]
+    at_hand = kernels_at_hand(first[0] if first else None, store)
+    with at_hand, futures.ThreadPoolExecutor(jobs, thread_name_prefix="nbcellar-smoke") as pool:
         pending = [pool.submit(smoke_notebook, n, base=base, changed=changed, store=store)
                    for n in found.notebooks]  # fmt: skip
         for future in pending:
             result = future.result()
             said(result)
             results.append(result)
-    for folder in found.pipelines:
-        results.extend(smoke_pipeline(folder, jobs=jobs, changed=changed, store=store,
-                                     listener=said))  # fmt: skip
+        for folder in found.pipelines:
+            results.extend(smoke_pipeline(folder, jobs=jobs, changed=changed, store=store,
+                                         listener=said))  # fmt: skip
     return results
+
+
+@contextlib.contextmanager
+def kernels_at_hand(notebook: Path | None, store: str | Path | None) -> Iterator[None]:
+    """While a session of smoke tests runs: the kernels of the runs that need one forked from
+    a server started as the session starts, in the background (see
+    nbcellar.runs.pool.kept_fork_server), rather than each started from scratch: on a push
+    that edited one notebook, that notebook's kernel is ready in tens of milliseconds. For
+    the runs whose store is that of ``notebook`` (the first test's): in a project, all."""
+    from nbcellar.runs.execute import kernel_env
+    from nbcellar.runs.pool import kept_fork_server
+    from nbcellar.store.location import store_for_notebook
+
+    root = None
+    if notebook is not None:
+        with contextlib.suppress(NbcellarError):  # (its test says why)
+            root = store_for_notebook(store, notebook)
+    if root is None:
+        yield
+        return
+    with kept_fork_server(kernel_env(root)):
+        yield
 
 
 def output_of(path: Path, base: Path) -> Path:

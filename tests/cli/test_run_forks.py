@@ -165,3 +165,26 @@ def test_a_timeout_says_one_line_and_no_kernel_traceback(tmp_path: Path) -> None
         f"nbcellar: error: cell [2] of {nb} timed out after 2 s (--timeout) and was "
         f"stopped; see {nb.with_suffix('.out.ipynb')}"
     ]
+
+
+def test_a_smoke_session_forks_each_notebooks_kernel_into_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nbcellar.test keeps a fork server for the session: the single run of each notebook
+    gets a forked kernel, in that notebook's folder, importing that folder's modules."""
+    import nbcellar
+
+    probe = ("import json, os, helper\n"
+             "parent = open(f'/proc/{os.getppid()}/cmdline').read().replace('\\0', ' ')\n"
+             "print(json.dumps({'cwd': os.getcwd(), 'helper': helper.NAME,\n"
+             "    'forked': 'forkserver' in parent}))")  # fmt: skip
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "helper.py").write_text(f"NAME = {name!r}\n")
+        write(tmp_path / name / f"{name}.ipynb", probe)
+    monkeypatch.chdir(tmp_path)
+    results = nbcellar.test(tmp_path, store=tmp_path / ".nbcellar")
+    assert [r.status for r in results] == ["passed", "passed"]
+    for name in ("one", "two"):
+        seen = json.loads(printed(tmp_path / ".nbcellar-smoke" / name / f"{name}.ipynb"))
+        assert seen == {"cwd": str(tmp_path / name), "helper": name, "forked": True}

@@ -245,7 +245,7 @@ class CellCacheExtension:
         from nbcellar.kernel.requirements import imported_distributions
 
         sources = [cell.source for cell in self.ran]
-        return json.dumps(imported_distributions(self._modules_before, sources))
+        return json.dumps(imported_distributions(self._modules_before, sources, self.cache.store))
 
     def save_log(self, run_id: str) -> None:
         """Keep what this kernel logged with the run ``run_id`` (see nbcellar.runs.records)."""

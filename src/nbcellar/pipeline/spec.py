@@ -209,8 +209,8 @@ def _discovered(root: Path) -> Pipeline:
         for source in sorted(folder.iterdir()):
             if source.suffix not in SOURCES or source.name.endswith(".out.ipynb"):
                 continue
-            if source.suffix == ".py" and not _may_be_task(source):
-                continue  # (a module beside the tasks, not a percent script)
+            if not _may_be_task(source):
+                continue  # (a module beside the tasks, or a source never naming upstream)
             upstream = _upstream(root, source, required=False)
             if upstream is None:
                 continue
@@ -254,11 +254,14 @@ def _assigned_of(source: Path, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _may_be_task(source: Path) -> bool:
+    """Whether a source may declare ``upstream``: a percent script or a notebook whose text
+    names it (the others are not read as notebooks, which validating takes milliseconds
+    each: a folder of 50 notebooks tested alone is collected at once)."""
     try:
         text = source.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    return "# %%" in text and "upstream" in text
+    return "upstream" in text and (source.suffix == ".ipynb" or "# %%" in text)
 
 
 def _upstream(root: Path, source: Path, required: bool = True) -> Any:

@@ -50,9 +50,11 @@ def forkable(argv: list[str]) -> bool:
 
 
 class ForkServer:
-    """One fork server process, started in ``cwd`` with ``env`` (the kernels' own)."""
+    """One fork server process, started in ``cwd`` with ``env`` (the kernels' own); ``cwd``
+    None: in a folder of its own, empty, so that no module of a notebook's folder stands in
+    for one the server imports (each kernel is forked into its own folder)."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path | None, env: dict[str, str]) -> None:
         from nbcellar.owners import owned_temporary_prefix, remove_orphans
 
         remove_orphans("forks")  # (what killed runs left behind)
@@ -62,7 +64,8 @@ class ForkServer:
         # "do not watch your parent" — the stand-in's connection tells the kernel when to end.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nbcellar.runs.forkserver", self.address],
-            cwd=str(cwd), env=dict(env, JPY_PARENT_PID="1"), stdin=subprocess.PIPE,
+            cwd=self._folder.name if cwd is None else str(cwd),
+            env=dict(env, JPY_PARENT_PID="1"), stdin=subprocess.PIPE,
             start_new_session=True,
         )  # fmt: skip
 
@@ -71,10 +74,16 @@ class ForkServer:
         client = str(Path(__file__).with_name("forked_kernel.py"))
         return [sys.executable, "-I", "-S", client, self.address, *argv]
 
-    def close(self) -> None:
-        """Stop the server (kernels it forked live on until they are shut down); again: no-op."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the server (kernels it forked live on until they are shut down); again: no-op.
+        ``wait`` False: without waiting for it to end (it ends once its kernels have; a
+        thread reaps it)."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
+        if not wait:
+            threading.Thread(target=self.close, name="nbcellar-fork-server-close",
+                             daemon=True).start()  # fmt: skip
+            return
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

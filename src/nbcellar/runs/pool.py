@@ -16,6 +16,7 @@ import contextlib
 import queue
 import tempfile
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,48 @@ def close_thread_loop() -> None:
     asyncio.set_event_loop(None)
 
 
-def _fork_server(cwd: Path, env: dict[str, str]) -> Any:
+_KEPT: dict[tuple[tuple[str, str], ...], Any] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def kept_fork_server(env: Mapping[str, str]) -> Iterator[None]:
+    """For a session of many separate runs (smoke tests, a pipeline's tasks): a fork server
+    started now, in the background, that every pool for kernels with ``env`` forks its kernels
+    from until the block ends, a pool for a single run included; a run needing a kernel then
+    waits tens of milliseconds for it, not the half second of a kernel's start-up. Where
+    kernels cannot be forked, or one such block is open already for ``env``: nothing."""
+    key = _kept_key(env)
+    server = None
+    with _KEPT_LOCK:
+        if key not in _KEPT:
+            server = _fork_server(None, dict(env))
+            if server is not None:
+                _KEPT[key] = server
+    try:
+        yield
+    finally:
+        if server is not None:
+            with _KEPT_LOCK:
+                _KEPT.pop(key, None)
+            server.close(wait=False)  # (the kernels it forked are shut down by now)
+
+
+def _kept(env: Mapping[str, str]) -> Any:
+    with _KEPT_LOCK:
+        return _KEPT.get(_kept_key(env))
+
+
+_PER_TEST = frozenset({"PYTEST_CURRENT_TEST"})
+"""What pytest changes in the environment for each test: not what the server imported under
+(each kernel forked gets the whole environment of its own run)."""
+
+
+def _kept_key(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in env.items() if k not in _PER_TEST))
+
+
+def _fork_server(cwd: Path | None, env: dict[str, str]) -> Any:
     """A fork server for the pool's kernels, where processes can fork (``NBCELLAR_FORK=0``:
     never, every kernel starts from scratch)."""
     import os
@@ -85,8 +127,11 @@ class KernelPool:
         self._to_start = total  # kernels that may still be wanted
         self._started: list[Any] = []
         self._closed = False
-        self._own_forks = forks is None
-        self._forks = forks if forks is not None else _fork_server(cwd, env) if total > 1 else None
+        kept = _kept(env) if forks is None else None
+        self._own_forks = forks is None and kept is None
+        if forks is None:
+            forks = kept if kept is not None else _fork_server(cwd, env) if total > 1 else None
+        self._forks = forks
         for _ in range(min(size, total)):
             self._start_one()
 

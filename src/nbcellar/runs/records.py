@@ -100,7 +100,23 @@ def pinned(record: RunRecord) -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Python, platform and the versions of the key packages installed here."""
+    """Python, platform and the versions of the key packages installed here (found again
+    when what is installed changed: see nbcellar.kernel.requirements.installed)."""
+    import copy
+
+    from nbcellar.kernel.requirements import installed
+
+    now = tuple(installed())
+    if _ENVIRONMENT.get("installed") != now:
+        _ENVIRONMENT.clear()
+        _ENVIRONMENT.update(installed=now, environment=_environment())
+    return copy.deepcopy(_ENVIRONMENT["environment"])
+
+
+_ENVIRONMENT: dict[str, Any] = {}
+
+
+def _environment() -> dict[str, Any]:
     import importlib.metadata
 
     packages: dict[str, str] = {}
