@@ -340,6 +340,30 @@ def test_tasks_are_found_without_a_pipeline_yaml(
     assert nbcellar.upstream("second")["y"] == 21
 
 
+FORKED = ("import os\n"
+          "forked = 'forkserver' in open(f'/proc/{os.getppid()}/cmdline').read()\n")  # fmt: skip
+
+
+def test_a_build_of_several_tasks_forks_their_kernels_and_of_one_starts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a build has more than one task to run, every task's kernel is forked from a server
+    kept for the build; a rebuild with one task to run starts that task's kernel itself."""
+    (tmp_path / "first.py").write_text("# %% tags=['parameters']\nupstream = None\n\n# %%\n"
+                                       f"{FORKED}x = 20\n")  # fmt: skip
+    second = tmp_path / "second.py"
+    second.write_text("# %% tags=['parameters']\nupstream = ['first']\n\n# %%\n"
+                      f"import nbcellar\n{FORKED}"
+                      "y = nbcellar.upstream('first')['x'] + 1\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert nbcellar.build().ran() == ["first", "second"]
+    assert [nbcellar.upstream(t)["forked"] for t in ("first", "second")] == [True, True]
+    second.write_text(second.read_text().replace("+ 1", "+ 2"))
+    assert nbcellar.build().ran() == ["second"]
+    assert nbcellar.upstream("second")["y"] == 22
+    assert nbcellar.upstream("second")["forked"] is False
+
+
 GRID_PIPELINE = """\
 tasks:
   - source: base.py

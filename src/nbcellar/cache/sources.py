@@ -75,10 +75,17 @@ def find_module_file(name: str, search: list[str]) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    """(Read a MiB at a time into one buffer: a file of hundreds of MB hashes several times
+    faster than read whole into memory first.)"""
     import xxhash
 
+    digest = xxhash.xxh3_128()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
     with open(path, "rb") as handle:
-        return xxhash.xxh3_128_hexdigest(handle.read())
+        while read := handle.readinto(buffer):
+            digest.update(view[:read])
+    return str(digest.hexdigest())
 
 
 def file_hash(path: str) -> str:
