@@ -316,6 +316,12 @@ def test_a_task_whose_parameters_cell_does_not_parse_is_one_line(
     drawn = CliRunner().invoke(cli, ["build", "-C", str(tmp_path), "--plot", "dag.png"])
     assert drawn.exit_code == 2
     assert "dag.png: draws an .html page or an .svg file" in drawn.stderr
+    nowhere = tmp_path / "no" / "dag.svg"
+    drawn = CliRunner().invoke(cli, ["build", "-C", str(tmp_path), "--plot", str(nowhere)])
+    assert drawn.exit_code == 2
+    assert drawn.stdout == ""  # (refused before anything is explained)
+    assert f"{nowhere}: there is no folder {nowhere.parent}; make it first" in drawn.stderr
+    assert "Traceback" not in drawn.output
 
 
 def test_tasks_are_found_without_a_pipeline_yaml(

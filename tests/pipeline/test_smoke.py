@@ -246,3 +246,27 @@ def test_pytest_collects_what_nbcellar_test_runs_and_no_products_or_pairs(
     assert {p.relative_to(pytester.path).as_posix() for p in found.pipelines} == {
         "chain", "flow",
     }  # fmt: skip
+
+
+def test_a_bad_pipeline_under_test_is_one_line_however_quickly_the_command_ends(
+    tmp_path: Path,
+) -> None:
+    """The session's fork server, started ahead in a folder of its own, ends quietly when the
+    command ends before it serves (here: the pipeline is refused at once)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pipeline.yaml").write_text(
+        "tasks:\n  - source: a.py\n    upstream: [b]\n  - source: b.py\n    upstream: [a]\n"
+    )
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.py").write_text("# %%\nx = 1\n")
+    nbcellar_command = str(Path(sys.executable).with_name("nbcellar"))
+    for _ in range(4):  # (the server's start races the command's end)
+        done = subprocess.run([nbcellar_command, "test"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip  (its stderr: the server's too)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [
+            f"nbcellar: error: {tmp_path / 'pipeline.yaml'}: the tasks form a cycle: "
+            "a -> b -> a; one of them must not need the other"
+        ]

@@ -72,6 +72,9 @@ def build(
     if plot is not None and plot.suffix.lower() not in (".html", ".htm", ".svg"):
         raise click.BadParameter(f"{plot}: draws an .html page or an .svg file",
                                  param_hint="--plot")  # fmt: skip
+    if plot is not None and not plot.absolute().parent.is_dir():
+        raise click.BadParameter(f"{plot}: there is no folder {plot.absolute().parent}; make "
+                                 "it first or give another file", param_hint="--plot")  # fmt: skip
     explain = explain or plot is not None
     done = build_pipeline(tasks, pipeline=where, jobs=jobs, executor=executor, force=force,
                           explain=explain, store=store_path(ctx), listener=said)  # fmt: skip

@@ -71,11 +71,18 @@ def dag_svg(pipeline: Pipeline, states: Mapping[str, Any] | None = None) -> str:
 
 def write_plot(path: Path, pipeline: Pipeline, states: Mapping[str, Any] | None = None) -> None:
     """``path``: ``.svg`` for the bare SVG, else an HTML page holding it."""
+    from nbcellar.errors import NbcellarError
+
     svg = dag_svg(pipeline, states)
-    if path.suffix.lower() == ".svg":
-        path.write_text(svg, encoding="utf-8")
-        return
-    title = escape(f"pipeline of {pipeline.root}")
-    path.write_text(f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
-                    f"</head><body><h3 style='font-family:sans-serif'>{title}</h3>\n{svg}\n"
-                    "</body></html>\n", encoding="utf-8")  # fmt: skip
+    text = svg + "\n"
+    if path.suffix.lower() != ".svg":
+        title = escape(f"pipeline of {pipeline.root}")
+        text = (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+                f"</head><body><h3 style='font-family:sans-serif'>{title}</h3>\n{svg}\n"
+                "</body></html>\n")  # fmt: skip
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise NbcellarError(f"cannot draw the pipeline in {path}: {why}; give a file in a "
+                            "folder that exists and can be written") from None  # fmt: skip

@@ -186,9 +186,12 @@ def _become_kernel(
 def serve(address: str) -> None:
     for name in PRELOADED:
         __import__(name)
-    started_in = os.getcwd()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
+    try:
+        started_in = os.getcwd()
+        listener.bind(address)
+    except FileNotFoundError:  # (its folder is gone: the command that started it has ended)
+        return
     listener.listen(64)
     children: dict[int, socket.socket] = {}
     stdin = sys.stdin.fileno()
