@@ -263,8 +263,9 @@ def test_a_bad_pipeline_under_test_is_one_line_however_quickly_the_command_ends(
         (tmp_path / f"{name}.py").write_text("# %%\nx = 1\n")
     nbcellar_command = str(Path(sys.executable).with_name("nbcellar"))
     for _ in range(4):  # (the server's start races the command's end)
+        # (its stderr is the server's too, read until the server has ended)
         done = subprocess.run([nbcellar_command, "test"], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)  # fmt: skip  (its stderr: the server's too)
+                              text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2
         assert done.stderr.splitlines() == [
             f"nbcellar: error: {tmp_path / 'pipeline.yaml'}: the tasks form a cycle: "
