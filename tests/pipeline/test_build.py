@@ -346,6 +346,48 @@ def test_tasks_are_found_without_a_pipeline_yaml(
     assert nbcellar.upstream("second")["y"] == 21
 
 
+RAISING = """\
+# %% tags=["parameters"]
+upstream = None
+
+# %%
+above = 12
+
+# %% tags=["raises-exception"]
+if above > 10:
+    raise ValueError("too many")
+"""
+
+
+def test_a_raising_cell_says_why_its_variables_are_not_there_and_a_revert_brings_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task whose cell raised (as its raises-exception tag allows) names that cell to a task
+    reading its variables; the task that failed for it runs again at the next build, and once
+    the raising cell is gone both give the values a fresh build would."""
+    first = tmp_path / "first.py"
+    first.write_text(RAISING.split('# %% tags=["raises')[0])
+    (tmp_path / "second.py").write_text(
+        "# %% tags=['parameters']\nupstream = ['first']\n\n# %%\nimport nbcellar\n"
+        "got = nbcellar.upstream('first')['above']\n"
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert nbcellar.build().ran() == ["first", "second"]
+    first.write_text(RAISING)
+    done = nbcellar.build()
+    assert done.ran() == ["first"]
+    assert done.failed == ["second"]
+    assert ("left no variable 'above' (cell [4] raised ValueError, as its raises-exception "
+            "tag allows") in done["second"].why  # fmt: skip
+    first.write_text(RAISING.split('# %% tags=["raises')[0])  # (back to the first build's)
+    again = nbcellar.build()
+    assert again["first"].why == "its code is back to an earlier build's: restored from the store"
+    assert again["second"].why == "its last build failed"
+    assert again.ran() == ["first", "second"]
+    assert nbcellar.upstream("second")["got"] == 12
+    assert nbcellar.build().ran() == []
+
+
 FORKED = ("import os\n"
           "forked = 'forkserver' in open(f'/proc/{os.getppid()}/cmdline').read()\n")  # fmt: skip
 

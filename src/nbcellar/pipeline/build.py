@@ -218,6 +218,8 @@ class _Builder:
         manifest = read_manifest(task.name, self.pipeline.root)
         if manifest is None:
             return "never built"
+        if manifest.get("failed"):
+            return "its last build failed"
         if self.store_root.exists() and self.unchanged(task, manifest):
             return ""
         nb = self._notebook(task)
@@ -237,6 +239,8 @@ class _Builder:
         for product in task.products.values():
             if not product.exists():
                 return f"its product {product.relative_to(self.pipeline.root)} is missing"
+        if manifest.get("unavailable") or list(manifest.get("cells") or []) != _code_hashes(nb):
+            return "its code is back to an earlier build's: restored from the store"
         with self._lock:
             self._slow.add(task.name)  # (up to date, but its manifest's inputs are not)
         return ""
@@ -383,6 +387,7 @@ class _Builder:
             record = failed.runs.records[0] if failed.runs is not None else None
             if record is not None:
                 outcome.run = record.id
+            self._failed(task, outcome.run)
             self._end(task.name, "failed", _one_line(failed))
             return
         finally:
@@ -392,10 +397,12 @@ class _Builder:
         outcome.run, outcome.seconds = record.id, time.perf_counter() - start
         outcome.cells = dict(record.cells)
         if record.status != "ok":
+            self._failed(task, record.id)
             self._end(task.name, "failed", record.error or record.status)
             return
         missing = [p for p in task.files.values() if not p.exists()]
         if missing:
+            self._failed(task, record.id)
             self._end(
                 task.name,
                 "failed",
@@ -406,6 +413,18 @@ class _Builder:
         self._end(task.name, "ran", why)
         if task.group is not None:
             self._write_group(task.group)
+
+    def _failed(self, task: Task, run: str | None) -> None:
+        """A task that failed leaves a manifest saying so: the next build runs it again (its
+        executed notebook shows the failure), and no task reads what it made before."""
+        from nbcellar.pipeline.manifests import write_manifest
+
+        write_manifest(self.pipeline.root, task.name, {
+            "task": task.name, "run": run, "failed": True, "state": {}, "logged": {},
+            "products": {k: str(p) for k, p in task.products.items()}, "files": {},
+            "version": _digest(["failed", run]), "store": str(self.store_root),
+            "unavailable": "its last build failed; build it again", "cells": [], "inputs": {},
+        })  # fmt: skip
 
     def _write_group(self, group: str) -> None:
         """The manifest of a grid of tasks, once each has one: its tasks, and a version made
@@ -430,6 +449,7 @@ class _Builder:
         nb = self._notebook(task)
         inputs: dict[str, Any] = {}
         state, unavailable = final_state(self.store_root, nb, self.pipeline.root, inputs)
+        unavailable = _raised_in(task.output) or unavailable
         if not unavailable:
             inputs.update(source=file_hash(str(task.source)), spec=self._spec_of(task),
                           nbcellar=__version__)  # fmt: skip
@@ -563,6 +583,26 @@ def _sharper(why: str, manifest: Mapping[str, Any], nb: Any, task: Task) -> str:
     if len(now) != len(before):
         return f"cells were {'added' if len(now) > len(before) else 'removed'}"
     return why
+
+
+def _raised_in(executed: Path) -> str:
+    """Why a task's variables are not kept when a cell of its run raised as its
+    ``raises-exception`` tag allows (empty if none did)."""
+    import nbformat
+
+    try:
+        node = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return ""
+    code = [c for c in node.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return (f"cell [{number}] raised {output.get('ename')}, as its "
+                        "raises-exception tag allows, and what a cell does before raising is "
+                        "not kept; read the task's product files, or catch the error in that "
+                        "cell")  # fmt: skip
+    return ""
 
 
 def _code_hashes(nb: Any) -> list[str]:
